@@ -1,0 +1,106 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError, formatIssues } from './errors';
+
+/**
+ * Everything clipeval reads from the environment, validated in one place. Values come from
+ * process.env; when `.clipeval/stack.env` exists (written by `npm run stack:up`), it fills
+ * whatever the environment leaves unset, so the local stack works without exporting anything.
+ */
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, e.g. localhost:7233')
+    .default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: z.enum(['true', 'false'], 'expected true or false').default('false'),
+  CLIPEVAL_S3_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:7070' })
+    .optional(),
+  CLIPEVAL_BUCKET: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'expected an S3 bucket name (3-63 chars: a-z 0-9 . -)',
+    ),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  CLIPEVAL_CPU_QUEUE: z.string().min(1).default('clipeval-cpu'),
+  CLIPEVAL_GPU_QUEUE: z.string().min(1).default('clipeval-gpu'),
+  CLIPEVAL_SHUTDOWN_GRACE: z
+    .string()
+    .regex(/^\d+(ms|s|m)$/, 'expected a duration such as 30s or 2m')
+    .default('30s'),
+});
+
+export interface ClipevalEnv {
+  temporal: { address: string; namespace: string; apiKey?: string; tls: boolean };
+  s3: { endpoint?: string; region: string; bucket: string };
+  queues: { cpu: string; gpu: string };
+  shutdownGrace: string;
+}
+
+/** The env file written by `npm run stack:up` ($CLIPEVAL_HOME/stack.env, default ./.clipeval). */
+export function stackEnvFile(cwd = process.cwd()): string {
+  return resolve(cwd, process.env.CLIPEVAL_HOME ?? '.clipeval', 'stack.env');
+}
+const STACK_ENV_FILE = '.clipeval/stack.env';
+
+const filledFromStackEnv = new Set<string>();
+
+/** Where a variable's value came from, for error messages that say where clipeval looked. */
+export function envSource(name: string): string {
+  if (filledFromStackEnv.has(name)) return `${name} from ${stackEnvFile()}`;
+  return process.env[name] !== undefined
+    ? `${name} from the environment`
+    : `${name} unset, default`;
+}
+
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.trim().replace(/^'(.*)'$/, '$1');
+  }
+  return out;
+}
+
+/** Reads .clipeval/stack.env (if any) and lets it fill variables that process.env leaves unset. */
+export function loadStackEnvDefaults(cwd = process.cwd()): void {
+  const file = stackEnvFile(cwd);
+  if (!existsSync(file)) return;
+  for (const [k, v] of Object.entries(parseEnvFile(readFileSync(file, 'utf8')))) {
+    if (process.env[k] === undefined) {
+      process.env[k] = v;
+      filledFromStackEnv.add(k);
+    }
+  }
+}
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Invalid environment configuration:\n${formatIssues(parsed.error.issues, (p) => p)}\n` +
+        `Set these variables (or run \`npm run stack:up\`, which writes ${STACK_ENV_FILE}).`,
+      'environment',
+    );
+  }
+  const e = parsed.data;
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+      tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined,
+    },
+    s3: {
+      ...(e.CLIPEVAL_S3_ENDPOINT ? { endpoint: e.CLIPEVAL_S3_ENDPOINT } : {}),
+      region: e.AWS_REGION,
+      bucket: e.CLIPEVAL_BUCKET,
+    },
+    queues: { cpu: e.CLIPEVAL_CPU_QUEUE, gpu: e.CLIPEVAL_GPU_QUEUE },
+    shutdownGrace: e.CLIPEVAL_SHUTDOWN_GRACE,
+  };
+}

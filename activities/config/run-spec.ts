@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { isS3Uri } from '../storage/s3-uri';
+import { ConfigError, formatIssues } from './errors';
+
+/**
+ * The run spec: what a user asks one evaluation run to do. It is the single schema for
+ * run-spec files (YAML or JSON), CLI flags and the programmatic API. Unknown fields are
+ * errors, so a typo never silently falls back to a default.
+ */
+const splitRatio = z
+  .strictObject({
+    train: z.number().min(0).max(1),
+    val: z.number().min(0).max(1),
+    test: z.number().min(0).max(1),
+  })
+  .refine((r) => Math.abs(r.train + r.val + r.test - 1) < 1e-9, {
+    message: 'train + val + test must add up to 1',
+  });
+
+export const datasetSpecSchema = z.strictObject({
+  /** An ImageFolder prefix (`s3://b/p/`) or a manifest object (`s3://b/p/list.jsonl|.csv`). */
+  uri: z.string().refine(isS3Uri, 'expected s3://bucket/prefix or s3://bucket/path/manifest.jsonl'),
+  /** ImageFolder layout: `split/class/file`, `class/file`, or detect from the top-level folders. */
+  layout: z.enum(['auto', 'split-folders', 'class-folders']).default('auto'),
+  /** Used where the data has no split: `class/file` folders, or a manifest without a split column. */
+  splitRatio: splitRatio.default({ train: 0.8, val: 0.1, test: 0.1 }),
+  splitSeed: z.int().min(0).default(0),
+  /** Optional closed class list: labels outside it are errors, listed classes must have images. */
+  classes: z.array(z.string().min(1)).min(1).optional(),
+});
+
+export const runSpecSchema = z.strictObject({
+  dataset: datasetSpecSchema,
+  /** Images per embedding shard at most; shards are the unit of extraction work and reuse. */
+  shardSize: z.int().min(1).max(65536).default(1024),
+});
+
+export type RunSpec = z.infer<typeof runSpecSchema>;
+export type RunSpecInput = z.input<typeof runSpecSchema>;
+export type DatasetSpec = RunSpec['dataset'];
+
+/** Validates a spec object; `source` names where it came from in the error message. */
+export function parseRunSpec(input: unknown, source = 'run spec'): RunSpec {
+  const parsed = runSpecSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `Invalid ${source}:\n${formatIssues(parsed.error.issues, (p) => p)}`,
+      source,
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads a run-spec file (.yaml, .yml or .json) without validating it. */
+export async function readRunSpecFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read run spec ${path}: ${(err as Error).message}`, path);
+  }
+  let data: unknown;
+  try {
+    data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(
+      `Run spec ${path} is not valid YAML/JSON: ${(err as Error).message}`,
+      path,
+    );
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`Run spec ${path} must be a mapping of fields (e.g. "dataset:")`, path);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Spec file plus CLI overrides (`--dataset`), validated as one. */
+export async function loadRunSpec(opts: { file?: string; datasetUri?: string }): Promise<RunSpec> {
+  const base = opts.file ? await readRunSpecFile(opts.file) : {};
+  const dataset = { ...(base.dataset as object | undefined) } as Record<string, unknown>;
+  if (opts.datasetUri !== undefined) dataset.uri = opts.datasetUri;
+  return parseRunSpec({ ...base, dataset }, opts.file ?? 'run spec');
+}

@@ -1,0 +1,48 @@
+// `npm run demo`: the main job on the embedded local stack, in one command. Starts (or reuses)
+// the stack, uploads a small generated ImageFolder dataset, runs the workers in this process,
+// runs an evaluation and prints its summary.
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { loadEnv } from '../activities/config/env';
+import { parseRunSpec } from '../activities/config/run-spec';
+import { syntheticDataset } from '../activities/dataset/synthetic';
+import { createS3Client } from '../activities/storage/s3-client';
+import { stackUp } from '../infra/local-stack/stack';
+import { connectWorker, createWorker } from '../workers/create-workers';
+import { connectClient, startEvaluation, waitForRun } from './evaluations';
+import { formatOutcome } from './format';
+
+async function demo(): Promise<number> {
+  const stack = await stackUp();
+  Object.assign(process.env, stack.env);
+  console.log(`stack: Temporal ${stack.state.temporal.address} (UI ${stack.state.temporal.uiUrl}), S3 ${stack.state.s3.endpoint}`);
+  const env = loadEnv();
+
+  const s3 = createS3Client(env.s3);
+  const prefix = 'datasets/demo-shapes/';
+  const images = await syntheticDataset({ perSplit: { train: 16, val: 4, test: 8 } });
+  for (const img of images) {
+    await s3.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: prefix + img.path, Body: img.body }));
+  }
+  console.log(`dataset: ${images.length} images at s3://${env.s3.bucket}/${prefix}`);
+
+  const connection = await connectWorker(env);
+  const worker = await createWorker('cpu', env, connection);
+  const client = await connectClient(env);
+  const spec = parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` }, shardSize: 32 });
+  const outcome = await worker.runUntil(async () => {
+    const { runId } = await startEvaluation(client, env, spec);
+    console.log(`run: ${runId} (clipeval status ${runId})`);
+    return waitForRun(client, runId);
+  });
+  await connection.close();
+  console.log(formatOutcome(outcome));
+  return outcome.status === 'COMPLETED' ? 0 : 1;
+}
+
+demo().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`clipeval demo: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

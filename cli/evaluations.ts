@@ -1,0 +1,120 @@
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+} from '@temporalio/client';
+import { type ClipevalEnv, envSource } from '../activities/config/env';
+import type { RunSpec } from '../activities/config/run-spec';
+import { assertRunId } from '../activities/storage/keys';
+import { parseS3Uri } from '../activities/storage/s3-uri';
+import { evaluateDataset } from '../workflows';
+import { type EvaluationSummary, type RunProgress, progressQuery } from '../workflows/progress';
+import { UsageError, rootMessage } from './errors';
+
+/** Connects to Temporal; an unreachable server is a UsageError that says where clipeval looked. */
+export async function connectClient(env: ClipevalEnv): Promise<Client> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({
+      address: env.temporal.address,
+      tls: env.temporal.tls,
+      connectTimeout: 5000,
+      ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
+    });
+  } catch (err) {
+    throw new UsageError(
+      `Cannot reach Temporal at ${env.temporal.address} (${envSource('TEMPORAL_ADDRESS')}): ${(err as Error).message}\n` +
+        'Start the local stack with `npm run stack:up`, or set TEMPORAL_ADDRESS to your server.',
+    );
+  }
+  return new Client({ connection, namespace: env.temporal.namespace });
+}
+
+/** A readable default run id: `<dataset folder>-<UTC timestamp>`. */
+export function defaultRunId(spec: RunSpec, now = new Date()): string {
+  const { key } = parseS3Uri(spec.dataset.uri);
+  const name =
+    key
+      .split('/')
+      .filter(Boolean)
+      .pop()
+      ?.replace(/\.[^.]+$/, '') ?? 'dataset';
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'dataset'}-${stamp}`;
+}
+
+/**
+ * Starts an evaluation run; the workflow id is the run id. A run id can be reused only after
+ * that run failed (that is how a failed run is resumed): a completed run is never overwritten.
+ */
+export async function startEvaluation(
+  client: Client,
+  env: ClipevalEnv,
+  spec: RunSpec,
+  runId = defaultRunId(spec),
+): Promise<{ runId: string }> {
+  assertRunId(runId);
+  try {
+    await client.workflow.start(evaluateDataset, {
+      taskQueue: env.queues.cpu,
+      workflowId: runId,
+      args: [{ runId, spec }],
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new UsageError(
+        `Run "${runId}" already exists and has not failed; choose another --run-id.`,
+      );
+    }
+    throw err;
+  }
+  return { runId };
+}
+
+export type RunOutcome =
+  | { runId: string; status: 'COMPLETED'; summary: EvaluationSummary }
+  | { runId: string; status: 'FAILED' | 'TERMINATED' | 'CANCELLED' | 'TIMED_OUT'; error: string }
+  | { runId: string; status: 'RUNNING'; progress?: RunProgress };
+
+/** Waits for a run to finish and returns its outcome (never throws for a failed run). */
+export async function waitForRun(client: Client, runId: string): Promise<RunOutcome> {
+  try {
+    const summary = (await client.workflow.getHandle(runId).result()) as EvaluationSummary;
+    return { runId, status: 'COMPLETED', summary };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const status = (await client.workflow.getHandle(runId).describe()).status.name;
+      return {
+        runId,
+        status: status === 'RUNNING' ? 'FAILED' : (status as 'FAILED'),
+        error: rootMessage(err),
+      };
+    }
+    throw err;
+  }
+}
+
+/** Current state of a run: progress while running, the summary or error once closed. */
+export async function runStatus(client: Client, runId: string): Promise<RunOutcome> {
+  const handle = client.workflow.getHandle(runId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowNotFoundError')
+      throw new UsageError(`No run with id "${runId}".`);
+    throw err;
+  }
+  if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
+    let progress: RunProgress | undefined;
+    try {
+      progress = await handle.query(progressQuery);
+    } catch {
+      progress = undefined; // no worker has picked the run up yet
+    }
+    return { runId, status: 'RUNNING', ...(progress ? { progress } : {}) };
+  }
+  return waitForRun(client, runId);
+}

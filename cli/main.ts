@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable service.
+import { Command } from 'commander';
+import { ConfigError } from '../activities/config/errors';
+import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
+import { loadRunSpec } from '../activities/config/run-spec';
+import { createS3Client } from '../activities/storage/s3-client';
+import { parseS3Uri } from '../activities/storage/s3-uri';
+import { UsageError } from './errors';
+import {
+  connectClient,
+  runStatus,
+  startEvaluation,
+  waitForRun,
+  type RunOutcome,
+} from './evaluations';
+import { formatOutcome } from './format';
+import { checkBucket, hasPollers } from './preflight';
+
+const print = (json: boolean, outcome: RunOutcome) =>
+  console.log(json ? JSON.stringify(outcome, null, 2) : formatOutcome(outcome));
+const exitCodeOf = (o: RunOutcome) => (o.status === 'COMPLETED' || o.status === 'RUNNING' ? 0 : 1);
+/** Commander ignores what actions return: each action's exit code goes to process.exitCode. */
+const withExitCode =
+  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+  async (...args: A) => {
+    process.exitCode = await fn(...args);
+  };
+
+const program = new Command('clipeval')
+  .description(
+    'Evaluate a frozen CLIP model on a labelled image dataset, orchestrated by Temporal.',
+  )
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('start an evaluation run and print its id')
+  .requiredOption(
+    '--dataset <uri>',
+    'ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path',
+  )
+  .option('--spec <file>', 'run spec file (YAML or JSON)')
+  .option(
+    '--run-id <id>',
+    'run id (default: <dataset>-<UTC time>); reuse a failed run id to resume it',
+  )
+  .option('--wait', 'wait for the run to finish and print its summary')
+  .option('--json', 'machine-readable output')
+  .action(
+    withExitCode(
+      async (opts: {
+        dataset: string;
+        spec?: string;
+        runId?: string;
+        wait?: boolean;
+        json?: boolean;
+      }) => {
+        loadStackEnvDefaults();
+        const env = loadEnv();
+        const spec = await loadRunSpec({
+          ...(opts.spec ? { file: opts.spec } : {}),
+          datasetUri: opts.dataset,
+        });
+        const s3 = createS3Client(env.s3);
+        await checkBucket(s3, env, env.s3.bucket, 'output (CLIPEVAL_BUCKET)');
+        await checkBucket(s3, env, parseS3Uri(spec.dataset.uri).bucket, 'dataset');
+        const client = await connectClient(env);
+        if (!(await hasPollers(client, env.temporal.namespace, env.queues.cpu))) {
+          console.error(
+            `clipeval: no worker polls ${env.queues.cpu} yet; the run waits until one starts (npm run worker).`,
+          );
+        }
+        const { runId } = await startEvaluation(client, env, spec, opts.runId);
+        if (!opts.wait) {
+          console.log(opts.json ? JSON.stringify({ runId }) : runId);
+          return 0;
+        }
+        if (!opts.json) console.error(`clipeval: started run ${runId}; waiting...`);
+        const outcome = await waitForRun(client, runId);
+        print(!!opts.json, outcome);
+        return exitCodeOf(outcome);
+      },
+    ),
+  );
+
+program
+  .command('status')
+  .description("show a run's progress, or its summary once finished")
+  .argument('<runId>')
+  .option('--json', 'machine-readable output')
+  .action(
+    withExitCode(async (runId: string, opts: { json?: boolean }) => {
+      loadStackEnvDefaults();
+      const client = await connectClient(loadEnv());
+      const outcome = await runStatus(client, runId);
+      print(!!opts.json, outcome);
+      return exitCodeOf(outcome);
+    }),
+  );
+
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+program
+  .parseAsync(process.argv)
+  // Exit explicitly: open gRPC and HTTP connections would otherwise keep the process alive.
+  .then(() => process.exit(process.exitCode ?? 0))
+  .catch((err: unknown) => {
+    const known = err instanceof UsageError || err instanceof ConfigError;
+    console.error(`clipeval: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(known ? 2 : 1);
+  });

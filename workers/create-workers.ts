@@ -1,0 +1,57 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createCpuActivities, createGpuActivities } from '../activities';
+import type { ClipevalEnv } from '../activities/config/env';
+
+export type WorkerKind = 'cpu' | 'gpu';
+
+export async function connectWorker(env: ClipevalEnv): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({
+      address: env.temporal.address,
+      tls: env.temporal.tls,
+      ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
+    });
+  } catch (err) {
+    throw new Error(
+      `Cannot reach Temporal at ${env.temporal.address} (TEMPORAL_ADDRESS): ${(err as Error).message}. ` +
+        'Start the local stack with `npm run stack:up` or point TEMPORAL_ADDRESS at your server.',
+    );
+  }
+}
+
+/**
+ * Creates the worker for one task queue. `cpu` workers also run the workflows (cheap,
+ * deterministic orchestration); `gpu` workers run only the GPU-bound activities, with fixed
+ * slots because the resource-based tuner sees host CPU and memory, not the GPU.
+ */
+export async function createWorker(
+  kind: WorkerKind,
+  env: ClipevalEnv,
+  connection: NativeConnection,
+): Promise<Worker> {
+  const common = {
+    connection,
+    namespace: env.temporal.namespace,
+    shutdownGraceTime: env.shutdownGrace as `${number}s`,
+  };
+  if (kind === 'cpu') {
+    return Worker.create({
+      ...common,
+      taskQueue: env.queues.cpu,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createCpuActivities(env),
+    });
+  }
+  const activities = createGpuActivities(env);
+  if (Object.keys(activities).length === 0) {
+    throw new Error(
+      `The ${env.queues.gpu} queue has no activities in this version of clipeval: no gpu worker is needed yet.`,
+    );
+  }
+  return Worker.create({
+    ...common,
+    taskQueue: env.queues.gpu,
+    activities,
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+}
