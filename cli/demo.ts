@@ -2,6 +2,7 @@
 // the stack, uploads a small generated ImageFolder dataset, runs the workers in this process,
 // runs an evaluation and prints its summary.
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadEnv } from '../activities/config/env';
 import { parseRunSpec } from '../activities/config/run-spec';
 import { syntheticDataset } from '../activities/dataset/synthetic';
@@ -12,16 +13,21 @@ import { connectClient, startEvaluation, waitForRun } from './evaluations';
 import { formatOutcome } from './format';
 
 async function demo(): Promise<number> {
+  Runtime.install({ logger: new DefaultLogger('WARN') }); // the workflow bundler is chatty at INFO
   const stack = await stackUp();
   Object.assign(process.env, stack.env);
-  console.log(`stack: Temporal ${stack.state.temporal.address} (UI ${stack.state.temporal.uiUrl}), S3 ${stack.state.s3.endpoint}`);
+  console.log(
+    `stack: Temporal ${stack.state.temporal.address} (UI ${stack.state.temporal.uiUrl}), S3 ${stack.state.s3.endpoint}`,
+  );
   const env = loadEnv();
 
   const s3 = createS3Client(env.s3);
   const prefix = 'datasets/demo-shapes/';
   const images = await syntheticDataset({ perSplit: { train: 16, val: 4, test: 8 } });
   for (const img of images) {
-    await s3.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: prefix + img.path, Body: img.body }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: env.s3.bucket, Key: prefix + img.path, Body: img.body }),
+    );
   }
   console.log(`dataset: ${images.length} images at s3://${env.s3.bucket}/${prefix}`);
 

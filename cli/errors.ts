@@ -5,9 +5,8 @@ export class UsageError extends Error {
 
 /** The deepest cause's message: Temporal wraps an activity's error in two or three layers. */
 export function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e && typeof e === 'object' && e.cause && (e.cause as { message?: string }).message) {
-    e = e.cause as { message?: string; cause?: unknown };
-  }
+  type Chain = { message?: string; cause?: Chain } | undefined;
+  let e = err as Chain;
+  while (e?.cause?.message) e = e.cause;
   return e?.message ?? String(err);
 }

@@ -31,7 +31,9 @@ const program = new Command('clipeval')
   .description(
     'Evaluate a frozen CLIP model on a labelled image dataset, orchestrated by Temporal.',
   )
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown option, missing --dataset) exit 2; --help and --version exit 0.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program
   .command('run')
@@ -98,8 +100,6 @@ program
       return exitCodeOf(outcome);
     }),
   );
-
-program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program
   .parseAsync(process.argv)

@@ -1,4 +1,5 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { join } from 'node:path';
 import { createCpuActivities, createGpuActivities } from '../activities';
 import type { ClipevalEnv } from '../activities/config/env';
 
@@ -38,7 +39,8 @@ export async function createWorker(
     return Worker.create({
       ...common,
       taskQueue: env.queues.cpu,
-      workflowsPath: require.resolve('../workflows'),
+      // A folder path: the workflow bundler resolves its index (.ts from source, .js when built).
+      workflowsPath: join(__dirname, '..', 'workflows'),
       activities: createCpuActivities(env),
     });
   }

@@ -51,8 +51,15 @@ export async function syntheticDataset(opts: {
     for (const split of ['train', 'val', 'test'] as const) {
       for (let n = 0; n < opts.perSplit[split]; n++) {
         const size = opts.size ?? 96 + Math.floor(r() * 64);
-        const body = await sharp(Buffer.from(shapeSvg(className, r, size))).png().toBuffer();
-        out.push({ path: `${split}/${className}/${String(n).padStart(4, '0')}.png`, className, split, body });
+        const body = await sharp(Buffer.from(shapeSvg(className, r, size)))
+          .png()
+          .toBuffer();
+        out.push({
+          path: `${split}/${className}/${String(n).padStart(4, '0')}.png`,
+          className,
+          split,
+          body,
+        });
       }
     }
   }

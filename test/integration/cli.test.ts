@@ -1,0 +1,151 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClipevalEnv } from '../../activities/config/env';
+import { putObjects, startCpuWorker, stopWorker, testEnv, uniqueId } from '../helpers/stack';
+
+// The `clipeval` command as a user runs it, against the real stack, with a real worker.
+let env: ClipevalEnv;
+let worker: Awaited<ReturnType<typeof startCpuWorker>>;
+
+beforeAll(async () => {
+  env = testEnv();
+  worker = await startCpuWorker(env);
+});
+afterAll(() => stopWorker(worker));
+
+// Asynchronous on purpose: the worker runs in this process and needs its event loop.
+function clipeval(args: string[], extraEnv: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      join('node_modules', '.bin', 'tsx'),
+      [join('cli', 'main.ts'), ...args],
+      {
+        env: { ...process.env, CLIPEVAL_CPU_QUEUE: env.queues.cpu, ...extraEnv },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('clipeval CLI', () => {
+  it('runs a plan with --wait --json, then reports it with status', async () => {
+    const prefix = `${uniqueId('cli')}/`;
+    await putObjects(env, env.s3.bucket, prefix, { 'train/a/1.png': 'x', 'test/b/2.jpg': 'y' });
+    const runId = uniqueId('cli-run');
+    const run = await clipeval([
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/${prefix}`,
+      '--run-id',
+      runId,
+      '--wait',
+      '--json',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const outcome = JSON.parse(run.stdout) as {
+      status: string;
+      summary: { plan: { images: number; planUri: string } };
+    };
+    expect(outcome.status).toBe('COMPLETED');
+    expect(outcome.summary.plan.images).toBe(2);
+    expect(outcome.summary.plan.planUri).toBe(`s3://${env.s3.bucket}/runs/${runId}/plan.json`);
+
+    const status = await clipeval(['status', runId]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`run ${runId}: completed`));
+    expect(status.stdout).toMatch(/images\s+2 \(train 1, val 0, test 1\)/);
+
+    const again = await clipeval([
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/${prefix}`,
+      '--run-id',
+      runId,
+    ]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists and has not failed/);
+  });
+
+  it('prints the run id without --wait', async () => {
+    const r = await clipeval([
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/${uniqueId('nowait')}/`,
+      '--run-id',
+      uniqueId('nowait'),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^nowait-/);
+  });
+
+  it('exits 1 with the reason when the run fails', async () => {
+    const r = await clipeval([
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/${uniqueId('empty')}/`,
+      '--wait',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/: failed\n.*is empty: no objects under this prefix/);
+  });
+
+  it('exits 2 naming where it looked when Temporal is unreachable', async () => {
+    const r = await clipeval(['run', '--dataset', `s3://${env.s3.bucket}/x/`], {
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /Cannot reach Temporal at 127\.0\.0\.1:1 \(TEMPORAL_ADDRESS from the environment\)/,
+    );
+    const s = await clipeval(['status', 'any'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(s.code).toBe(2);
+  });
+
+  it('exits 2 naming where it looked when S3 is unreachable', async () => {
+    const r = await clipeval(['run', '--dataset', `s3://${env.s3.bucket}/x/`], {
+      CLIPEVAL_S3_ENDPOINT: 'http://127.0.0.1:1',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /Cannot reach S3 at http:\/\/127\.0\.0\.1:1 \(CLIPEVAL_S3_ENDPOINT from the environment\)/,
+    );
+  });
+
+  it('exits 2 on bad input before starting anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-cli-'));
+    writeFileSync(join(dir, 'run.yaml'), 'shardSize: -3\n');
+    const spec = await clipeval([
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/x/`,
+      '--spec',
+      join(dir, 'run.yaml'),
+    ]);
+    expect(spec.code).toBe(2);
+    expect(spec.stderr).toMatch(/shardSize: Too small/);
+    expect((await clipeval(['run', '--dataset', 'not-a-uri'])).stderr).toMatch(
+      /dataset\.uri: expected s3:\/\//,
+    );
+    expect((await clipeval(['run', '--dataset', 's3://no-such-bucket-x/data/'])).stderr).toMatch(
+      /dataset bucket "no-such-bucket-x" does not exist/,
+    );
+    expect(
+      (
+        await clipeval(['run', '--dataset', `s3://${env.s3.bucket}/x/`], {
+          CLIPEVAL_BUCKET: 'Bad_Name',
+        })
+      ).code,
+    ).toBe(2);
+    expect((await clipeval(['run'])).code).toBe(2);
+    const unknown = await clipeval(['status', uniqueId('never-started')]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/No run with id/);
+  });
+});

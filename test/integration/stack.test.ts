@@ -1,0 +1,75 @@
+import { Client, Connection } from '@temporalio/client';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseEnvFile } from '../../activities/config/env';
+import { parseRunSpec } from '../../activities/config/run-spec';
+import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import { stopProcess } from '../../infra/local-stack/processes';
+import { startTemporal } from '../../infra/local-stack/servers';
+import { stackHome, stackUp } from '../../infra/local-stack/stack';
+import { resolveTool } from '../../infra/local-stack/tools';
+import { putObjects, startCpuWorker, stopWorker, testEnv, uniqueId } from '../helpers/stack';
+
+describe('local stack', () => {
+  it('reuses a running stack and writes every variable to stack.env', async () => {
+    const again = await stackUp(stackHome());
+    expect(again.started).toBe(false);
+    expect(again.env.TEMPORAL_ADDRESS).toBe(process.env.TEMPORAL_ADDRESS);
+    const file = parseEnvFile(readFileSync(again.envFile, 'utf8'));
+    expect(Object.keys(file).sort()).toEqual([
+      'AWS_ACCESS_KEY_ID',
+      'AWS_REGION',
+      'AWS_SECRET_ACCESS_KEY',
+      'CLIPEVAL_BUCKET',
+      'CLIPEVAL_S3_ENDPOINT',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+    ]);
+    expect(file.CLIPEVAL_S3_ENDPOINT).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('keeps completed runs across a Temporal server restart (SQLite state)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-restart-'));
+    const bin = (await resolveTool('temporal', { install: false })).path;
+    const serverOpts = {
+      bin,
+      dbFile: join(dir, 'temporal.db'),
+      logFile: join(dir, 'temporal.log'),
+      namespace: 'default',
+    };
+    let server = await startTemporal(serverOpts);
+    const env = {
+      ...testEnv(),
+      temporal: { address: server.address, namespace: 'default', tls: false },
+    };
+    const prefix = `${uniqueId('restart')}/`;
+    await putObjects(env, env.s3.bucket, prefix, { 'cat/1.png': 'a' });
+
+    const worker = await startCpuWorker(env);
+    let connection = await Connection.connect({ address: server.address });
+    const runId = uniqueId('restart-run');
+    await startEvaluation(
+      new Client({ connection }),
+      env,
+      parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` } }),
+      runId,
+    );
+    expect((await waitForRun(new Client({ connection }), runId)).status).toBe('COMPLETED');
+    await stopWorker(worker);
+    await connection.close();
+    await stopProcess(server.pid, 'temporal');
+
+    server = await startTemporal(serverOpts);
+    try {
+      connection = await Connection.connect({ address: server.address });
+      const handle = new Client({ connection }).workflow.getHandle(runId);
+      expect((await handle.describe()).status.name).toBe('COMPLETED');
+      expect(await handle.result()).toMatchObject({ runId, plan: { images: 1 } });
+      await connection.close();
+    } finally {
+      await stopProcess(server.pid, 'temporal');
+    }
+  });
+});

@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../activities/config/errors';
+import { loadEnv, parseEnvFile } from '../../activities/config/env';
+import { loadRunSpec, parseRunSpec } from '../../activities/config/run-spec';
+
+describe('environment configuration', () => {
+  it('applies defaults and reads the bucket', () => {
+    const env = loadEnv({ CLIPEVAL_BUCKET: 'my-bucket' });
+    expect(env.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', tls: false });
+    expect(env.s3).toEqual({ region: 'us-east-1', bucket: 'my-bucket' });
+    expect(env.queues).toEqual({ cpu: 'clipeval-cpu', gpu: 'clipeval-gpu' });
+  });
+
+  it('names every invalid variable and the expected form', () => {
+    const run = () =>
+      loadEnv({
+        CLIPEVAL_BUCKET: 'Bad_Bucket',
+        TEMPORAL_ADDRESS: 'http://x',
+        CLIPEVAL_S3_ENDPOINT: 'ftp://x',
+      });
+    expect(run).toThrow(ConfigError);
+    try {
+      run();
+    } catch (err) {
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/CLIPEVAL_BUCKET: expected an S3 bucket name/);
+      expect(msg).toMatch(/TEMPORAL_ADDRESS: expected host:port/);
+      expect(msg).toMatch(/CLIPEVAL_S3_ENDPOINT: expected an http\(s\) URL/);
+    }
+  });
+
+  it('requires a bucket', () => {
+    expect(() => loadEnv({})).toThrow(/CLIPEVAL_BUCKET/);
+  });
+
+  it('turns TLS on with an API key (Temporal Cloud)', () => {
+    expect(loadEnv({ CLIPEVAL_BUCKET: 'abc', TEMPORAL_API_KEY: 'k' }).temporal.tls).toBe(true);
+  });
+
+  it('parses stack.env files', () => {
+    expect(parseEnvFile("A=1\nexport B=two\n# c\nC='x y'\n")).toEqual({
+      A: '1',
+      B: 'two',
+      C: 'x y',
+    });
+  });
+});
+
+describe('run spec', () => {
+  it('fills defaults', () => {
+    const spec = parseRunSpec({ dataset: { uri: 's3://bkt/data/' } });
+    expect(spec).toEqual({
+      dataset: {
+        uri: 's3://bkt/data/',
+        layout: 'auto',
+        splitRatio: { train: 0.8, val: 0.1, test: 0.1 },
+        splitSeed: 0,
+      },
+      shardSize: 1024,
+    });
+  });
+
+  it.each([
+    [{ dataset: { uri: 'bkt/data' } }, /dataset\.uri: expected s3:\/\/bucket\/prefix/],
+    [{ dataset: { uri: 's3://bkt/d' }, shardSize: 0 }, /shardSize: .*>=1/],
+    [{ dataset: { uri: 's3://bkt/d' }, shardsize: 5 }, /Unrecognized key.*shardsize/],
+    [
+      { dataset: { uri: 's3://bkt/d', splitRatio: { train: 0.5, val: 0.1, test: 0.1 } } },
+      /dataset\.splitRatio: train \+ val \+ test must add up to 1/,
+    ],
+    [{ dataset: { uri: 's3://bkt/d', layout: 'flat' } }, /dataset\.layout: .*"auto"/],
+    [{}, /dataset: .*expected object/],
+  ])('rejects %j naming the field', (input, message) => {
+    expect(() => parseRunSpec(input)).toThrow(message);
+  });
+
+  it('reads YAML and JSON files, with --dataset overriding the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-spec-'));
+    writeFileSync(
+      join(dir, 'run.yaml'),
+      'dataset:\n  uri: s3://bkt/a/\n  splitSeed: 7\nshardSize: 64\n',
+    );
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ dataset: { uri: 's3://bkt/b/' } }));
+    const yaml = await loadRunSpec({
+      file: join(dir, 'run.yaml'),
+      datasetUri: 's3://bkt/override/',
+    });
+    expect(yaml.dataset.uri).toBe('s3://bkt/override/');
+    expect(yaml.dataset.splitSeed).toBe(7);
+    expect(yaml.shardSize).toBe(64);
+    expect((await loadRunSpec({ file: join(dir, 'run.json') })).dataset.uri).toBe('s3://bkt/b/');
+  });
+
+  it('reports unreadable and malformed files with their path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-spec-'));
+    writeFileSync(join(dir, 'bad.yaml'), 'dataset: [unclosed');
+    writeFileSync(join(dir, 'list.yaml'), '- a\n- b\n');
+    await expect(loadRunSpec({ file: join(dir, 'missing.yaml') })).rejects.toThrow(
+      /Cannot read run spec .*missing\.yaml/,
+    );
+    await expect(loadRunSpec({ file: join(dir, 'bad.yaml') })).rejects.toThrow(
+      /bad\.yaml is not valid YAML/,
+    );
+    await expect(loadRunSpec({ file: join(dir, 'list.yaml') })).rejects.toThrow(
+      /must be a mapping/,
+    );
+  });
+});
