@@ -6,6 +6,7 @@ export default class SummaryReporter implements Reporter {
   onTestRunEnd(
     modules: ReadonlyArray<TestModule>,
     unhandledErrors: ReadonlyArray<SerializedError>,
+    reason: 'passed' | 'interrupted' | 'failed',
   ): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const m of modules) {
@@ -24,6 +25,8 @@ export default class SummaryReporter implements Reporter {
       }
     }
     counts.failed += unhandledErrors.length;
+    // A run that failed outside any test (e.g. the stack could not start) never reads as green.
+    if (reason !== 'passed' && counts.failed === 0) counts.failed = 1;
     console.log(
       `\nvitest: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`,
     );
