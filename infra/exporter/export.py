@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Export a CLIP model to a clipeval bundle (ONNX graphs, tokenizer files, bundle.json).
+
+  python infra/exporter/export.py --checkpoint path/to/clip-vit-base-patch32 --out bundles/vit-b-32
+  python infra/exporter/export.py --random-init tiny --seed 0 --out test/fixtures/tiny-clip --golden
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from clipeval_export.bundle import write_bundle_json  # noqa: E402
+from clipeval_export.golden import write_golden  # noqa: E402
+from clipeval_export.models import load_checkpoint, random_clip  # noqa: E402
+from clipeval_export.onnx_export import export_encoders, self_check  # noqa: E402
+from clipeval_export.vocab import copy_vocab_from_checkpoint, write_vocab_from_open_clip  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="Hugging Face CLIP checkpoint folder (config.json, weights, vocab.json, merges.txt)")
+    src.add_argument("--random-init", choices=["tiny", "vit-b-32"], help="same architecture, seeded random weights (no download)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--revision", default="", help="checkpoint revision to record in bundle.json")
+    ap.add_argument("--out", type=Path, required=True, help="bundle folder to (re)create")
+    ap.add_argument("--golden", action="store_true", help="also write golden reference outputs to OUT/golden")
+    args = ap.parse_args(argv)
+
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    if args.checkpoint:
+        model = load_checkpoint(args.checkpoint)
+        copy_vocab_from_checkpoint(args.checkpoint, args.out)
+        name, source = args.checkpoint.name, {"checkpoint": str(args.checkpoint.name), "revision": args.revision}
+    else:
+        model = random_clip(args.random_init, args.seed)
+        write_vocab_from_open_clip(args.out)
+        name, source = f"random-{args.random_init}", {"checkpoint": f"random-init:{args.random_init}", "revision": f"seed={args.seed}"}
+
+    graphs = export_encoders(model, args.out)
+    bundle = write_bundle_json(model, args.out, name=name, source=source, graphs=graphs)
+    check = self_check(model, args.out)
+    print(json.dumps({"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check}, indent=2))
+    if max(check.values()) > 1e-4:
+        print(f"error: ONNX Runtime disagrees with PyTorch: {check}", file=sys.stderr)
+        return 1
+    if args.golden:
+        # Golden outputs live beside the bundle, not in it: they are test data, not model files.
+        write_golden(model, args.out, args.out.parent / f"{args.out.name}-golden")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
