@@ -4,9 +4,11 @@ import { Command } from 'commander';
 import { ConfigError } from '../activities/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
 import { loadRunSpec } from '../activities/config/run-spec';
+import { BundleError } from '../activities/model/bundle';
 import { createS3Client } from '../activities/storage/s3-client';
 import { parseS3Uri } from '../activities/storage/s3-uri';
 import { UsageError } from './errors';
+import { withExitCode } from './exit-code';
 import {
   connectClient,
   runStatus,
@@ -15,17 +17,12 @@ import {
   type RunOutcome,
 } from './evaluations';
 import { formatOutcome } from './format';
+import { addModelCommands } from './model-commands';
 import { checkBucket, hasPollers } from './preflight';
 
 const print = (json: boolean, outcome: RunOutcome) =>
   console.log(json ? JSON.stringify(outcome, null, 2) : formatOutcome(outcome));
 const exitCodeOf = (o: RunOutcome) => (o.status === 'COMPLETED' || o.status === 'RUNNING' ? 0 : 1);
-/** Commander ignores what actions return: each action's exit code goes to process.exitCode. */
-const withExitCode =
-  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
-  async (...args: A) => {
-    process.exitCode = await fn(...args);
-  };
 
 const program = new Command('clipeval')
   .description(
@@ -101,12 +98,15 @@ program
     }),
   );
 
+addModelCommands(program);
+
 program
   .parseAsync(process.argv)
   // Exit explicitly: open gRPC and HTTP connections would otherwise keep the process alive.
   .then(() => process.exit(process.exitCode ?? 0))
   .catch((err: unknown) => {
-    const known = err instanceof UsageError || err instanceof ConfigError;
+    const known =
+      err instanceof UsageError || err instanceof ConfigError || err instanceof BundleError;
     console.error(`clipeval: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(known ? 2 : 1);
   });

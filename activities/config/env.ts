@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 
@@ -28,6 +29,10 @@ const envSchema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   CLIPEVAL_CPU_QUEUE: z.string().min(1).default('clipeval-cpu'),
   CLIPEVAL_GPU_QUEUE: z.string().min(1).default('clipeval-gpu'),
+  CLIPEVAL_BUNDLE_CACHE: z
+    .string()
+    .min(1)
+    .default(join(homedir(), '.cache', 'clipeval', 'bundles')),
   CLIPEVAL_SHUTDOWN_GRACE: z
     .string()
     .regex(/^\d+(ms|s|m)$/, 'expected a duration such as 30s or 2m')
@@ -39,6 +44,8 @@ export interface ClipevalEnv {
   s3: { endpoint?: string; region: string; bucket: string };
   queues: { cpu: string; gpu: string };
   shutdownGrace: string;
+  /** Where workers keep model bundles fetched from S3, one folder per bundle hash. */
+  bundleCache: string;
 }
 
 /** The env file written by `npm run stack:up` ($CLIPEVAL_HOME/stack.env, default ./.clipeval). */
@@ -102,5 +109,6 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     },
     queues: { cpu: e.CLIPEVAL_CPU_QUEUE, gpu: e.CLIPEVAL_GPU_QUEUE },
     shutdownGrace: e.CLIPEVAL_SHUTDOWN_GRACE,
+    bundleCache: e.CLIPEVAL_BUNDLE_CACHE,
   };
 }

@@ -12,6 +12,7 @@ describe('environment configuration', () => {
     expect(env.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', tls: false });
     expect(env.s3).toEqual({ region: 'us-east-1', bucket: 'my-bucket' });
     expect(env.queues).toEqual({ cpu: 'clipeval-cpu', gpu: 'clipeval-gpu' });
+    expect(env.bundleCache).toMatch(/\.cache\/clipeval\/bundles$/);
   });
 
   it('names every invalid variable and the expected form', () => {

@@ -1,0 +1,90 @@
+import type { ImageEncoder } from './encoders';
+import { ImageDecodeError, type PreprocessParams, decodeToCrop, normalizeInto } from './preprocess';
+
+export interface ImageSource {
+  id: string;
+  /** The encoded file, or a thunk that fetches it (so fetching overlaps with encoding too). */
+  bytes: Uint8Array | (() => Promise<Uint8Array>);
+}
+
+export interface EmbeddedBatch {
+  ids: string[];
+  /** L2-normalised, [ids.length, embedDim]. */
+  embeddings: Float32Array;
+  /** Images that could not be decoded, with the reason; they are left out of `ids`. */
+  failed: { id: string; reason: string }[];
+}
+
+/** Yields fn(item) in input order with at most `limit` calls in flight. */
+async function* mapOrdered<T, R>(
+  src: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  fn: (t: T) => Promise<R>,
+): AsyncGenerator<R> {
+  const queue: Promise<R>[] = [];
+  for await (const item of src) {
+    queue.push(fn(item));
+    if (queue.length >= limit) yield await queue.shift()!;
+  }
+  while (queue.length > 0) yield await queue.shift()!;
+}
+
+/**
+ * Fetch, decode and preprocess images with bounded concurrency while the encoder (in its own
+ * thread) runs the previous batch: one batch encoding, one filling. Undecodable images are
+ * reported per batch, never thrown.
+ */
+export async function* embedImages(
+  source: AsyncIterable<ImageSource> | Iterable<ImageSource>,
+  encoder: ImageEncoder,
+  params: PreprocessParams,
+  opts: { batchSize: number; concurrency: number; maxPixels?: number },
+): AsyncGenerator<EmbeddedBatch> {
+  const size = 3 * params.imageSize * params.imageSize;
+  const decode = async (item: ImageSource) => {
+    try {
+      const bytes = typeof item.bytes === 'function' ? await item.bytes() : item.bytes;
+      const crop = await decodeToCrop(
+        bytes,
+        params.imageSize,
+        opts.maxPixels ? { maxPixels: opts.maxPixels } : {},
+      );
+      return { id: item.id, rgb: crop.rgb };
+    } catch (err) {
+      if (!(err instanceof ImageDecodeError)) throw err; // S3 and other failures are the caller's to retry
+      return { id: item.id, reason: `${err.reason}: ${err.message}` };
+    }
+  };
+
+  let pixels = new Float32Array(opts.batchSize * size);
+  let ids: string[] = [];
+  let failed: EmbeddedBatch['failed'] = [];
+  let inFlight: Promise<EmbeddedBatch> | undefined;
+  const launch = () => {
+    const batch = { ids, failed };
+    const n = ids.length;
+    const run =
+      n > 0
+        ? encoder.encode(n === opts.batchSize ? pixels : pixels.slice(0, n * size), n)
+        : Promise.resolve(new Float32Array(0));
+    pixels = new Float32Array(opts.batchSize * size);
+    ids = [];
+    failed = [];
+    return run.then((embeddings) => ({ ...batch, embeddings }));
+  };
+
+  for await (const d of mapOrdered(source, opts.concurrency, decode)) {
+    if (d.rgb) {
+      normalizeInto(d.rgb, params, pixels, ids.length * size);
+      ids.push(d.id);
+    } else failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
+    if (ids.length === opts.batchSize) {
+      const next = launch();
+      if (inFlight) yield await inFlight;
+      inFlight = next;
+    }
+  }
+  const last = ids.length > 0 || failed.length > 0 ? launch() : undefined;
+  if (inFlight) yield await inFlight;
+  if (last) yield await last;
+}

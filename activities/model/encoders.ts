@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { BundleError, type ModelBundle } from './bundle';
+import { type ExecutionProvider, SessionThread } from './session-thread';
+import { l2NormalizeRows } from './vectors';
+
+export interface EncoderOptions {
+  /** Tried in order; the first that loads is used (cuda only where its binaries are installed). */
+  providers?: readonly ExecutionProvider[];
+  /** ONNX Runtime intra-op threads for this session (default: all cores). */
+  threads?: number;
+}
+
+const DEFAULT_PROVIDERS: readonly ExecutionProvider[] = ['cpu'];
+
+async function openGraph(
+  bundle: ModelBundle,
+  which: 'image' | 'text',
+  opts: EncoderOptions,
+): Promise<SessionThread> {
+  const graph = bundle.manifest.graphs[which];
+  const thread = await SessionThread.start(join(bundle.dir, graph.file), {
+    providers: opts.providers ?? DEFAULT_PROVIDERS,
+    threads: opts.threads ?? 0, // 0: ONNX Runtime picks (all physical cores)
+  });
+  if (!thread.inputNames.includes(graph.input) || !thread.outputNames.includes(graph.output)) {
+    await thread.close();
+    throw new BundleError(
+      `Bundle ${bundle.dir}: ${graph.file} has inputs [${thread.inputNames.join(', ')}] and outputs ` +
+        `[${thread.outputNames.join(', ')}], but bundle.json names ${graph.input} -> ${graph.output}. Re-export the bundle.`,
+    );
+  }
+  return thread;
+}
+
+/** Pixels (NCHW float32, preprocessed) to L2-normalised image embeddings [n, embedDim]. */
+export class ImageEncoder {
+  private constructor(
+    private readonly thread: SessionThread,
+    private readonly bundle: ModelBundle,
+  ) {}
+
+  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<ImageEncoder> {
+    return new ImageEncoder(await openGraph(bundle, 'image', opts), bundle);
+  }
+
+  get provider(): ExecutionProvider {
+    return this.thread.provider;
+  }
+
+  /** `pixels` is transferred to the session's thread: the caller must not reuse it. */
+  async encode(pixels: Float32Array, n: number): Promise<Float32Array> {
+    const s = this.bundle.manifest.preprocessing.imageSize;
+    if (pixels.length !== n * 3 * s * s)
+      throw new Error(`expected ${n}x3x${s}x${s} pixels, got ${pixels.length} values`);
+    const g = this.bundle.manifest.graphs.image;
+    const out = await this.thread.run(
+      { [g.input]: { type: 'float32', data: pixels, dims: [n, 3, s, s] } },
+      g.output,
+    );
+    return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
+  }
+
+  close(): Promise<void> {
+    return this.thread.close();
+  }
+}
+
+/** Token ids ([n, length] int64, padded) to L2-normalised text embeddings [n, embedDim]. */
+export class TextEncoder {
+  private constructor(
+    private readonly thread: SessionThread,
+    private readonly bundle: ModelBundle,
+  ) {}
+
+  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<TextEncoder> {
+    return new TextEncoder(await openGraph(bundle, 'text', opts), bundle);
+  }
+
+  get provider(): ExecutionProvider {
+    return this.thread.provider;
+  }
+
+  async encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {
+    const g = this.bundle.manifest.graphs.text;
+    const out = await this.thread.run(
+      { [g.input]: { type: 'int64', data: ids, dims: shape } },
+      g.output,
+    );
+    return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
+  }
+
+  close(): Promise<void> {
+    return this.thread.close();
+  }
+}

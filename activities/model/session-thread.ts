@@ -1,0 +1,143 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * One ONNX Runtime InferenceSession living in its own worker thread. `session.run()` blocks the
+ * thread it runs on for the whole computation; Temporal heartbeats and cancellation run on the
+ * main event loop, so sessions must not live there. Calls are serialised: a session runs one
+ * call at a time.
+ */
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+
+export interface TensorMessage {
+  type: 'float32' | 'int64';
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
+
+// Plain JavaScript evaluated in the thread (no TypeScript loader needed in tests, tsx or dist).
+const THREAD_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+let chain = Promise.resolve();
+(async () => {
+  const failures = [];
+  for (const ep of workerData.providers) {
+    try {
+      session = await ort.InferenceSession.create(workerData.modelPath, {
+        executionProviders: [ep],
+        intraOpNumThreads: workerData.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
+      parentPort.postMessage({ type: 'ready', provider: ep, inputNames: session.inputNames, outputNames: session.outputNames, failures });
+      return;
+    } catch (err) {
+      failures.push(ep + ': ' + (err && err.message ? err.message.split('\\n')[0] : String(err)));
+    }
+  }
+  parentPort.postMessage({ type: 'failed', failures });
+})();
+parentPort.on('message', (msg) => {
+  chain = chain.then(async () => {
+    try {
+      const feeds = {};
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      const out = (await session.run(feeds))[msg.output];
+      parentPort.postMessage({ id: msg.id, data: out.data, dims: out.dims });
+    } catch (err) {
+      parentPort.postMessage({ id: msg.id, error: err && err.message ? err.message : String(err) });
+    }
+  });
+});
+`;
+
+interface Pending {
+  resolve: (t: { data: Float32Array; dims: number[] }) => void;
+  reject: (e: Error) => void;
+}
+
+export class SessionThread {
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly provider: ExecutionProvider,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {
+    worker.on(
+      'message',
+      (m: { id: number; data?: Float32Array; dims?: number[]; error?: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(`ONNX Runtime: ${m.error}`));
+        else p.resolve({ data: m.data!, dims: m.dims! });
+      },
+    );
+    worker.on('error', (err) => this.failAll(err));
+    worker.on('exit', () => this.failAll(new Error('ONNX Runtime thread exited')));
+  }
+
+  /** Starts a thread and creates the session with the first execution provider that works. */
+  static async start(
+    modelPath: string,
+    opts: { providers: readonly ExecutionProvider[]; threads: number },
+  ): Promise<SessionThread> {
+    const worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: {
+        ortPath: require.resolve('onnxruntime-node'),
+        modelPath,
+        providers: opts.providers,
+        threads: opts.threads,
+      },
+    });
+    type Ready = {
+      type: 'ready';
+      provider: ExecutionProvider;
+      inputNames: string[];
+      outputNames: string[];
+      failures: string[];
+    };
+    type Failed = { type: 'failed'; failures: string[] };
+    const first = await new Promise<Ready | Failed>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.type === 'failed') {
+      await worker.terminate();
+      throw new Error(
+        `No execution provider could load ${modelPath}: ${first.failures.join('; ')}`,
+      );
+    }
+    for (const f of first.failures)
+      console.warn(`clipeval: execution provider unavailable, falling back (${f})`);
+    return new SessionThread(worker, first.provider, first.inputNames, first.outputNames);
+  }
+
+  /** Runs the session; input buffers are transferred to the thread (do not reuse them). */
+  run(
+    feeds: Record<string, TensorMessage>,
+    output: string,
+  ): Promise<{ data: Float32Array; dims: number[] }> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
+      this.worker.postMessage({ id, feeds, output }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.pending.clear();
+    await this.worker.terminate();
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}

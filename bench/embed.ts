@@ -1,0 +1,187 @@
+// `npm run bench:embed`: image embedding throughput of clipeval (sharp + ONNX Runtime in a worker
+// thread) against PyTorch/HF transformers on the same machine, same run, same weights, same
+// images and thread count. Uses the full-size random-init ViT-B/32 bundle (generated on first use).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import sharp from 'sharp';
+import { loadBundle } from '../activities/model/bundle';
+import { embedImages } from '../activities/model/embed-images';
+import { ImageEncoder } from '../activities/model/encoders';
+import { decodeToCrop, normalizeInto, type PreprocessParams } from '../activities/model/preprocess';
+
+const ROOT = resolve(__dirname, '..');
+const WORK = join(ROOT, '.clipeval', 'bench');
+const BUNDLE = join(ROOT, '.clipeval', 'bundles', 'random-vit-b-32');
+const PYTHON = join(ROOT, '.venv', 'bin', 'python');
+const N_IMAGES = Number(process.env.BENCH_IMAGES ?? 96);
+const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const BATCH_SIZES = [1, 8, 32, 64];
+const FULL_BATCH = 32;
+const MIN_SECONDS = Number(process.env.BENCH_MIN_SECONDS ?? 4);
+
+function ensureBundle(): void {
+  if (existsSync(join(BUNDLE, 'bundle.json'))) return;
+  if (!existsSync(PYTHON))
+    throw new Error('No exporter venv: run bash infra/exporter/setup.sh first');
+  console.log('exporting the random-init ViT-B/32 bundle (once)...');
+  const r = spawnSync(
+    PYTHON,
+    [
+      join(ROOT, 'infra/exporter/export.py'),
+      '--random-init',
+      'vit-b-32',
+      '--seed',
+      '0',
+      '--out',
+      BUNDLE,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) throw new Error('export failed');
+}
+
+async function ensureImages(dir: string): Promise<Uint8Array[]> {
+  mkdirSync(dir, { recursive: true });
+  for (let i = readdirSync(dir).length; i < N_IMAGES; i++) {
+    // 640x480 photos-like JPEGs: noise plus shapes, so the encoder sees real entropy.
+    const noise = Buffer.alloc(160 * 120 * 3);
+    for (let j = 0; j < noise.length; j++) noise[j] = (j * 2654435761 + i * 40503) % 251;
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480"><circle cx="${100 + i * 5}" cy="240" r="${60 + (i % 40)}" fill="rgb(${(i * 7) % 255},90,160)"/></svg>`;
+    const img = await sharp(noise, { raw: { width: 160, height: 120, channels: 3 } })
+      .resize(640, 480)
+      .composite([{ input: Buffer.from(svg) }])
+      .jpeg({ quality: 88 })
+      .toBuffer();
+    writeFileSync(join(dir, `img-${String(i).padStart(4, '0')}.jpg`), img);
+  }
+  return readdirSync(dir)
+    .sort()
+    .slice(0, N_IMAGES)
+    .map((f) => new Uint8Array(readFileSync(join(dir, f))));
+}
+
+const perSecond = (n: number, t0: number) => n / ((performance.now() - t0) / 1000);
+
+async function main(): Promise<void> {
+  ensureBundle();
+  const bundle = await loadBundle(BUNDLE);
+  const imageDir = join(WORK, 'images');
+  const images = await ensureImages(imageDir);
+  const p = bundle.manifest.preprocessing;
+  const params: PreprocessParams = {
+    imageSize: p.imageSize,
+    mean: p.mean,
+    std: p.std,
+    rescale: p.rescale,
+  };
+  const size = 3 * p.imageSize * p.imageSize;
+  const rssPeak = { v: 0 };
+  const sampler = setInterval(
+    () => (rssPeak.v = Math.max(rssPeak.v, process.memoryUsage().rss)),
+    20,
+  );
+
+  // 1. decode + preprocess alone (sharp in libuv's pool, resize and normalise here).
+  let t0 = performance.now();
+  const out = new Float32Array(size);
+  await Promise.all(
+    Array.from({ length: THREADS * 2 }, async (_, lane) => {
+      for (let i = lane; i < images.length; i += THREADS * 2)
+        normalizeInto((await decodeToCrop(images[i]!, p.imageSize)).rgb, params, out, 0);
+    }),
+  );
+  const preprocessIps = perSecond(images.length, t0);
+
+  // 2. inference alone, per batch size.
+  const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
+  const inferenceIps: Record<string, number> = {};
+  for (const bs of BATCH_SIZES) {
+    const pixels = () => Float32Array.from({ length: bs * size }, (_, i) => Math.sin(i));
+    await encoder.encode(pixels(), bs); // warm-up
+    let n = 0;
+    t0 = performance.now();
+    while (n < Math.max(bs * 2, 16) || performance.now() - t0 < MIN_SECONDS * 1000) {
+      await encoder.encode(pixels(), bs);
+      n += bs;
+    }
+    inferenceIps[bs] = perSecond(n, t0);
+  }
+
+  // 3. the full pipelined path, with the event loop watched (heartbeats live there).
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  t0 = performance.now();
+  let done = 0;
+  for await (const batch of embedImages(
+    images.map((bytes, i) => ({ id: String(i), bytes })),
+    encoder,
+    params,
+    { batchSize: FULL_BATCH, concurrency: THREADS * 2 },
+  )) {
+    done += batch.ids.length;
+  }
+  const fullIps = perSecond(done, t0);
+  loop.disable();
+  await encoder.close();
+  clearInterval(sampler);
+
+  // 4. the reference: PyTorch eager fp32, same weights (same seed), same images and threads.
+  const torchArgs = {
+    model: 'vit-b-32',
+    seed: 0,
+    threads: THREADS,
+    images: imageDir,
+    batch_sizes: BATCH_SIZES,
+    full_batch: FULL_BATCH,
+    min_images: 16,
+    min_seconds: MIN_SECONDS,
+  };
+  const py = spawnSync(PYTHON, [join(ROOT, 'bench/embed_torch.py'), JSON.stringify(torchArgs)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  if (py.status !== 0) throw new Error(`PyTorch reference failed:\n${py.stderr}`);
+  const ref = JSON.parse(py.stdout.trim().split('\n').pop()!) as {
+    preprocess_ips: number;
+    inference_ips: Record<string, number>;
+    full_ips: number;
+  };
+
+  const rows = [
+    ['decode+preprocess', preprocessIps, ref.preprocess_ips],
+    ...BATCH_SIZES.map((bs) => [
+      `inference batch ${bs}`,
+      inferenceIps[bs]!,
+      ref.inference_ips[String(bs)]!,
+    ]),
+    [`full path batch ${FULL_BATCH}`, fullIps, ref.full_ips],
+  ] as [string, number, number][];
+  console.log(
+    `\nclipeval vs PyTorch eager fp32, random-init ViT-B/32, ${images.length} JPEG 640x480, ${THREADS} threads`,
+  );
+  console.log('stage                      clipeval img/s   PyTorch img/s   ratio');
+  for (const [name, a, b] of rows)
+    console.log(
+      `${name.padEnd(26)} ${a.toFixed(2).padStart(14)} ${b.toFixed(2).padStart(15)}   ${(a / b).toFixed(2)}x`,
+    );
+  console.log(
+    `peak RSS ${(rssPeak.v / 2 ** 20).toFixed(0)} MiB; longest event-loop stall during the full path ${(loop.max / 1e6).toFixed(1)} ms`,
+  );
+  const result = {
+    when: new Date().toISOString(),
+    threads: THREADS,
+    images: images.length,
+    rows,
+    peakRssMiB: rssPeak.v / 2 ** 20,
+    maxEventLoopStallMs: loop.max / 1e6,
+  };
+  writeFileSync(join(WORK, 'embed-result.json'), JSON.stringify(result, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,188 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
+import { type ModelBundle, resolveBundle, uploadBundle } from '../activities/model/bundle';
+import { ImageEncoder, TextEncoder } from '../activities/model/encoders';
+import { preprocessImage } from '../activities/model/preprocess';
+import type { ExecutionProvider } from '../activities/model/session-thread';
+import { ClipTokenizer } from '../activities/model/tokenizer';
+import { createS3Client } from '../activities/storage/s3-client';
+import { isS3Uri, parseS3Uri } from '../activities/storage/s3-uri';
+import { UsageError } from './errors';
+import { withExitCode } from './exit-code';
+
+// `clipeval model|tokenize|embed`: the model layer from the command line, for debugging and scripts.
+
+function s3FromEnv() {
+  loadStackEnvDefaults();
+  return createS3Client(loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env }).s3);
+}
+
+async function openBundle(ref: string): Promise<ModelBundle> {
+  const cache = loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env }).bundleCache;
+  return resolveBundle(ref, { s3: s3FromEnv(), cacheDir: cache });
+}
+
+function tokenizerFor(bundle: ModelBundle): Promise<ClipTokenizer> {
+  const t = bundle.manifest.tokenizer;
+  return ClipTokenizer.load({
+    ...t,
+    vocabPath: join(bundle.dir, t.vocab),
+    mergesPath: join(bundle.dir, t.merges),
+  });
+}
+
+async function readSource(source: string): Promise<Uint8Array> {
+  if (!isS3Uri(source)) return readFile(source);
+  const { bucket, key } = parseS3Uri(source);
+  const r = await s3FromEnv().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return r.Body!.transformToByteArray();
+}
+
+const round = (v: Float32Array, dim: number) =>
+  Array.from({ length: v.length / dim }, (_, i) =>
+    Array.from(v.subarray(i * dim, (i + 1) * dim), (x) => Number(x.toFixed(7))),
+  );
+
+/** The project root (where .venv and infra/ live), from source or from dist/. */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+export function addModelCommands(program: Command): void {
+  const model = program.command('model').description('export, upload and inspect model bundles');
+  model
+    .command('export')
+    .description(
+      'run the exporter (infra/exporter/export.py) in the project venv; arguments pass through',
+    )
+    .allowUnknownOption()
+    .argument(
+      '[args...]',
+      'e.g. --random-init tiny --seed 0 --out bundles/tiny, or --checkpoint DIR --out DIR',
+    )
+    .action(
+      withExitCode((args: string[]) => {
+        const root = projectRoot();
+        const python = join(root, '.venv', 'bin', 'python');
+        if (!existsSync(python))
+          throw new UsageError(
+            `No exporter environment at ${python}: run bash infra/exporter/setup.sh`,
+          );
+        const r = spawnSync(python, [join(root, 'infra', 'exporter', 'export.py'), ...args], {
+          stdio: 'inherit',
+        });
+        return Promise.resolve(r.status ?? 1);
+      }),
+    );
+  model
+    .command('upload')
+    .description('verify a local bundle and upload it to an s3:// prefix')
+    .argument('<dir>')
+    .argument('<uri>')
+    .action(
+      withExitCode(async (dir: string, uri: string) => {
+        if (!isS3Uri(uri))
+          throw new UsageError(`"${uri}" is not an S3 URI: expected s3://bucket/prefix`);
+        const b = await uploadBundle(s3FromEnv(), dir, uri);
+        console.log(`uploaded ${b.manifest.name} (bundle ${b.hash.slice(0, 16)}) to ${uri}`);
+        return 0;
+      }),
+    );
+
+  program
+    .command('tokenize')
+    .description('token ids of texts, as the text encoder sees them')
+    .requiredOption('--bundle <dir|s3://>', 'model bundle')
+    .option('--json', 'machine-readable output')
+    .argument('<texts...>')
+    .action(
+      withExitCode(async (texts: string[], opts: { bundle: string; json?: boolean }) => {
+        const tok = await tokenizerFor(await openBundle(opts.bundle));
+        const ids = texts.map((t) => tok.encode(t));
+        if (opts.json) console.log(JSON.stringify(texts.map((text, i) => ({ text, ids: ids[i] }))));
+        else texts.forEach((t, i) => console.log(`${JSON.stringify(t)}: ${ids[i]!.join(' ')}`));
+        return 0;
+      }),
+    );
+
+  const embed = program.command('embed').description('L2-normalised embeddings of texts or images');
+  const providers = (p?: string) => (p ? (p.split(',') as ExecutionProvider[]) : undefined);
+  embed
+    .command('text')
+    .requiredOption('--bundle <dir|s3://>', 'model bundle')
+    .option('--providers <list>', 'execution providers in order, e.g. webgpu,cpu')
+    .option('--json', 'machine-readable output')
+    .argument('<texts...>')
+    .action(
+      withExitCode(
+        async (texts: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
+          const bundle = await openBundle(opts.bundle);
+          const batch = (await tokenizerFor(bundle)).encodeBatch(texts);
+          const enc = await TextEncoder.create(bundle, {
+            ...(opts.providers ? { providers: providers(opts.providers)! } : {}),
+          });
+          try {
+            const rows = round(
+              await enc.encode(batch.ids, batch.shape),
+              bundle.manifest.architecture.embedDim,
+            );
+            const out = texts.map((text, i) => ({ text, embedding: rows[i] }));
+            console.log(
+              opts.json
+                ? JSON.stringify(out)
+                : out
+                    .map((o) => `${JSON.stringify(o.text)}: [${o.embedding!.join(', ')}]`)
+                    .join('\n'),
+            );
+          } finally {
+            await enc.close();
+          }
+          return 0;
+        },
+      ),
+    );
+  embed
+    .command('image')
+    .requiredOption('--bundle <dir|s3://>', 'model bundle')
+    .option('--providers <list>', 'execution providers in order, e.g. webgpu,cpu')
+    .option('--json', 'machine-readable output')
+    .argument('<files...>', 'local paths or s3:// URIs')
+    .action(
+      withExitCode(
+        async (files: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
+          const bundle = await openBundle(opts.bundle);
+          const p = bundle.manifest.preprocessing;
+          const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+          const size = 3 * p.imageSize * p.imageSize;
+          const pixels = new Float32Array(files.length * size);
+          for (const [i, f] of files.entries())
+            pixels.set(await preprocessImage(await readSource(f), params), i * size);
+          const enc = await ImageEncoder.create(bundle, {
+            ...(opts.providers ? { providers: providers(opts.providers)! } : {}),
+          });
+          try {
+            const rows = round(
+              await enc.encode(pixels, files.length),
+              bundle.manifest.architecture.embedDim,
+            );
+            const out = files.map((file, i) => ({ file, embedding: rows[i] }));
+            console.log(
+              opts.json
+                ? JSON.stringify(out)
+                : out.map((o) => `${o.file}: [${o.embedding!.join(', ')}]`).join('\n'),
+            );
+          } finally {
+            await enc.close();
+          }
+          return 0;
+        },
+      ),
+    );
+}
