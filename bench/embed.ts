@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { loadBundle } from '../activities/model/bundle';
 import { embedImages } from '../activities/model/embed-images';
 import { ImageEncoder } from '../activities/model/encoders';
+import { cosine } from '../activities/model/vectors';
 import { decodeToCrop, normalizeInto, type PreprocessParams } from '../activities/model/preprocess';
 
 const ROOT = resolve(__dirname, '..');
@@ -23,7 +24,11 @@ const FULL_BATCH = 32;
 const MIN_SECONDS = Number(process.env.BENCH_MIN_SECONDS ?? 4);
 
 function ensureBundle(): void {
-  if (existsSync(join(BUNDLE, 'bundle.json'))) return;
+  const manifest = join(BUNDLE, 'bundle.json');
+  const hasInt8 = () =>
+    (JSON.parse(readFileSync(manifest, 'utf8')) as { graphs: { image: { int8?: string } } }).graphs
+      .image.int8;
+  if (existsSync(manifest) && hasInt8()) return;
   if (!existsSync(PYTHON))
     throw new Error('No exporter venv: run bash infra/exporter/setup.sh first');
   console.log('exporting the random-init ViT-B/32 bundle (once)...');
@@ -37,6 +42,7 @@ function ensureBundle(): void {
       '0',
       '--out',
       BUNDLE,
+      '--int8',
     ],
     { stdio: 'inherit' },
   );
@@ -99,7 +105,8 @@ async function main(): Promise<void> {
   const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
   const inferenceIps: Record<string, number> = {};
   for (const bs of BATCH_SIZES) {
-    const pixels = () => Float32Array.from({ length: bs * size }, (_, i) => Math.sin(i));
+    const template = Float32Array.from({ length: bs * size }, (_, i) => Math.sin(i));
+    const pixels = () => template.slice(); // a copy: the buffer is transferred to the session thread
     await encoder.encode(pixels(), bs); // warm-up
     let n = 0;
     t0 = performance.now();
@@ -112,20 +119,41 @@ async function main(): Promise<void> {
 
   // 3. the full pipelined path, with the event loop watched (heartbeats live there).
   const loop = monitorEventLoopDelay({ resolution: 10 });
+  const fullPath = async (enc: ImageEncoder) => {
+    const parts: Float32Array[] = [];
+    const start = performance.now();
+    const source = images.map((bytes, i) => ({ id: String(i), bytes }));
+    const opts = { batchSize: FULL_BATCH, concurrency: THREADS * 2 };
+    for await (const batch of embedImages(source, enc, params, opts)) parts.push(batch.embeddings);
+    const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+    return { ips: perSecond(images.length, start), embeddings: all };
+  };
   loop.enable();
-  t0 = performance.now();
-  let done = 0;
-  for await (const batch of embedImages(
-    images.map((bytes, i) => ({ id: String(i), bytes })),
-    encoder,
-    params,
-    { batchSize: FULL_BATCH, concurrency: THREADS * 2 },
-  )) {
-    done += batch.ids.length;
-  }
-  const fullIps = perSecond(done, t0);
+  const full = await fullPath(encoder);
   loop.disable();
   await encoder.close();
+
+  // 3b. the exporter's dynamic-int8 variant: its speed, and its accuracy cost against fp32 here.
+  const int8 = await ImageEncoder.create(bundle, {
+    threads: THREADS,
+    providers: ['cpu'],
+    precision: 'int8',
+  });
+  const template = Float32Array.from({ length: FULL_BATCH * size }, (_, i) => Math.sin(i));
+  await int8.encode(template.slice(), FULL_BATCH);
+  let n8 = 0;
+  t0 = performance.now();
+  while (n8 < FULL_BATCH * 2 || performance.now() - t0 < MIN_SECONDS * 1000) {
+    await int8.encode(template.slice(), FULL_BATCH);
+    n8 += FULL_BATCH;
+  }
+  const int8InferenceIps = perSecond(n8, t0);
+  const full8 = await fullPath(int8);
+  await int8.close();
+  const d = bundle.manifest.architecture.embedDim;
+  const row = (e: Float32Array, i: number) => e.subarray(i * d, (i + 1) * d);
+  const cos = images.map((_, i) => cosine(row(full.embeddings, i), row(full8.embeddings, i)));
   clearInterval(sampler);
 
   // 4. the reference: PyTorch eager fp32, same weights (same seed), same images and threads.
@@ -157,7 +185,13 @@ async function main(): Promise<void> {
       inferenceIps[bs]!,
       ref.inference_ips[String(bs)]!,
     ]),
-    [`full path batch ${FULL_BATCH}`, fullIps, ref.full_ips],
+    [`full path batch ${FULL_BATCH}`, full.ips, ref.full_ips],
+    [
+      `int8 inference batch ${FULL_BATCH}`,
+      int8InferenceIps,
+      ref.inference_ips[String(FULL_BATCH)]!,
+    ],
+    [`int8 full path batch ${FULL_BATCH}`, full8.ips, ref.full_ips],
   ] as [string, number, number][];
   console.log(
     `\nclipeval vs PyTorch eager fp32, random-init ViT-B/32, ${images.length} JPEG 640x480, ${THREADS} threads`,
@@ -167,6 +201,10 @@ async function main(): Promise<void> {
     console.log(
       `${name.padEnd(26)} ${a.toFixed(2).padStart(14)} ${b.toFixed(2).padStart(15)}   ${(a / b).toFixed(2)}x`,
     );
+  const meanCos = cos.reduce((a, b) => a + b, 0) / cos.length;
+  console.log(
+    `int8 vs fp32 embeddings of these images: min cosine ${Math.min(...cos).toFixed(5)}, mean ${meanCos.toFixed(5)}`,
+  );
   console.log(
     `peak RSS ${(rssPeak.v / 2 ** 20).toFixed(0)} MiB; longest event-loop stall during the full path ${(loop.max / 1e6).toFixed(1)} ms`,
   );
@@ -176,6 +214,7 @@ async function main(): Promise<void> {
     images: images.length,
     rows,
     peakRssMiB: rssPeak.v / 2 ** 20,
+    int8MinCosine: Math.min(...cos),
     maxEventLoopStallMs: loop.max / 1e6,
   };
   writeFileSync(join(WORK, 'embed-result.json'), JSON.stringify(result, null, 2));

@@ -19,12 +19,28 @@ import { withExitCode } from './exit-code';
 
 function s3FromEnv() {
   loadStackEnvDefaults();
-  return createS3Client(loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env }).s3);
+  return createS3Client(modelEnv().s3);
 }
 
+/** Model settings from the environment; these commands need no output bucket. */
+const modelEnv = () => loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env });
+
 async function openBundle(ref: string): Promise<ModelBundle> {
-  const cache = loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env }).bundleCache;
-  return resolveBundle(ref, { s3: s3FromEnv(), cacheDir: cache });
+  return resolveBundle(ref, { s3: s3FromEnv(), cacheDir: modelEnv().bundleCache });
+}
+
+/** --providers overrides CLIPEVAL_EXECUTION_PROVIDERS. */
+function encoderOptions(providers?: string) {
+  const onnx = modelEnv().onnx;
+  if (providers !== undefined && !/^(cuda|webgpu|cpu)(,(cuda|webgpu|cpu))*$/.test(providers)) {
+    throw new UsageError(
+      `--providers ${providers}: expected a comma-separated list of cuda, webgpu, cpu`,
+    );
+  }
+  return {
+    providers: providers ? (providers.split(',') as ExecutionProvider[]) : onnx.providers,
+    threads: onnx.threads,
+  };
 }
 
 function tokenizerFor(bundle: ModelBundle): Promise<ClipTokenizer> {
@@ -113,7 +129,6 @@ export function addModelCommands(program: Command): void {
     );
 
   const embed = program.command('embed').description('L2-normalised embeddings of texts or images');
-  const providers = (p?: string) => (p ? (p.split(',') as ExecutionProvider[]) : undefined);
   embed
     .command('text')
     .requiredOption('--bundle <dir|s3://>', 'model bundle')
@@ -125,9 +140,7 @@ export function addModelCommands(program: Command): void {
         async (texts: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
           const bundle = await openBundle(opts.bundle);
           const batch = (await tokenizerFor(bundle)).encodeBatch(texts);
-          const enc = await TextEncoder.create(bundle, {
-            ...(opts.providers ? { providers: providers(opts.providers)! } : {}),
-          });
+          const enc = await TextEncoder.create(bundle, encoderOptions(opts.providers));
           try {
             const rows = round(
               await enc.encode(batch.ids, batch.shape),
@@ -164,9 +177,7 @@ export function addModelCommands(program: Command): void {
           const pixels = new Float32Array(files.length * size);
           for (const [i, f] of files.entries())
             pixels.set(await preprocessImage(await readSource(f), params), i * size);
-          const enc = await ImageEncoder.create(bundle, {
-            ...(opts.providers ? { providers: providers(opts.providers)! } : {}),
-          });
+          const enc = await ImageEncoder.create(bundle, encoderOptions(opts.providers));
           try {
             const rows = round(
               await enc.encode(pixels, files.length),

@@ -29,6 +29,18 @@ const envSchema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   CLIPEVAL_CPU_QUEUE: z.string().min(1).default('clipeval-cpu'),
   CLIPEVAL_GPU_QUEUE: z.string().min(1).default('clipeval-gpu'),
+  CLIPEVAL_EXECUTION_PROVIDERS: z
+    .string()
+    .regex(
+      /^(cuda|webgpu|cpu)(,(cuda|webgpu|cpu))*$/,
+      'expected a comma-separated list of cuda, webgpu, cpu, e.g. cuda,webgpu,cpu',
+    )
+    .default('cpu'),
+  CLIPEVAL_ORT_THREADS: z.coerce
+    .number()
+    .int()
+    .min(0, 'expected 0 (all cores) or a thread count')
+    .default(0),
   CLIPEVAL_BUNDLE_CACHE: z
     .string()
     .min(1)
@@ -46,6 +58,8 @@ export interface ClipevalEnv {
   shutdownGrace: string;
   /** Where workers keep model bundles fetched from S3, one folder per bundle hash. */
   bundleCache: string;
+  /** ONNX Runtime: execution providers tried in order, and intra-op threads per session (0: all cores). */
+  onnx: { providers: ('cuda' | 'webgpu' | 'cpu')[]; threads: number };
 }
 
 /** The env file written by `npm run stack:up` ($CLIPEVAL_HOME/stack.env, default ./.clipeval). */
@@ -110,5 +124,9 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     queues: { cpu: e.CLIPEVAL_CPU_QUEUE, gpu: e.CLIPEVAL_GPU_QUEUE },
     shutdownGrace: e.CLIPEVAL_SHUTDOWN_GRACE,
     bundleCache: e.CLIPEVAL_BUNDLE_CACHE,
+    onnx: {
+      providers: e.CLIPEVAL_EXECUTION_PROVIDERS.split(',') as ClipevalEnv['onnx']['providers'],
+      threads: e.CLIPEVAL_ORT_THREADS,
+    },
   };
 }

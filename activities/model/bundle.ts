@@ -11,7 +11,13 @@ import { isS3Uri, parseS3Uri } from '../storage/s3-uri';
  * sha256. The bundle's identity (`hash`) is the sha256 of bundle.json, which covers every file,
  * so embeddings can be keyed by it. Written by infra/exporter/export.py.
  */
-const graphSchema = z.strictObject({ file: z.string(), input: z.string(), output: z.string() });
+const graphSchema = z.strictObject({
+  file: z.string(),
+  input: z.string(),
+  output: z.string(),
+  /** Optional dynamic-int8 variant of the same graph (exporter --int8). */
+  int8: z.string().optional(),
+});
 const bundleSchema = z.object({
   format: z.literal('clipeval-bundle/1'),
   name: z.string(),
@@ -87,12 +93,11 @@ function parseManifest(text: string, where: string): BundleManifest {
     );
   }
   const listed = new Set(Object.keys(parsed.data.files));
-  for (const f of [
-    parsed.data.graphs.image.file,
-    parsed.data.graphs.text.file,
-    parsed.data.tokenizer.vocab,
-    parsed.data.tokenizer.merges,
-  ]) {
+  const graphFiles = Object.values(parsed.data.graphs).flatMap((g) => [
+    g.file,
+    ...(g.int8 ? [g.int8] : []),
+  ]);
+  for (const f of [...graphFiles, parsed.data.tokenizer.vocab, parsed.data.tokenizer.merges]) {
     if (!listed.has(f))
       throw new BundleError(
         `${where}/bundle.json uses ${f} but does not list its sha256 under "files"`,

@@ -8,6 +8,8 @@ export interface EncoderOptions {
   providers?: readonly ExecutionProvider[];
   /** ONNX Runtime intra-op threads for this session (default: all cores). */
   threads?: number;
+  /** `int8` uses the bundle's dynamic-int8 graphs (exporter --int8): faster on CPU, less exact. */
+  precision?: 'fp32' | 'int8';
 }
 
 const DEFAULT_PROVIDERS: readonly ExecutionProvider[] = ['cpu'];
@@ -18,14 +20,20 @@ async function openGraph(
   opts: EncoderOptions,
 ): Promise<SessionThread> {
   const graph = bundle.manifest.graphs[which];
-  const thread = await SessionThread.start(join(bundle.dir, graph.file), {
+  const file = opts.precision === 'int8' ? graph.int8 : graph.file;
+  if (file === undefined) {
+    throw new BundleError(
+      `Bundle ${bundle.dir} has no int8 ${which} graph: re-export it with --int8, or use precision fp32`,
+    );
+  }
+  const thread = await SessionThread.start(join(bundle.dir, file), {
     providers: opts.providers ?? DEFAULT_PROVIDERS,
     threads: opts.threads ?? 0, // 0: ONNX Runtime picks (all physical cores)
   });
   if (!thread.inputNames.includes(graph.input) || !thread.outputNames.includes(graph.output)) {
     await thread.close();
     throw new BundleError(
-      `Bundle ${bundle.dir}: ${graph.file} has inputs [${thread.inputNames.join(', ')}] and outputs ` +
+      `Bundle ${bundle.dir}: ${file} has inputs [${thread.inputNames.join(', ')}] and outputs ` +
         `[${thread.outputNames.join(', ')}], but bundle.json names ${graph.input} -> ${graph.output}. Re-export the bundle.`,
     );
   }

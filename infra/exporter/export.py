@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clipeval_export.bundle import write_bundle_json  # noqa: E402
 from clipeval_export.golden import write_golden  # noqa: E402
 from clipeval_export.models import load_checkpoint, random_clip  # noqa: E402
-from clipeval_export.onnx_export import export_encoders, self_check  # noqa: E402
+from clipeval_export.onnx_export import export_encoders, int8_check, quantize_int8, self_check  # noqa: E402
 from clipeval_export.vocab import copy_vocab_from_checkpoint, write_vocab_from_open_clip  # noqa: E402
 
 
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--revision", default="", help="checkpoint revision to record in bundle.json")
     ap.add_argument("--out", type=Path, required=True, help="bundle folder to (re)create")
-    ap.add_argument("--golden", action="store_true", help="also write golden reference outputs to OUT/golden")
+    ap.add_argument("--golden", action="store_true", help="also write golden reference outputs to OUT-golden/")
+    ap.add_argument("--int8", action="store_true", help="also write dynamic int8 variants of both graphs (opt-in speed, measured accuracy cost)")
     args = ap.parse_args(argv)
 
     if args.out.exists():
@@ -44,9 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         name, source = f"random-{args.random_init}", {"checkpoint": f"random-init:{args.random_init}", "revision": f"seed={args.seed}"}
 
     graphs = export_encoders(model, args.out)
+    if args.int8:
+        quantize_int8(args.out, graphs)
     bundle = write_bundle_json(model, args.out, name=name, source=source, graphs=graphs)
     check = self_check(model, args.out)
-    print(json.dumps({"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check}, indent=2))
+    report = {"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check}
+    if args.int8:
+        report["int8_vs_fp32"] = int8_check(args.out, graphs, model)
+    print(json.dumps(report, indent=2))
     if max(check.values()) > 1e-4:
         print(f"error: ONNX Runtime disagrees with PyTorch: {check}", file=sys.stderr)
         return 1

@@ -33,6 +33,19 @@ describe('environment configuration', () => {
     }
   });
 
+  it('reads ONNX Runtime settings: providers in fallback order and threads', () => {
+    expect(loadEnv({ CLIPEVAL_BUCKET: 'abc' }).onnx).toEqual({ providers: ['cpu'], threads: 0 });
+    const env = loadEnv({
+      CLIPEVAL_BUCKET: 'abc',
+      CLIPEVAL_EXECUTION_PROVIDERS: 'cuda,webgpu,cpu',
+      CLIPEVAL_ORT_THREADS: '4',
+    });
+    expect(env.onnx).toEqual({ providers: ['cuda', 'webgpu', 'cpu'], threads: 4 });
+    expect(() => loadEnv({ CLIPEVAL_BUCKET: 'abc', CLIPEVAL_EXECUTION_PROVIDERS: 'gpu' })).toThrow(
+      /CLIPEVAL_EXECUTION_PROVIDERS: expected a comma-separated list of cuda, webgpu, cpu/,
+    );
+  });
+
   it('requires a bucket', () => {
     expect(() => loadEnv({})).toThrow(/CLIPEVAL_BUCKET/);
   });

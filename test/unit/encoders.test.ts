@@ -53,6 +53,12 @@ describe('model bundle', () => {
     await expect(loadBundle(join(dir, 'nope'))).rejects.toThrow(/bundle\.json is missing/);
   });
 
+  it('says how to get int8 graphs when the bundle has none', async () => {
+    await expect(ImageEncoder.create(bundle, { precision: 'int8' })).rejects.toThrow(
+      /has no int8 image graph: re-export it with --int8/,
+    );
+  });
+
   it('refuses graphs whose input names do not match bundle.json', async () => {
     const dir = copy();
     const manifest = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as {
@@ -133,6 +139,33 @@ describe('encoders vs HF transformers', () => {
       len,
     ]);
     expect(cosine(short, emb.subarray(0, d))).toBeGreaterThan(0.999999);
+  });
+
+  it('falls back along the provider list to one that loads, with the same embeddings', async () => {
+    const enc = await ImageEncoder.create(bundle, {
+      providers: ['cuda', 'webgpu', 'cpu'],
+      threads: 1,
+    });
+    try {
+      expect(['cuda', 'webgpu', 'cpu']).toContain(enc.provider);
+      const g = goldenImages()[0]!;
+      const s = bundle.manifest.preprocessing.imageSize;
+      const { data } = await sharp(join(TINY_GOLDEN, g.crop))
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const pixels = new Float32Array(3 * s * s);
+      const p = bundle.manifest.preprocessing;
+      normalizeInto(
+        new Uint8Array(data),
+        { imageSize: s, mean: p.mean, std: p.std, rescale: p.rescale },
+        pixels,
+        0,
+      );
+      expect(cosine(await enc.encode(pixels, 1), g.embedding)).toBeGreaterThan(0.9999);
+    } finally {
+      await enc.close();
+    }
   });
 
   it('keeps batches independent (a row does not depend on its neighbours)', async () => {

@@ -84,3 +84,13 @@ def test_converts_a_hugging_face_checkpoint_folder(tmp_path: Path, fresh: Path):
     a = ort.InferenceSession(str(out / "image.onnx")).run(None, {"pixel_values": pixels})[0]
     b = ort.InferenceSession(str(fresh / "image.onnx")).run(None, {"pixel_values": pixels})[0]
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_int8_variants_are_listed_and_close_to_fp32(tmp_path: Path):
+    out = tmp_path / "tiny-int8"
+    r = subprocess.run([sys.executable, str(EXPORT), "--random-init", "tiny", "--out", str(out), "--int8"], check=True, capture_output=True, text=True)
+    bundle = load(out, "bundle.json")
+    assert bundle["graphs"]["image"]["int8"] == "image.int8.onnx" and "text.int8.onnx" in bundle["files"]
+    report = json.loads(r.stdout)
+    assert report["int8_vs_fp32"]["image_int8_min_cosine"] > 0.99, report
+    assert report["int8_vs_fp32"]["text_int8_min_cosine"] > 0.99, report
