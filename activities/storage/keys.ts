@@ -2,7 +2,12 @@
  * The one place that names S3 keys in clipeval's output bucket. Every other module asks here,
  * so the layout can be read (and changed) in one file:
  *
- *   runs/<runId>/plan.json     the run plan (classes, counts, shards, fingerprint, spec)
+ *   runs/<runId>/plan.json                      the run plan (classes, counts, shards, fingerprint, spec)
+ *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
+ *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
+ *
+ * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
+ * and labels a shard covers: runs over the same data and model share shards.
  */
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -18,4 +23,13 @@ export function assertRunId(runId: string): string {
 export const keys = {
   runPrefix: (runId: string) => `runs/${assertRunId(runId)}/`,
   plan: (runId: string) => `runs/${assertRunId(runId)}/plan.json`,
+  embeddingShard: (space: string, content: string) =>
+    `embeddings/${hex(space)}/${hex(content)}.arrow`,
+  embeddingManifest: (space: string, content: string) =>
+    `embeddings/${hex(space)}/${hex(content)}.json`,
 };
+
+function hex(id: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(id)) throw new Error(`"${id}" is not a content hash`);
+  return id;
+}

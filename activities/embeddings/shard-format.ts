@@ -1,0 +1,132 @@
+import {
+  Dictionary,
+  Field,
+  FixedSizeList,
+  Float32,
+  Int8,
+  Schema,
+  Table,
+  Utf8,
+  makeData,
+  makeVector,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+} from 'apache-arrow';
+import type { Split } from '../dataset/types';
+
+/**
+ * The embedding shard: one Arrow IPC file per plan shard, readable by pyarrow, DuckDB and polars.
+ *   key (utf8: s3://bucket/key), image_id (utf8), label (int32), split (dictionary<int8, utf8>),
+ *   view (int16: 0 = center crop, 1..K augmented), embedding (fixed_size_list<float32>[dim], L2-normalised)
+ * Schema metadata names the embedding space (bundle hash, preprocessing fingerprint) so shards
+ * from different models are never mixed.
+ */
+export interface ShardRow {
+  key: string;
+  imageId: string;
+  label: number;
+  split: Split;
+  view: number;
+}
+
+export interface ShardMetadata {
+  bundleHash: string;
+  preprocessFingerprint: string;
+  datasetFingerprint: string;
+  clipevalVersion: string;
+}
+
+export interface DecodedShard {
+  rows: ShardRow[];
+  /** [rows, dim], row-major. */
+  embeddings: Float32Array;
+  dim: number;
+  metadata: ShardMetadata;
+}
+
+const META_KEYS: Record<keyof ShardMetadata, string> = {
+  bundleHash: 'clipeval.bundle_hash',
+  preprocessFingerprint: 'clipeval.preprocess_fingerprint',
+  datasetFingerprint: 'clipeval.dataset_fingerprint',
+  clipevalVersion: 'clipeval.version',
+};
+
+export function encodeShard(
+  rows: readonly ShardRow[],
+  embeddings: Float32Array,
+  dim: number,
+  meta: ShardMetadata,
+): Uint8Array {
+  if (embeddings.length !== rows.length * dim)
+    throw new Error(`expected ${rows.length}x${dim} embeddings, got ${embeddings.length} values`);
+  const n = rows.length;
+  // The embedding column wraps the Float32Array without copying (vectorFromArray on nested rows is slow).
+  const embeddingType = new FixedSizeList(dim, new Field('item', new Float32(), false));
+  const embedding = makeVector(
+    makeData({
+      type: embeddingType,
+      length: n,
+      nullCount: 0,
+      child: makeData({ type: new Float32(), length: n * dim, data: embeddings }),
+    }),
+  );
+  const columns = {
+    key: vectorFromArray(
+      rows.map((r) => r.key),
+      new Utf8(),
+    ),
+    image_id: vectorFromArray(
+      rows.map((r) => r.imageId),
+      new Utf8(),
+    ),
+    label: makeVector(Int32Array.from(rows, (r) => r.label)),
+    split: vectorFromArray(
+      rows.map((r) => r.split),
+      new Dictionary(new Utf8(), new Int8()),
+    ),
+    view: makeVector(Int16Array.from(rows, (r) => r.view)),
+    embedding,
+  };
+  const table = new Table(columns);
+  const metadata = new Map(
+    Object.entries(META_KEYS).map(([k, mk]) => [mk, meta[k as keyof ShardMetadata]]),
+  );
+  const withMeta = new Table(new Schema(table.schema.fields, metadata), table.batches);
+  return tableToIPC(withMeta, 'file');
+}
+
+export function decodeShard(bytes: Uint8Array): DecodedShard {
+  const table = tableFromIPC(bytes);
+  const col = (name: string) => {
+    const c = table.getChild(name);
+    if (!c) throw new Error(`embedding shard has no "${name}" column`);
+    return c;
+  };
+  const embeddingType = col('embedding').type as FixedSizeList;
+  const dim = embeddingType.listSize;
+  const embeddings = new Float32Array(table.numRows * dim);
+  let at = 0;
+  for (const data of col('embedding').data) {
+    const child = data.children[0]!;
+    const values = (child.values as Float32Array).subarray(
+      child.offset + data.offset * dim,
+      child.offset + (data.offset + data.length) * dim,
+    );
+    embeddings.set(values, at);
+    at += values.length;
+  }
+  const [keys, ids, labels, splits, views] = ['key', 'image_id', 'label', 'split', 'view'].map(col);
+  const rows: ShardRow[] = Array.from({ length: table.numRows }, (_, i) => ({
+    key: keys!.get(i) as string,
+    imageId: ids!.get(i) as string,
+    label: labels!.get(i) as number,
+    split: splits!.get(i) as Split,
+    view: views!.get(i) as number,
+  }));
+  const m = table.schema.metadata;
+  const metadata = Object.fromEntries(
+    Object.entries(META_KEYS).map(([k, mk]) => [k, m.get(mk) ?? '']),
+  ) as unknown as ShardMetadata;
+  return { rows, embeddings, dim, metadata };
+}

@@ -1,0 +1,30 @@
+import { createHash } from 'node:crypto';
+import type { PlanItem } from '../dataset/plan';
+import type { BundleManifest } from '../model/bundle';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/**
+ * Names what the pixels fed to the encoder depend on besides the image bytes: the bundle's
+ * preprocessing parameters and clipeval's implementation of them (bump the version when the
+ * decoder or resampler changes its output).
+ */
+export function preprocessFingerprint(p: BundleManifest['preprocessing']): string {
+  return sha256(JSON.stringify({ implementation: 'sharp-decode+pillow-bicubic/1', ...p })).slice(
+    0,
+    16,
+  );
+}
+
+/** The embedding space: which model and which preprocessing produced a vector. */
+export function embeddingSpace(bundleHash: string, preprocessing: string): string {
+  return sha256(`${bundleHash}\n${preprocessing}`).slice(0, 24);
+}
+
+/** What a shard covers: every image (URI and ETag) with the label and split it is stored with. */
+export function shardContentHash(items: readonly PlanItem[]): string {
+  return sha256(items.map((i) => `${i.uri}\t${i.etag}\t${i.label}\t${i.split}`).join('\n')).slice(
+    0,
+    32,
+  );
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlanItem } from '../../activities/dataset/plan';
+import { extractShard, type ShardManifest } from '../../activities/embeddings/extract-shard';
+import { decodeShard } from '../../activities/embeddings/shard-format';
+import { loadBundle, type ModelBundle } from '../../activities/model/bundle';
+import { ImageEncoder } from '../../activities/model/encoders';
+import { preprocessImage } from '../../activities/model/preprocess';
+import { cosine } from '../../activities/model/vectors';
+import { getJson, getText, listAll } from '../../activities/storage/objects';
+import { createS3Client } from '../../activities/storage/s3-client';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { goldenImages, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
+import { putObjects, testEnv, uniqueId } from '../helpers/stack';
+
+// One shard, images in the real S3 server, through the real encoder: the module the gpu-queue
+// activity will wrap (the workflow fan-out is not wired yet).
+const env = testEnv();
+const s3 = createS3Client(env.s3);
+let bundle: ModelBundle;
+let encoder: ImageEncoder;
+let items: PlanItem[];
+
+beforeAll(async () => {
+  bundle = await loadBundle(TINY_BUNDLE);
+  encoder = await ImageEncoder.create(bundle, { threads: 1 });
+  const prefix = `${uniqueId('extract')}/`;
+  const files: Record<string, Buffer | string> = Object.fromEntries(
+    goldenImages().map((g) => [g.file, readFileSync(join(TINY_GOLDEN, g.file))]),
+  );
+  files['images/corrupt.jpg'] = 'this is not a jpeg';
+  await putObjects(env, env.s3.bucket, prefix, files);
+  const listed = await listAll(s3, env.s3.bucket, prefix);
+  items = listed.map((o, i) => ({
+    uri: `s3://${env.s3.bucket}/${o.key}`,
+    size: o.size,
+    etag: o.etag,
+    label: i % 3,
+    split: i % 2 ? 'train' : 'test',
+  }));
+});
+afterAll(() => encoder.close());
+
+describe('extractShard', () => {
+  it('writes an Arrow shard equal to the encoder called directly, quarantining corrupt images', async () => {
+    const progress: number[] = [];
+    const r = await extractShard(
+      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { items, datasetFingerprint: 'fp' },
+      { batchSize: 4, concurrency: 2, onProgress: (n) => progress.push(n) },
+    );
+    expect(r).toMatchObject({ rows: 14, failed: 1, reused: false });
+    expect(progress.at(-1)).toBe(15);
+
+    const obj = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: r.shardKey }));
+    const shard = decodeShard(await obj.Body!.transformToByteArray());
+    expect(shard.metadata).toMatchObject({ bundleHash: bundle.hash, datasetFingerprint: 'fp' });
+    expect(shard.rows.map((row) => row.key)).toEqual(
+      items.filter((i) => !i.uri.endsWith('corrupt.jpg')).map((i) => i.uri),
+    );
+
+    const p = bundle.manifest.preprocessing;
+    const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+    const d = shard.dim;
+    for (const [i, row] of shard.rows.entries()) {
+      const local = join(TINY_GOLDEN, 'images', row.key.split('/').pop()!);
+      const direct = await encoder.encode(await preprocessImage(readFileSync(local), params), 1);
+      expect(cosine(shard.embeddings.subarray(i * d, (i + 1) * d), direct)).toBeGreaterThanOrEqual(
+        0.99999,
+      );
+      expect(row.label).toBe(items.find((it) => it.uri === row.key)!.label);
+    }
+
+    const manifest = await getJson<ShardManifest>(
+      s3,
+      env.s3.bucket,
+      r.shardKey.replace(/\.arrow$/, '.json'),
+    );
+    expect(manifest.failed).toEqual([
+      {
+        uri: items.find((i) => i.uri.endsWith('corrupt.jpg'))!.uri,
+        reason: expect.stringMatching(/^not-an-image: /) as string,
+      },
+    ]);
+    expect(manifest.rows).toBe(14);
+  });
+
+  it('reuses a finished shard, and re-encodes when what it covers changes', async () => {
+    const again = await extractShard(
+      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { items, datasetFingerprint: 'fp' },
+      { batchSize: 4, concurrency: 2 },
+    );
+    expect(again.reused).toBe(true);
+    const relabelled = items.map((i, n) => (n === 0 ? { ...i, label: 2 - i.label } : i));
+    const changed = await extractShard(
+      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { items: relabelled, datasetFingerprint: 'fp' },
+      { batchSize: 4, concurrency: 2 },
+    );
+    expect(changed.reused).toBe(false);
+    expect(changed.shardKey).not.toBe(again.shardKey);
+    expect(await getText(s3, env.s3.bucket, again.shardKey.replace(/\.arrow$/, '.json'))).toContain(
+      '"rows": 14',
+    );
+  });
+});
