@@ -1,11 +1,14 @@
 // `npm run demo`: the main job on the embedded local stack, in one command. Starts (or reuses)
-// the stack, uploads a small generated ImageFolder dataset, runs the workers in this process,
-// runs an evaluation and prints its summary.
+// the stack, uploads a small generated ImageFolder dataset and the tiny test model bundle, runs
+// cpu and gpu workers in this process, runs an evaluation and prints its summary.
+// (No real CLIP weights can be downloaded here; with a real bundle, set CLIPEVAL_DEMO_BUNDLE.)
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { join } from 'node:path';
 import { loadEnv } from '../activities/config/env';
 import { parseRunSpec } from '../activities/config/run-spec';
 import { syntheticDataset } from '../activities/dataset/synthetic';
+import { uploadBundle } from '../activities/model/bundle';
 import { createS3Client } from '../activities/storage/s3-client';
 import { stackUp } from '../infra/local-stack/stack';
 import { connectWorker, createWorker } from '../workers/create-workers';
@@ -30,19 +33,36 @@ async function demo(): Promise<number> {
     );
   }
   console.log(`dataset: ${images.length} images at s3://${env.s3.bucket}/${prefix}`);
+  const bundleUri = `s3://${env.s3.bucket}/models/demo/`;
+  const local =
+    process.env.CLIPEVAL_DEMO_BUNDLE ?? join(__dirname, '..', 'test', 'fixtures', 'tiny-clip');
+  const bundle = await uploadBundle(s3, local, bundleUri);
+  console.log(`model: ${bundle.manifest.name} at ${bundleUri}`);
 
   const connection = await connectWorker(env);
-  const worker = await createWorker('cpu', env, connection);
+  const workers = [
+    await createWorker('cpu', env, connection),
+    await createWorker('gpu', env, connection),
+  ];
+  const running = Promise.all(workers.map((w) => w.worker.run()));
   const client = await connectClient(env);
-  const spec = parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` }, shardSize: 32 });
-  const outcome = await worker.runUntil(async () => {
+  const spec = parseRunSpec({
+    dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+    model: { bundle: bundleUri },
+    shardSize: 32,
+  });
+  try {
     const { runId } = await startEvaluation(client, env, spec);
     console.log(`run: ${runId} (clipeval status ${runId})`);
-    return waitForRun(client, runId);
-  });
-  await connection.close();
-  console.log(formatOutcome(outcome));
-  return outcome.status === 'COMPLETED' ? 0 : 1;
+    const outcome = await waitForRun(client, runId);
+    console.log(formatOutcome(outcome));
+    return outcome.status === 'COMPLETED' ? 0 : 1;
+  } finally {
+    for (const w of workers) w.worker.shutdown();
+    await running;
+    await Promise.all(workers.map((w) => w.dispose()));
+    await connection.close();
+  }
 }
 
 demo().then(

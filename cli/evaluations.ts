@@ -59,7 +59,14 @@ export async function startEvaluation(
     await client.workflow.start(evaluateDataset, {
       taskQueue: env.queues.cpu,
       workflowId: runId,
-      args: [{ runId, spec }],
+      args: [
+        {
+          runId,
+          spec,
+          bundle: spec.model.bundle ?? env.defaultBundle,
+          queues: { gpu: env.queues.gpu },
+        },
+      ],
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
     });
   } catch (err) {

@@ -5,9 +5,13 @@ export function formatOutcome(o: RunOutcome): string {
   if (o.status === 'RUNNING') {
     const p = o.progress;
     if (!p) return `run ${o.runId}: running (waiting for a worker)`;
+    const x = p.extraction;
     return (
       `run ${o.runId}: running, stage ${p.stage}` +
-      (p.plan ? `, ${p.plan.images} images in ${p.plan.shards} shards` : '')
+      (p.plan ? `, ${p.plan.images} images in ${p.plan.shards} shards` : '') +
+      (x
+        ? `; extracted ${x.shardsDone}/${x.shards} shards (${x.shardsReused} reused), ${x.imagesDone} images, ${x.imagesFailed} failed`
+        : '')
     );
   }
   if (o.status !== 'COMPLETED')
@@ -20,5 +24,7 @@ export function formatOutcome(o: RunOutcome): string {
     `  classes   ${p.classes}`,
     `  shards    ${p.shards}`,
     `  dataset   fingerprint ${p.fingerprint.slice(0, 16)}`,
+    `  model     ${o.summary.bundle}`,
+    `  embedded  ${o.summary.extraction.imagesDone} images in ${o.summary.extraction.shards} shards (${o.summary.extraction.shardsReused} reused from earlier runs); ${o.summary.extraction.imagesFailed} could not be decoded`,
   ].join('\n');
 }

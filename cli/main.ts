@@ -40,6 +40,7 @@ program
     'ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path',
   )
   .option('--spec <file>', 'run spec file (YAML or JSON)')
+  .option('--bundle <dir|s3://>', 'model bundle (default: the spec\'s model.bundle, then CLIPEVAL_DEFAULT_BUNDLE)')
   .option(
     '--run-id <id>',
     'run id (default: <dataset>-<UTC time>); reuse a failed run id to resume it',
@@ -51,6 +52,7 @@ program
       async (opts: {
         dataset: string;
         spec?: string;
+        bundle?: string;
         runId?: string;
         wait?: boolean;
         json?: boolean;
@@ -59,6 +61,7 @@ program
         const env = loadEnv();
         const spec = await loadRunSpec({
           ...(opts.spec ? { file: opts.spec } : {}),
+          ...(opts.bundle ? { bundle: opts.bundle } : {}),
           datasetUri: opts.dataset,
         });
         const s3 = createS3Client(env.s3);

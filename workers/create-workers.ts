@@ -20,6 +20,12 @@ export async function connectWorker(env: ClipevalEnv): Promise<NativeConnection>
   }
 }
 
+export interface ClipevalWorker {
+  worker: Worker;
+  /** Releases what the worker's activities hold (ONNX Runtime sessions); call after run(). */
+  dispose: () => Promise<void>;
+}
+
 /**
  * Creates the worker for one task queue. `cpu` workers also run the workflows (cheap,
  * deterministic orchestration); `gpu` workers run only the GPU-bound activities, with fixed
@@ -29,31 +35,29 @@ export async function createWorker(
   kind: WorkerKind,
   env: ClipevalEnv,
   connection: NativeConnection,
-): Promise<Worker> {
+): Promise<ClipevalWorker> {
   const common = {
     connection,
     namespace: env.temporal.namespace,
     shutdownGraceTime: env.shutdownGrace as `${number}s`,
   };
   if (kind === 'cpu') {
-    return Worker.create({
+    const worker = await Worker.create({
       ...common,
       taskQueue: env.queues.cpu,
       // A folder path: the workflow bundler resolves its index (.ts from source, .js when built).
       workflowsPath: join(__dirname, '..', 'workflows'),
       activities: createCpuActivities(env),
     });
+    return { worker, dispose: () => Promise.resolve() };
   }
-  const activities = createGpuActivities(env);
-  if (Object.keys(activities).length === 0) {
-    throw new Error(
-      `The ${env.queues.gpu} queue has no activities in this version of clipeval: no gpu worker is needed yet.`,
-    );
-  }
-  return Worker.create({
+  const { activities, resources } = createGpuActivities(env);
+  const worker = await Worker.create({
     ...common,
     taskQueue: env.queues.gpu,
     activities,
+    // One extraction at a time per worker: it already keeps the encoder busy with batches.
     maxConcurrentActivityTaskExecutions: 1,
   });
+  return { worker, dispose: () => resources.close() };
 }

@@ -41,6 +41,7 @@ const envSchema = z.object({
     .int()
     .min(0, 'expected 0 (all cores) or a thread count')
     .default(0),
+  CLIPEVAL_DEFAULT_BUNDLE: z.string().min(1).optional(),
   CLIPEVAL_BUNDLE_CACHE: z
     .string()
     .min(1)
@@ -58,6 +59,8 @@ export interface ClipevalEnv {
   shutdownGrace: string;
   /** Where workers keep model bundles fetched from S3, one folder per bundle hash. */
   bundleCache: string;
+  /** The bundle a run uses when its spec names none. */
+  defaultBundle: string;
   /** ONNX Runtime: execution providers tried in order, and intra-op threads per session (0: all cores). */
   onnx: { providers: ('cuda' | 'webgpu' | 'cpu')[]; threads: number };
 }
@@ -124,6 +127,8 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     queues: { cpu: e.CLIPEVAL_CPU_QUEUE, gpu: e.CLIPEVAL_GPU_QUEUE },
     shutdownGrace: e.CLIPEVAL_SHUTDOWN_GRACE,
     bundleCache: e.CLIPEVAL_BUNDLE_CACHE,
+    defaultBundle:
+      e.CLIPEVAL_DEFAULT_BUNDLE ?? `s3://${e.CLIPEVAL_BUCKET}/models/clip-vit-base-patch32/`,
     onnx: {
       providers: e.CLIPEVAL_EXECUTION_PROVIDERS.split(',') as ClipevalEnv['onnx']['providers'],
       threads: e.CLIPEVAL_ORT_THREADS,

@@ -34,8 +34,24 @@ export const datasetSpecSchema = z.strictObject({
 
 export const runSpecSchema = z.strictObject({
   dataset: datasetSpecSchema,
+  model: z
+    .strictObject({
+      /** Model bundle: a local folder (single-machine use) or an s3:// prefix (workers fetch it once). */
+      bundle: z.string().min(1).optional(),
+    })
+    .default({}),
   /** Images per embedding shard at most; shards are the unit of extraction work and reuse. */
   shardSize: z.int().min(1).max(65536).default(1024),
+  extraction: z
+    .strictObject({
+      /** Images per encoder call. */
+      batchSize: z.int().min(1).max(1024).default(32),
+      /** Images fetched and decoded concurrently per shard. */
+      concurrency: z.int().min(1).max(256).default(8),
+      /** Shards extracted at once across the gpu workers (a sliding window). */
+      parallelism: z.int().min(1).max(1000).default(4),
+    })
+    .default({ batchSize: 32, concurrency: 8, parallelism: 4 }),
 });
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
@@ -78,9 +94,15 @@ export async function readRunSpecFile(path: string): Promise<Record<string, unkn
 }
 
 /** Spec file plus CLI overrides (`--dataset`), validated as one. */
-export async function loadRunSpec(opts: { file?: string; datasetUri?: string }): Promise<RunSpec> {
+export async function loadRunSpec(opts: {
+  file?: string;
+  datasetUri?: string;
+  bundle?: string;
+}): Promise<RunSpec> {
   const base = opts.file ? await readRunSpecFile(opts.file) : {};
   const dataset = { ...(base.dataset as object | undefined) } as Record<string, unknown>;
   if (opts.datasetUri !== undefined) dataset.uri = opts.datasetUri;
-  return parseRunSpec({ ...base, dataset }, opts.file ?? 'run spec');
+  const model = { ...(base.model as object | undefined) } as Record<string, unknown>;
+  if (opts.bundle !== undefined) model.bundle = opts.bundle;
+  return parseRunSpec({ ...base, dataset, model }, opts.file ?? 'run spec');
 }

@@ -50,6 +50,8 @@ export interface PlanSummary {
   shards: number;
   bySplit: SplitCounts;
   skipped: number;
+  /** The validated extraction settings (workflow code reads them here, never parses specs). */
+  extraction: RunSpec['extraction'];
 }
 
 const zeroCounts = (): SplitCounts => ({ train: 0, val: 0, test: 0 });
@@ -139,5 +141,6 @@ export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
     shards: plan.shards.length,
     bySplit: plan.counts.bySplit,
     skipped: plan.dataset.skipped.count,
+    extraction: plan.spec.extraction,
   };
 }

@@ -1,9 +1,12 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NativeConnection, Worker } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
+import sharp from 'sharp';
+import { loadBundle, uploadBundle } from '../../activities/model/bundle';
+import { TINY_BUNDLE } from './fixtures';
 import { type ClipevalEnv, loadEnv } from '../../activities/config/env';
 import { createS3Client } from '../../activities/storage/s3-client';
-import { connectWorker, createWorker } from '../../workers/create-workers';
+import { type ClipevalWorker, connectWorker, createWorker } from '../../workers/create-workers';
 
 /** The test stack's config (set by the global setup), with task queues private to this file. */
 export function testEnv(): ClipevalEnv {
@@ -36,22 +39,51 @@ export async function deleteObject(env: ClipevalEnv, bucket: string, key: string
   s3.destroy();
 }
 
-/** A real cpu worker (workflows + cpu activities) polling this file's private queue. */
-export async function startCpuWorker(
-  env: ClipevalEnv,
-): Promise<{ worker: Worker; connection: NativeConnection; done: Promise<void> }> {
-  const connection = await connectWorker(env);
-  const worker = await createWorker('cpu', env, connection);
-  const done = worker.run();
-  return { worker, connection, done };
+export interface RunningWorkers {
+  workers: ClipevalWorker[];
+  connection: NativeConnection;
+  done: Promise<unknown>;
 }
 
-export async function stopWorker(w: {
-  worker: Worker;
-  connection: NativeConnection;
-  done: Promise<void>;
-}): Promise<void> {
-  w.worker.shutdown();
+/** Real cpu and gpu workers (workflows + all activities) polling this file's private queues. */
+export async function startWorkers(env: ClipevalEnv): Promise<RunningWorkers> {
+  const connection = await connectWorker(env);
+  const workers = [
+    await createWorker('cpu', env, connection),
+    await createWorker('gpu', env, connection),
+  ];
+  const done = Promise.all(workers.map((w) => w.worker.run()));
+  return { workers, connection, done };
+}
+
+export async function stopWorkers(w: RunningWorkers): Promise<void> {
+  for (const { worker } of w.workers) worker.shutdown();
   await w.done;
+  await Promise.all(w.workers.map((x) => x.dispose()));
   await w.connection.close();
+}
+
+/** Uploads the committed tiny bundle (idempotent: keyed by its hash) and returns its s3:// URI. */
+export async function uploadTinyBundle(env: ClipevalEnv): Promise<string> {
+  const bundle = await loadBundle(TINY_BUNDLE);
+  const uri = `s3://${env.s3.bucket}/models/tiny-${bundle.hash.slice(0, 16)}/`;
+  const s3 = createS3Client(env.s3);
+  await uploadBundle(s3, TINY_BUNDLE, uri);
+  s3.destroy();
+  return uri;
+}
+
+/** A small real PNG, different for each `n` (so sizes and ETags differ). */
+export async function tinyPng(n: number): Promise<Buffer> {
+  const side = 8 + (n % 24);
+  return sharp({
+    create: {
+      width: side,
+      height: side,
+      channels: 3,
+      background: { r: (n * 37) % 256, g: (n * 91) % 256, b: 120 },
+    },
+  })
+    .png()
+    .toBuffer();
 }

@@ -4,17 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { putObjects, startCpuWorker, stopWorker, testEnv, uniqueId } from '../helpers/stack';
+import {
+  putObjects,
+  startWorkers,
+  stopWorkers,
+  testEnv,
+  uniqueId,
+  tinyPng,
+  uploadTinyBundle,
+} from '../helpers/stack';
 
 // The `clipeval` command as a user runs it, against the real stack, with a real worker.
 let env: ClipevalEnv;
-let worker: Awaited<ReturnType<typeof startCpuWorker>>;
+let worker: Awaited<ReturnType<typeof startWorkers>>;
+
+let bundle: string;
 
 beforeAll(async () => {
   env = testEnv();
-  worker = await startCpuWorker(env);
+  bundle = await uploadTinyBundle(env);
+  worker = await startWorkers(env);
 });
-afterAll(() => stopWorker(worker));
+afterAll(() => stopWorkers(worker));
 
 // Asynchronous on purpose: the worker runs in this process and needs its event loop.
 function clipeval(args: string[], extraEnv: Record<string, string> = {}) {
@@ -23,7 +34,13 @@ function clipeval(args: string[], extraEnv: Record<string, string> = {}) {
       join('node_modules', '.bin', 'tsx'),
       [join('cli', 'main.ts'), ...args],
       {
-        env: { ...process.env, CLIPEVAL_CPU_QUEUE: env.queues.cpu, ...extraEnv },
+        env: {
+          ...process.env,
+          CLIPEVAL_CPU_QUEUE: env.queues.cpu,
+          CLIPEVAL_GPU_QUEUE: env.queues.gpu,
+          CLIPEVAL_DEFAULT_BUNDLE: bundle,
+          ...extraEnv,
+        },
         encoding: 'utf8',
         timeout: 60_000,
       },
@@ -36,7 +53,10 @@ function clipeval(args: string[], extraEnv: Record<string, string> = {}) {
 describe('clipeval CLI', () => {
   it('runs a plan with --wait --json, then reports it with status', async () => {
     const prefix = `${uniqueId('cli')}/`;
-    await putObjects(env, env.s3.bucket, prefix, { 'train/a/1.png': 'x', 'test/b/2.jpg': 'y' });
+    await putObjects(env, env.s3.bucket, prefix, {
+      'train/a/1.png': await tinyPng(1),
+      'test/b/2.jpg': await tinyPng(2),
+    });
     const runId = uniqueId('cli-run');
     const run = await clipeval([
       'run',

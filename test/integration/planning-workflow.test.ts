@@ -10,16 +10,27 @@ import { createS3Client } from '../../activities/storage/s3-client';
 import { rootMessage } from '../../cli/errors';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { progressQuery } from '../../workflows/progress';
-import { putObjects, startCpuWorker, stopWorker, testEnv, uniqueId } from '../helpers/stack';
+import {
+  putObjects,
+  startWorkers,
+  stopWorkers,
+  testEnv,
+  tinyPng,
+  uniqueId,
+  uploadTinyBundle,
+} from '../helpers/stack';
 
-// The planning workflow against the real Temporal dev server and versitygw.
+// The evaluation workflow (planning, then extraction) against the real Temporal dev server and
+// versitygw, with the tiny model bundle.
 let env: ClipevalEnv;
 let client: Client;
-let worker: Awaited<ReturnType<typeof startCpuWorker>>;
+let worker: Awaited<ReturnType<typeof startWorkers>>;
+let bundle: string;
 
 beforeAll(async () => {
   env = testEnv();
-  worker = await startCpuWorker(env);
+  bundle = await uploadTinyBundle(env);
+  worker = await startWorkers(env);
   client = new Client({
     connection: await Connection.connect({ address: env.temporal.address }),
     namespace: env.temporal.namespace,
@@ -27,12 +38,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopWorker(worker);
+  await stopWorkers(worker);
   await client.connection.close();
 });
 
 async function runPlan(dataset: Record<string, unknown>, shardSize = 1024) {
-  const spec = parseRunSpec({ dataset, shardSize });
+  const spec = parseRunSpec({ dataset, shardSize, model: { bundle } });
   const { runId } = await startEvaluation(client, env, spec, uniqueId('plan'));
   return { runId, outcome: await waitForRun(client, runId) };
 }
@@ -89,17 +100,31 @@ describe('evaluateDataset: planning', () => {
       plan: { images: 30 },
     });
 
-    // Planning the same data again gives the same fingerprint and shards.
+    // Every image was encoded once into content-addressed shards.
+    expect(outcome.summary.extraction).toMatchObject({
+      shards: plan.shards.length,
+      shardsDone: plan.shards.length,
+      imagesDone: 30,
+      imagesFailed: 0,
+    });
+    expect(new Set(outcome.summary.extraction.shardKeys).size).toBe(plan.shards.length);
+
+    // Planning the same data again gives the same fingerprint and shards, and encodes nothing.
     const second = await runPlan({ uri: `s3://${env.s3.bucket}/${prefix}` }, 8);
     const plan2 = await readPlan(second.runId);
     expect(plan2.dataset.fingerprint).toBe(plan.dataset.fingerprint);
     expect(plan2.shards.map((s) => s.id)).toEqual(plan.shards.map((s) => s.id));
+    if (second.outcome.status !== 'COMPLETED') expect.fail('the second run must complete');
+    expect(second.outcome.summary.extraction.shardsReused).toBe(plan.shards.length);
+    expect(second.outcome.summary.extraction.shardKeys).toEqual(
+      outcome.summary.extraction.shardKeys,
+    );
   });
 
   it('plans a class-folder dataset with a seeded split', async () => {
     const prefix = `${uniqueId('flat')}/`;
-    const files: Record<string, string> = {};
-    for (let i = 0; i < 40; i++) files[`${i % 2 ? 'cat' : 'dog'}/${i}.jpg`] = `jpeg-${i}`;
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 40; i++) files[`${i % 2 ? 'cat' : 'dog'}/${i}.png`] = await tinyPng(i);
     const { runId, outcome } = await runPlan({
       uri: `s3://${env.s3.bucket}/${prefix}`,
       splitRatio: { train: 0.5, val: 0, test: 0.5 },
@@ -127,12 +152,13 @@ describe('evaluateDataset: planning', () => {
   it('plans a manifest dataset (JSONL with relative keys and s3:// URIs, and CSV)', async () => {
     const prefix = `${uniqueId('manifest')}/`;
     const other = `${uniqueId('elsewhere')}/`;
+    const png = [await tinyPng(1), await tinyPng(2), await tinyPng(3), await tinyPng(4)];
     await putObjects(env, env.s3.bucket, prefix, {
-      'img/a.png': 'a',
-      'img/b.png': 'bb',
-      'img/c.png': 'ccc',
+      'img/a.png': png[0]!,
+      'img/b.png': png[1]!,
+      'img/c.png': png[2]!,
     });
-    await putObjects(env, env.s3.bucket, other, { 'd.png': 'dddd' });
+    await putObjects(env, env.s3.bucket, other, { 'd.png': png[3]! });
     const lines = [
       { key: 'img/a.png', label: 'cat', split: 'train' },
       { key: 'img/b.png', label: 'dog', split: 'train' },
@@ -155,10 +181,10 @@ describe('evaluateDataset: planning', () => {
       expect(plan.classes).toEqual(['dog', 'cat']);
       const items = plan.shards.flatMap((s) => s.items);
       expect(items.map((i) => [i.uri.split('/').pop(), i.label, i.split, i.size])).toEqual([
-        ['d.png', 0, 'val', 4],
-        ['a.png', 1, 'train', 1],
-        ['b.png', 0, 'train', 2],
-        ['c.png', 1, 'test', 3],
+        ['d.png', 0, 'val', png[3]!.length],
+        ['a.png', 1, 'train', png[0]!.length],
+        ['b.png', 0, 'train', png[1]!.length],
+        ['c.png', 1, 'test', png[2]!.length],
       ]);
     }
   });

@@ -10,7 +10,15 @@ import { stopProcess } from '../../infra/local-stack/processes';
 import { startTemporal } from '../../infra/local-stack/servers';
 import { stackHome, stackUp } from '../../infra/local-stack/stack';
 import { resolveTool } from '../../infra/local-stack/tools';
-import { putObjects, startCpuWorker, stopWorker, testEnv, uniqueId } from '../helpers/stack';
+import {
+  putObjects,
+  startWorkers,
+  stopWorkers,
+  testEnv,
+  uniqueId,
+  tinyPng,
+  uploadTinyBundle,
+} from '../helpers/stack';
 
 describe('local stack', () => {
   it('reuses a running stack and writes every variable to stack.env', async () => {
@@ -45,19 +53,20 @@ describe('local stack', () => {
       temporal: { address: server.address, namespace: 'default', tls: false },
     };
     const prefix = `${uniqueId('restart')}/`;
-    await putObjects(env, env.s3.bucket, prefix, { 'cat/1.png': 'a' });
+    await putObjects(env, env.s3.bucket, prefix, { 'cat/1.png': await tinyPng(1) });
+    const bundle = await uploadTinyBundle(env);
 
-    const worker = await startCpuWorker(env);
+    const worker = await startWorkers(env);
     let connection = await Connection.connect({ address: server.address });
     const runId = uniqueId('restart-run');
     await startEvaluation(
       new Client({ connection }),
       env,
-      parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` } }),
+      parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` }, model: { bundle } }),
       runId,
     );
     expect((await waitForRun(new Client({ connection }), runId)).status).toBe('COMPLETED');
-    await stopWorker(worker);
+    await stopWorkers(worker);
     await connection.close();
     await stopProcess(server.pid, 'temporal');
 

@@ -73,7 +73,9 @@ describe('run spec', () => {
         splitRatio: { train: 0.8, val: 0.1, test: 0.1 },
         splitSeed: 0,
       },
+      model: {},
       shardSize: 1024,
+      extraction: { batchSize: 32, concurrency: 8, parallelism: 4 },
     });
   });
 

@@ -1,0 +1,56 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Plan } from '../dataset/plan';
+import { type ModelBundle, resolveBundle } from '../model/bundle';
+import { type EncoderOptions, ImageEncoder } from '../model/encoders';
+import { getJson } from '../storage/objects';
+import { parseS3Uri } from '../storage/s3-uri';
+
+/**
+ * What a gpu worker keeps between activities: bundles (fetched once), one image encoder per
+ * bundle (its ONNX Runtime session is created once per worker and reused), and the last plans
+ * read (every shard of a run reads the same plan.json).
+ */
+export class WorkerResources {
+  private readonly bundles = new Map<string, Promise<ModelBundle>>();
+  private readonly encoders = new Map<string, Promise<ImageEncoder>>();
+  private readonly plans = new Map<string, Promise<Plan>>();
+
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bundleCache: string,
+    private readonly encoderOptions: EncoderOptions,
+  ) {}
+
+  bundle(ref: string): Promise<ModelBundle> {
+    return memo(this.bundles, ref, () =>
+      resolveBundle(ref, { s3: this.s3, cacheDir: this.bundleCache }),
+    );
+  }
+
+  imageEncoder(bundle: ModelBundle): Promise<ImageEncoder> {
+    return memo(this.encoders, bundle.hash, () => ImageEncoder.create(bundle, this.encoderOptions));
+  }
+
+  plan(uri: string): Promise<Plan> {
+    if (this.plans.size >= 4) this.plans.delete(this.plans.keys().next().value!);
+    const { bucket, key } = parseS3Uri(uri);
+    return memo(this.plans, uri, () => getJson<Plan>(this.s3, bucket, key));
+  }
+
+  async close(): Promise<void> {
+    const encoders = await Promise.allSettled(this.encoders.values());
+    await Promise.all(encoders.flatMap((e) => (e.status === 'fulfilled' ? [e.value.close()] : [])));
+    this.encoders.clear();
+  }
+}
+
+/** Caches a promise by key; a rejected promise is dropped so the next call retries. */
+function memo<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = make();
+    p.catch(() => cache.delete(key));
+    cache.set(key, p);
+  }
+  return p;
+}

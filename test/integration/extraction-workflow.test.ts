@@ -1,0 +1,114 @@
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClipevalEnv } from '../../activities/config/env';
+import { parseRunSpec } from '../../activities/config/run-spec';
+import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import {
+  putObjects,
+  startWorkers,
+  stopWorkers,
+  testEnv,
+  tinyPng,
+  uniqueId,
+  uploadTinyBundle,
+} from '../helpers/stack';
+
+// Extraction through Temporal: shards reused across runs, corrupt images quarantined, and runs
+// that cannot produce any embedding fail clearly.
+let env: ClipevalEnv;
+let client: Client;
+let workers: Awaited<ReturnType<typeof startWorkers>>;
+let bundle: string;
+
+beforeAll(async () => {
+  env = testEnv();
+  bundle = await uploadTinyBundle(env);
+  workers = await startWorkers(env);
+  client = new Client({
+    connection: await Connection.connect({ address: env.temporal.address }),
+    namespace: env.temporal.namespace,
+  });
+});
+afterAll(async () => {
+  await stopWorkers(workers);
+  await client.connection.close();
+});
+
+async function run(prefix: string, opts: { shardSize?: number; bundle?: string } = {}) {
+  const spec = parseRunSpec({
+    dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+    model: { bundle: opts.bundle ?? bundle },
+    shardSize: opts.shardSize ?? 8,
+  });
+  const { runId } = await startEvaluation(client, env, spec, uniqueId('extract'));
+  return waitForRun(client, runId);
+}
+
+async function images(prefix: string, names: string[], from = 0) {
+  const files: Record<string, Buffer> = {};
+  for (const [i, name] of names.entries()) files[name] = await tinyPng(from + i);
+  await putObjects(env, env.s3.bucket, prefix, files);
+}
+
+describe('evaluateDataset: extraction', () => {
+  it('re-encodes only the shards around images added to one class', async () => {
+    const prefix = `${uniqueId('grow')}/`;
+    await images(
+      prefix,
+      Array.from(
+        { length: 48 },
+        (_, i) => `train/${['cat', 'dog', 'owl'][i % 3]}/${String(i).padStart(3, '0')}.png`,
+      ),
+    );
+    const first = await run(prefix);
+    if (first.status !== 'COMPLETED') expect.fail(`first run: ${first.status}`);
+    expect(first.summary.extraction).toMatchObject({ imagesDone: 48, shardsReused: 0 });
+
+    await images(prefix, ['train/dog/017a.png', 'train/dog/017b.png'], 100);
+    const second = await run(prefix);
+    if (second.status !== 'COMPLETED') expect.fail(`second run: ${second.status}`);
+    const x = second.summary.extraction;
+    expect(x.imagesDone).toBe(50);
+    expect(x.shards - x.shardsReused).toBeGreaterThanOrEqual(1);
+    expect(x.shards - x.shardsReused).toBeLessThanOrEqual(3);
+    console.log(
+      `after adding 2 images: ${x.shards - x.shardsReused} of ${x.shards} shards encoded, ${x.shardsReused} reused`,
+    );
+  });
+
+  it('quarantines a corrupt image in every shard and completes', async () => {
+    const prefix = `${uniqueId('corrupt')}/`;
+    await images(
+      prefix,
+      Array.from({ length: 12 }, (_, i) => `train/${i % 2 ? 'a' : 'b'}/${i}.png`),
+    );
+    const corrupt: Record<string, string> = {};
+    for (let i = 0; i < 12; i += 3) corrupt[`train/${i % 2 ? 'a' : 'b'}/${i}x.png`] = 'not a png';
+    await putObjects(env, env.s3.bucket, prefix, corrupt);
+    const r = await run(prefix, { shardSize: 4 });
+    if (r.status !== 'COMPLETED') expect.fail(`run: ${r.status}`);
+    expect(r.summary.extraction).toMatchObject({ imagesDone: 12, imagesFailed: 4 });
+  });
+
+  it('fails clearly when no image can be decoded', async () => {
+    const prefix = `${uniqueId('allbad')}/`;
+    await putObjects(env, env.s3.bucket, prefix, {
+      'test/a/1.png': 'x',
+      'test/a/2.png': 'y',
+      'test/b/3.jpg': '',
+    });
+    const r = await run(prefix);
+    expect(r.status).toBe('FAILED');
+    if (r.status === 'FAILED')
+      expect(r.error).toMatch(/No image of 3 could be decoded \(3 failed\)/);
+  });
+
+  it('fails without retrying when the model bundle does not exist', async () => {
+    const prefix = `${uniqueId('nobundle')}/`;
+    await images(prefix, ['test/a/1.png']);
+    const r = await run(prefix, { bundle: `s3://${env.s3.bucket}/models/does-not-exist/` });
+    expect(r.status).toBe('FAILED');
+    if (r.status === 'FAILED')
+      expect(r.error).toMatch(/Cannot read s3:\/\/.*does-not-exist\/bundle\.json/);
+  });
+});
