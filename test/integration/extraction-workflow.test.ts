@@ -1,8 +1,16 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { parseRunSpec } from '../../activities/config/run-spec';
+import { loadBundle } from '../../activities/model/bundle';
+import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
   putObjects,
   startWorkers,
@@ -44,6 +52,34 @@ async function run(prefix: string, opts: { shardSize?: number; bundle?: string }
   return waitForRun(client, runId);
 }
 
+/** Outside readers: pyarrow and DuckDB (in the project venv) read every shard and check it. */
+async function checkWithPyarrow(shardKeys: string[], rows: number) {
+  const python = join(__dirname, '..', '..', '.venv', 'bin', 'python');
+  if (!existsSync(python)) expect.fail(`${python} is missing: run bash infra/exporter/setup.sh`);
+  const dir = mkdtempSync(join(tmpdir(), 'clipeval-shards-'));
+  const s3 = createS3Client(env.s3);
+  const files = await Promise.all(
+    shardKeys.map(async (key, i) => {
+      const r = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }));
+      const file = join(dir, `${i}.arrow`);
+      writeFileSync(file, await r.Body!.transformToByteArray());
+      return file;
+    }),
+  );
+  const expected = { rows, dim: 16, bundle_hash: (await loadBundle(TINY_BUNDLE)).hash };
+  const r = spawnSync(
+    python,
+    [
+      join(__dirname, '..', '..', 'infra', 'checks', 'check_shards.py'),
+      JSON.stringify(expected),
+      ...files,
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toMatch(new RegExp(`^ok: ${files.length} shards, ${rows} rows`));
+}
+
 async function images(prefix: string, names: string[], from = 0) {
   const files: Record<string, Buffer> = {};
   for (const [i, name] of names.entries()) files[name] = await tinyPng(from + i);
@@ -63,6 +99,7 @@ describe('evaluateDataset: extraction', () => {
     const first = await run(prefix);
     if (first.status !== 'COMPLETED') expect.fail(`first run: ${first.status}`);
     expect(first.summary.extraction).toMatchObject({ imagesDone: 48, shardsReused: 0 });
+    await checkWithPyarrow(first.summary.extraction.shardKeys, 48);
 
     await images(prefix, ['train/dog/017a.png', 'train/dog/017b.png'], 100);
     const second = await run(prefix);
