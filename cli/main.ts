@@ -40,7 +40,10 @@ program
     'ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path',
   )
   .option('--spec <file>', 'run spec file (YAML or JSON)')
-  .option('--bundle <dir|s3://>', 'model bundle (default: the spec\'s model.bundle, then CLIPEVAL_DEFAULT_BUNDLE)')
+  .option(
+    '--bundle <dir|s3://>',
+    "model bundle (default: the spec's model.bundle, then CLIPEVAL_DEFAULT_BUNDLE)",
+  )
   .option(
     '--run-id <id>',
     'run id (default: <dataset>-<UTC time>); reuse a failed run id to resume it',
