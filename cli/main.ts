@@ -17,6 +17,7 @@ import {
   type RunOutcome,
 } from './evaluations';
 import { formatOutcome } from './format';
+import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
 import { checkBucket, hasPollers } from './preflight';
 
@@ -105,6 +106,7 @@ program
   );
 
 addModelCommands(program);
+addEmbeddingsCommands(program);
 
 program
   .parseAsync(process.argv)

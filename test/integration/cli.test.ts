@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { decodeShard } from '../../activities/embeddings/shard-format';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +82,21 @@ describe('clipeval CLI', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`run ${runId}: completed`));
     expect(status.stdout).toMatch(/images\s+2 \(train 1, val 0, test 1\)/);
+
+    const out = join(mkdtempSync(join(tmpdir(), 'clipeval-export-')), 'emb.arrow');
+    const exported = await clipeval([
+      'embeddings',
+      'export',
+      runId,
+      '--out',
+      out,
+      '--split',
+      'test',
+    ]);
+    expect(exported.stderr).toBe('');
+    expect(exported.stdout).toMatch(/emb\.arrow: 1 rows, dim 16, from \d+ shards/);
+    const back = decodeShard(readFileSync(out));
+    expect(back.rows.map((r) => r.split)).toEqual(['test']);
 
     const again = await clipeval([
       'run',
