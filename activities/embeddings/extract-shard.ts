@@ -53,12 +53,9 @@ export async function extractShard(
   const shardKey = keys.embeddingShard(space, content);
   const manifestKey = keys.embeddingManifest(space, content);
 
-  try {
-    const existing = await getJson<ShardManifest>(deps.s3, deps.bucket, manifestKey);
+  const existing = await reusableShard(deps.s3, deps.bucket, shardKey, manifestKey);
+  if (existing)
     return { shardKey, rows: existing.rows, failed: existing.failed.length, reused: true };
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
 
   const p = deps.bundle.manifest.preprocessing;
   const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
@@ -126,4 +123,39 @@ export async function extractShard(
     }),
   );
   return { shardKey, rows: rows.length, failed: failed.length, reused: false };
+}
+
+/**
+ * The finished shard, if there is one and it is intact: its manifest exists and the shard's
+ * bytes still hash to the manifest's sha256. A shard deleted or corrupted since is re-extracted.
+ */
+async function reusableShard(
+  s3: S3Client,
+  bucket: string,
+  shardKey: string,
+  manifestKey: string,
+): Promise<ShardManifest | undefined> {
+  let manifest: ShardManifest;
+  try {
+    manifest = await getJson<ShardManifest>(s3, bucket, manifestKey);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  try {
+    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: shardKey }));
+    const sha = createHash('sha256')
+      .update(await r.Body!.transformToByteArray())
+      .digest('hex');
+    if (sha === manifest.sha256) return manifest;
+    console.warn(
+      `clipeval: shard s3://${bucket}/${shardKey} does not match its manifest's sha256; re-extracting it`,
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    console.warn(
+      `clipeval: shard s3://${bucket}/${shardKey} is missing although its manifest exists; re-extracting it`,
+    );
+  }
+  return undefined;
 }

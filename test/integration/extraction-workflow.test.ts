@@ -12,6 +12,7 @@ import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
+  deleteObject,
   putObjects,
   startWorkers,
   stopWorkers,
@@ -111,6 +112,16 @@ describe('evaluateDataset: extraction', () => {
     console.log(
       `after adding 2 images: ${x.shards - x.shardsReused} of ${x.shards} shards encoded, ${x.shardsReused} reused`,
     );
+
+    // A shard deleted and another corrupted in S3 are detected (manifest hash) and re-extracted.
+    const keysNow = x.shardKeys;
+    await deleteObject(env, env.s3.bucket, keysNow[0]!);
+    await putObjects(env, env.s3.bucket, '', { [keysNow[1]!]: 'garbage' });
+    const third = await run(prefix);
+    if (third.status !== 'COMPLETED') expect.fail(`third run: ${third.status}`);
+    expect(third.summary.extraction.shardsReused).toBe(x.shards - 2);
+    expect(third.summary.extraction.shardKeys).toEqual(keysNow);
+    await checkWithPyarrow(third.summary.extraction.shardKeys, 50);
   });
 
   it('quarantines a corrupt image in every shard and completes', async () => {
