@@ -34,12 +34,13 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
   const plan = await planDataset({ runId: input.runId, spec: input.spec });
 
   // Extraction runs on the gpu queue. A shard can take minutes (bundle fetch, session creation,
-  // 1024 images): the heartbeat timeout, not start-to-close, detects a dead worker, and retries
-  // re-encode only that shard. A broken bundle is not retried.
+  // 1024 images): the heartbeat timeout (run spec, default 2 minutes), not start-to-close,
+  // detects a dead worker, and retries re-encode only that shard. A broken bundle is not retried.
+  const { batchSize, concurrency, parallelism, heartbeatTimeoutSeconds } = plan.extraction;
   const { extractShardImages } = proxyActivities<GpuActivities>({
     taskQueue: input.queues.gpu,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
     retry: {
       initialInterval: '5s',
       backoffCoefficient: 2,
@@ -57,7 +58,6 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
   };
   const shardKeys: string[] = new Array<string>(plan.shards);
   progress = { ...progress, stage: 'extracting', plan, extraction };
-  const { batchSize, concurrency, parallelism } = plan.extraction;
   await forEachWindowed(plan.shards, parallelism, async (shardIndex) => {
     const r = await extractShardImages({
       planUri: plan.planUri,

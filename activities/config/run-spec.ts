@@ -50,8 +50,10 @@ export const runSpecSchema = z.strictObject({
       concurrency: z.int().min(1).max(256).default(8),
       /** Shards extracted at once across the gpu workers (a sliding window). */
       parallelism: z.int().min(1).max(1000).default(4),
+      /** A worker silent this long is presumed dead and its shard retried elsewhere. */
+      heartbeatTimeoutSeconds: z.int().min(2).max(3600).default(120),
     })
-    .default({ batchSize: 32, concurrency: 8, parallelism: 4 }),
+    .default({ batchSize: 32, concurrency: 8, parallelism: 4, heartbeatTimeoutSeconds: 120 }),
 });
 
 export type RunSpec = z.infer<typeof runSpecSchema>;

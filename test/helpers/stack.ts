@@ -46,12 +46,13 @@ export interface RunningWorkers {
 }
 
 /** Real cpu and gpu workers (workflows + all activities) polling this file's private queues. */
-export async function startWorkers(env: ClipevalEnv): Promise<RunningWorkers> {
+export async function startWorkers(
+  env: ClipevalEnv,
+  kinds: ('cpu' | 'gpu')[] = ['cpu', 'gpu'],
+): Promise<RunningWorkers> {
   const connection = await connectWorker(env);
-  const workers = [
-    await createWorker('cpu', env, connection),
-    await createWorker('gpu', env, connection),
-  ];
+  const workers: ClipevalWorker[] = [];
+  for (const kind of kinds) workers.push(await createWorker(kind, env, connection));
   const done = Promise.all(workers.map((w) => w.worker.run()));
   return { workers, connection, done };
 }

@@ -75,7 +75,7 @@ describe('run spec', () => {
       },
       model: {},
       shardSize: 1024,
-      extraction: { batchSize: 32, concurrency: 8, parallelism: 4 },
+      extraction: { batchSize: 32, concurrency: 8, parallelism: 4, heartbeatTimeoutSeconds: 120 },
     });
   });
 
