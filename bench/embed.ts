@@ -2,80 +2,32 @@
 // thread) against PyTorch/HF transformers on the same machine, same run, same weights, same
 // images and thread count. Uses the full-size random-init ViT-B/32 bundle (generated on first use).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import sharp from 'sharp';
 import { loadBundle } from '../activities/model/bundle';
+import { BENCH_BUNDLE, ensureBundle, ensureImages, PYTHON, ROOT } from './fixtures';
 import { embedImages } from '../activities/model/embed-images';
 import { ImageEncoder } from '../activities/model/encoders';
 import { cosine } from '../activities/model/vectors';
 import { decodeToCrop, normalizeInto, type PreprocessParams } from '../activities/model/preprocess';
 
-const ROOT = resolve(__dirname, '..');
 const WORK = join(ROOT, '.clipeval', 'bench');
-const BUNDLE = join(ROOT, '.clipeval', 'bundles', 'random-vit-b-32');
-const PYTHON = join(ROOT, '.venv', 'bin', 'python');
+const BUNDLE = BENCH_BUNDLE;
 const N_IMAGES = Number(process.env.BENCH_IMAGES ?? 96);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
 const BATCH_SIZES = [1, 8, 32, 64];
 const FULL_BATCH = 32;
 const MIN_SECONDS = Number(process.env.BENCH_MIN_SECONDS ?? 4);
 
-function ensureBundle(): void {
-  const manifest = join(BUNDLE, 'bundle.json');
-  const hasInt8 = () =>
-    (JSON.parse(readFileSync(manifest, 'utf8')) as { graphs: { image: { int8?: string } } }).graphs
-      .image.int8;
-  if (existsSync(manifest) && hasInt8()) return;
-  if (!existsSync(PYTHON))
-    throw new Error('No exporter venv: run bash infra/exporter/setup.sh first');
-  console.log('exporting the random-init ViT-B/32 bundle (once)...');
-  const r = spawnSync(
-    PYTHON,
-    [
-      join(ROOT, 'infra/exporter/export.py'),
-      '--random-init',
-      'vit-b-32',
-      '--seed',
-      '0',
-      '--out',
-      BUNDLE,
-      '--int8',
-    ],
-    { stdio: 'inherit' },
-  );
-  if (r.status !== 0) throw new Error('export failed');
-}
-
-async function ensureImages(dir: string): Promise<Uint8Array[]> {
-  mkdirSync(dir, { recursive: true });
-  for (let i = readdirSync(dir).length; i < N_IMAGES; i++) {
-    // 640x480 photos-like JPEGs: noise plus shapes, so the encoder sees real entropy.
-    const noise = Buffer.alloc(160 * 120 * 3);
-    for (let j = 0; j < noise.length; j++) noise[j] = (j * 2654435761 + i * 40503) % 251;
-    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480"><circle cx="${100 + i * 5}" cy="240" r="${60 + (i % 40)}" fill="rgb(${(i * 7) % 255},90,160)"/></svg>`;
-    const img = await sharp(noise, { raw: { width: 160, height: 120, channels: 3 } })
-      .resize(640, 480)
-      .composite([{ input: Buffer.from(svg) }])
-      .jpeg({ quality: 88 })
-      .toBuffer();
-    writeFileSync(join(dir, `img-${String(i).padStart(4, '0')}.jpg`), img);
-  }
-  return readdirSync(dir)
-    .sort()
-    .slice(0, N_IMAGES)
-    .map((f) => new Uint8Array(readFileSync(join(dir, f))));
-}
-
 const perSecond = (n: number, t0: number) => n / ((performance.now() - t0) / 1000);
 
 async function main(): Promise<void> {
-  ensureBundle();
+  ensureBundle(BUNDLE);
   const bundle = await loadBundle(BUNDLE);
   const imageDir = join(WORK, 'images');
-  const images = await ensureImages(imageDir);
+  const images = await ensureImages(imageDir, N_IMAGES);
   const p = bundle.manifest.preprocessing;
   const params: PreprocessParams = {
     imageSize: p.imageSize,
