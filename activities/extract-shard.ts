@@ -12,6 +12,8 @@ export interface ExtractShardInput {
   bundle: string;
   batchSize: number;
   concurrency: number;
+  /** Augmented views per train image and their seed (0 views: center crops only). */
+  augment: { views: number; seed: number };
 }
 
 /**
@@ -45,6 +47,7 @@ export function extractShardActivity(deps: {
         {
           batchSize: input.batchSize,
           concurrency: input.concurrency,
+          augment: input.augment,
           onProgress: (done) => heartbeat({ done }),
           signal: Context.current().cancellationSignal,
         },

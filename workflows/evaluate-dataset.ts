@@ -36,7 +36,14 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
   // Extraction runs on the gpu queue. A shard can take minutes (bundle fetch, session creation,
   // 1024 images): the heartbeat timeout (run spec, default 2 minutes), not start-to-close,
   // detects a dead worker, and retries re-encode only that shard. A broken bundle is not retried.
-  const { batchSize, concurrency, parallelism, heartbeatTimeoutSeconds } = plan.extraction;
+  const {
+    batchSize,
+    concurrency,
+    parallelism,
+    heartbeatTimeoutSeconds,
+    augmentedViews,
+    augmentSeed,
+  } = plan.extraction;
   const { extractShardImages } = proxyActivities<GpuActivities>({
     taskQueue: input.queues.gpu,
     startToCloseTimeout: '2 hours',
@@ -54,6 +61,7 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
     shardsDone: 0,
     shardsReused: 0,
     imagesDone: 0,
+    rows: 0,
     imagesFailed: 0,
   };
   const shardKeys: string[] = new Array<string>(plan.shards);
@@ -65,11 +73,13 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
       bundle: input.bundle,
       batchSize,
       concurrency,
+      augment: { views: augmentedViews, seed: augmentSeed },
     });
     shardKeys[shardIndex] = r.shardKey;
     extraction.shardsDone++;
     extraction.shardsReused += r.reused ? 1 : 0;
-    extraction.imagesDone += r.rows;
+    extraction.imagesDone += r.images;
+    extraction.rows += r.rows;
     extraction.imagesFailed += r.failed;
   });
   if (extraction.imagesDone === 0) {

@@ -10,6 +10,8 @@ export interface ExtractionProgress {
   /** Shards an earlier run had already encoded (content-addressed reuse). */
   shardsReused: number;
   imagesDone: number;
+  /** Embedding rows written: images plus their augmented views. */
+  rows: number;
   /** Images that could not be decoded (listed with reasons in the shard manifests). */
   imagesFailed: number;
 }

@@ -52,8 +52,19 @@ export const runSpecSchema = z.strictObject({
       parallelism: z.int().min(1).max(1000).default(4),
       /** A worker silent this long is presumed dead and its shard retried elsewhere. */
       heartbeatTimeoutSeconds: z.int().min(2).max(3600).default(120),
+      /** Augmented views per train image (CLIP's RandomResizedCrop + flip), besides the center crop. */
+      augmentedViews: z.int().min(0).max(64).default(0),
+      /** Seed of the augmentation; the same seed gives the same views on every run. */
+      augmentSeed: z.int().min(0).default(0),
     })
-    .default({ batchSize: 32, concurrency: 8, parallelism: 4, heartbeatTimeoutSeconds: 120 }),
+    .default({
+      batchSize: 32,
+      concurrency: 8,
+      parallelism: 4,
+      heartbeatTimeoutSeconds: 120,
+      augmentedViews: 0,
+      augmentSeed: 0,
+    }),
 });
 
 export type RunSpec = z.infer<typeof runSpecSchema>;

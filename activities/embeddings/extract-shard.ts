@@ -14,6 +14,8 @@ import { embeddingSpace, preprocessFingerprint, shardContentHash } from './shard
 export interface ShardManifest {
   shardKey: string;
   rows: number;
+  /** Distinct images embedded (rows counts augmented views too). */
+  images: number;
   sha256: string;
   bundleHash: string;
   preprocessFingerprint: string;
@@ -23,6 +25,7 @@ export interface ShardManifest {
 export interface ExtractResult {
   shardKey: string;
   rows: number;
+  images: number;
   failed: number;
   /** True when an earlier run had already written this exact shard. */
   reused: boolean;
@@ -43,25 +46,31 @@ export async function extractShard(
   opts: {
     batchSize: number;
     concurrency: number;
+    /** Augmented views per train image (0: center crops only), and their seed. */
+    augment?: { views: number; seed: number };
     onProgress?: (done: number) => void;
     signal?: AbortSignal;
   },
 ): Promise<ExtractResult> {
   const pp = preprocessFingerprint(deps.bundle.manifest.preprocessing);
   const space = embeddingSpace(deps.bundle.hash, pp);
-  const content = shardContentHash(input.items);
+  const augment = opts.augment ?? { views: 0, seed: 0 };
+  const content = shardContentHash(input.items, augment);
   const shardKey = keys.embeddingShard(space, content);
   const manifestKey = keys.embeddingManifest(space, content);
 
   const existing = await reusableShard(deps.s3, deps.bucket, shardKey, manifestKey);
-  if (existing)
-    return { shardKey, rows: existing.rows, failed: existing.failed.length, reused: true };
+  if (existing) {
+    const { rows, images, failed } = existing;
+    return { shardKey, rows, images, failed: failed.length, reused: true };
+  }
 
   const p = deps.bundle.manifest.preprocessing;
   const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
   const byUri = new Map(input.items.map((i) => [i.uri, i]));
   const source = input.items.map((item) => ({
     id: item.uri,
+    views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
     bytes: async () => {
       const { bucket, key } = parseS3Uri(item.uri);
       const r = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
@@ -77,11 +86,18 @@ export async function extractShard(
   for await (const batch of embedImages(source, deps.encoder, params, {
     batchSize: opts.batchSize,
     concurrency: opts.concurrency,
+    augmentSeed: String(augment.seed),
   })) {
     opts.signal?.throwIfAborted();
-    for (const uri of batch.ids) {
+    for (const [i, uri] of batch.ids.entries()) {
       const item = byUri.get(uri)!;
-      rows.push({ key: uri, imageId: imageId(uri), label: item.label, split: item.split, view: 0 });
+      rows.push({
+        key: uri,
+        imageId: imageId(uri),
+        label: item.label,
+        split: item.split,
+        view: batch.views[i]!,
+      });
     }
     parts.push(batch.embeddings);
     failed.push(...batch.failed.map((f) => ({ uri: f.id, reason: f.reason })));
@@ -106,9 +122,11 @@ export async function extractShard(
       ContentType: 'application/vnd.apache.arrow.file',
     }),
   );
+  const images = rows.filter((r) => r.view === 0).length;
   const manifest: ShardManifest = {
     shardKey,
     rows: rows.length,
+    images,
     sha256: createHash('sha256').update(bytes).digest('hex'),
     bundleHash: deps.bundle.hash,
     preprocessFingerprint: pp,
@@ -122,7 +140,7 @@ export async function extractShard(
       ContentType: 'application/json',
     }),
   );
-  return { shardKey, rows: rows.length, failed: failed.length, reused: false };
+  return { shardKey, rows: rows.length, images, failed: failed.length, reused: false };
 }
 
 /**

@@ -21,10 +21,16 @@ export function embeddingSpace(bundleHash: string, preprocessing: string): strin
   return sha256(`${bundleHash}\n${preprocessing}`).slice(0, 24);
 }
 
-/** What a shard covers: every image (URI and ETag) with the label and split it is stored with. */
-export function shardContentHash(items: readonly PlanItem[]): string {
-  return sha256(items.map((i) => `${i.uri}\t${i.etag}\t${i.label}\t${i.split}`).join('\n')).slice(
-    0,
-    32,
-  );
+/**
+ * What a shard covers: every image (URI and ETag) with the label and split it is stored with,
+ * and the augmented views it holds (their count and seed decide their pixels).
+ */
+export function shardContentHash(
+  items: readonly PlanItem[],
+  augment = { views: 0, seed: 0 },
+): string {
+  const views = augment.views > 0 ? `views=${augment.views} seed=${augment.seed}\n` : '';
+  return sha256(
+    views + items.map((i) => `${i.uri}\t${i.etag}\t${i.label}\t${i.split}`).join('\n'),
+  ).slice(0, 32);
 }

@@ -1,14 +1,24 @@
 import type { ImageEncoder } from './encoders';
-import { ImageDecodeError, type PreprocessParams, decodeToCrop, normalizeInto } from './preprocess';
+import {
+  ImageDecodeError,
+  type PreprocessParams,
+  decodeToCrop,
+  decodeToViews,
+  normalizeInto,
+} from './preprocess';
 
 export interface ImageSource {
   id: string;
   /** The encoded file, or a thunk that fetches it (so fetching overlaps with encoding too). */
   bytes: Uint8Array | (() => Promise<Uint8Array>);
+  /** Augmented training views to embed besides the center crop (view 0); default none. */
+  views?: number;
 }
 
 export interface EmbeddedBatch {
   ids: string[];
+  /** Per row: 0 for the center crop, k for the k-th augmented view of ids[i]. */
+  views: number[];
   /** L2-normalised, [ids.length, embedDim]. */
   embeddings: Float32Array;
   /** Images that could not be decoded, with the reason; they are left out of `ids`. */
@@ -38,18 +48,22 @@ export async function* embedImages(
   source: AsyncIterable<ImageSource> | Iterable<ImageSource>,
   encoder: ImageEncoder,
   params: PreprocessParams,
-  opts: { batchSize: number; concurrency: number; maxPixels?: number },
+  opts: { batchSize: number; concurrency: number; maxPixels?: number; augmentSeed?: string },
 ): AsyncGenerator<EmbeddedBatch> {
   const size = 3 * params.imageSize * params.imageSize;
   const decode = async (item: ImageSource) => {
     try {
       const bytes = typeof item.bytes === 'function' ? await item.bytes() : item.bytes;
-      const crop = await decodeToCrop(
-        bytes,
-        params.imageSize,
-        opts.maxPixels ? { maxPixels: opts.maxPixels } : {},
-      );
-      return { id: item.id, rgb: crop.rgb };
+      const limits = opts.maxPixels ? { maxPixels: opts.maxPixels } : {};
+      const crops = item.views
+        ? await decodeToViews(
+            bytes,
+            params.imageSize,
+            { views: item.views, seed: opts.augmentSeed ?? '', imageId: item.id },
+            limits,
+          )
+        : [(await decodeToCrop(bytes, params.imageSize, limits)).rgb];
+      return { id: item.id, crops };
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err; // S3 and other failures are the caller's to retry
       return { id: item.id, reason: `${err.reason}: ${err.message}` };
@@ -58,10 +72,11 @@ export async function* embedImages(
 
   let pixels = new Float32Array(opts.batchSize * size);
   let ids: string[] = [];
+  let views: number[] = [];
   let failed: EmbeddedBatch['failed'] = [];
   let inFlight: Promise<EmbeddedBatch> | undefined;
   const launch = () => {
-    const batch = { ids, failed };
+    const batch = { ids, views, failed };
     const n = ids.length;
     const run =
       n > 0
@@ -69,19 +84,22 @@ export async function* embedImages(
         : Promise.resolve(new Float32Array(0));
     pixels = new Float32Array(opts.batchSize * size);
     ids = [];
+    views = [];
     failed = [];
     return run.then((embeddings) => ({ ...batch, embeddings }));
   };
 
   for await (const d of mapOrdered(source, opts.concurrency, decode)) {
-    if (d.rgb) {
-      normalizeInto(d.rgb, params, pixels, ids.length * size);
+    if (!d.crops) failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
+    for (const [view, rgb] of (d.crops ?? []).entries()) {
+      normalizeInto(rgb, params, pixels, ids.length * size);
       ids.push(d.id);
-    } else failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
-    if (ids.length === opts.batchSize) {
-      const next = launch();
-      if (inFlight) yield await inFlight;
-      inFlight = next;
+      views.push(view);
+      if (ids.length === opts.batchSize) {
+        const next = launch();
+        if (inFlight) yield await inFlight;
+        inFlight = next;
+      }
     }
   }
   const last = ids.length > 0 || failed.length > 0 ? launch() : undefined;

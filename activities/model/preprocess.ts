@@ -16,6 +16,7 @@ import sharp from 'sharp';
 import type { SharpOptions } from 'sharp';
 import { classifySharpError, ImageDecodeError, pngDeclaredPixels } from './image-errors';
 import { resizeCropBicubic } from './resample';
+import { augmentedView, viewRandom } from './augment';
 
 export { ImageDecodeError } from './image-errors';
 export type { ImageDecodeReason } from './image-errors';
@@ -292,6 +293,30 @@ export async function decodeToCrop(
     sourceWidth: src.width,
     sourceHeight: src.height,
   };
+}
+
+/**
+ * The center crop plus `views` augmented training views (see augment.ts), decoding the file once.
+ * Returns HWC crops in order: index 0 is the center crop, index k the k-th view.
+ */
+export async function decodeToViews(
+  bytes: Uint8Array,
+  imageSize: number,
+  augment: { views: number; seed: string; imageId: string },
+  opts?: { maxPixels?: number },
+): Promise<Uint8Array[]> {
+  const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const [outW, outH] = resizedSize(src.width, src.height, imageSize);
+  const center = {
+    x: Math.floor((outW - imageSize) / 2),
+    y: Math.floor((outH - imageSize) / 2),
+    width: imageSize,
+    height: imageSize,
+  };
+  const crops = [resizeCropBicubic(src.data, src.width, src.height, outW, outH, center)];
+  for (let v = 1; v <= augment.views; v++)
+    crops.push(augmentedView(src, imageSize, viewRandom(augment.seed, augment.imageId, v)));
+  return crops;
 }
 
 /**

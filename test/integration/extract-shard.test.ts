@@ -105,4 +105,29 @@ describe('extractShard', () => {
       '"rows": 14',
     );
   });
+
+  it('adds seeded augmented views for train images only, reproducibly', async () => {
+    const deps = { s3, bucket: env.s3.bucket, bundle, encoder };
+    const opts = { batchSize: 8, concurrency: 2, augment: { views: 2, seed: 5 } };
+    const r = await extractShard(deps, { items, datasetFingerprint: 'fp' }, opts);
+    const trainOk = items.filter(
+      (i) => i.split === 'train' && !i.uri.endsWith('corrupt.jpg'),
+    ).length;
+    expect(r).toMatchObject({ images: 14, rows: 14 + 2 * trainOk, reused: false });
+    const obj = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: r.shardKey }));
+    const shard = decodeShard(await obj.Body!.transformToByteArray());
+    expect(shard.rows.filter((row) => row.view > 0).every((row) => row.split === 'train')).toBe(
+      true,
+    );
+    expect(new Set(shard.rows.map((row) => row.view))).toEqual(new Set([0, 1, 2]));
+
+    // Same seed: the same shard (reused); another seed: other views, another shard.
+    expect((await extractShard(deps, { items, datasetFingerprint: 'fp' }, opts)).reused).toBe(true);
+    const other = await extractShard(
+      deps,
+      { items, datasetFingerprint: 'fp' },
+      { ...opts, augment: { views: 2, seed: 6 } },
+    );
+    expect(other.shardKey).not.toBe(r.shardKey);
+  });
 });

@@ -75,7 +75,14 @@ describe('run spec', () => {
       },
       model: {},
       shardSize: 1024,
-      extraction: { batchSize: 32, concurrency: 8, parallelism: 4, heartbeatTimeoutSeconds: 120 },
+      extraction: {
+        batchSize: 32,
+        concurrency: 8,
+        parallelism: 4,
+        heartbeatTimeoutSeconds: 120,
+        augmentedViews: 0,
+        augmentSeed: 0,
+      },
     });
   });
 
