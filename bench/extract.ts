@@ -15,7 +15,7 @@ import { listAll } from '../activities/storage/objects';
 import { createS3Client } from '../activities/storage/s3-client';
 import { connectClient, startEvaluation, waitForRun } from '../cli/evaluations';
 import { stackUp } from '../infra/local-stack/stack';
-import { connectWorker, createWorker } from '../workers/create-workers';
+import { startInProcessWorkers } from '../workers/in-process';
 import { BENCH_BUNDLE, ROOT, ensureBundle, ensureImages } from './fixtures';
 
 const N = Number(process.env.BENCH_IMAGES ?? 2000);
@@ -71,12 +71,7 @@ async function main(): Promise<void> {
   await encoder.close();
 
   // 2. through Temporal: plan + extraction activities (in-process workers) reading S3, writing shards.
-  const connection = await connectWorker(env);
-  const workers = [
-    await createWorker('cpu', env, connection),
-    await createWorker('gpu', env, connection),
-  ];
-  const running = Promise.all(workers.map((w) => w.worker.run()));
+  const workers = await startInProcessWorkers(env);
   const client = await connectClient(env);
   // A fresh run id, and a shard size no earlier run used, so nothing is reused from a previous bench.
   const spec = parseRunSpec({
@@ -89,10 +84,7 @@ async function main(): Promise<void> {
   const { runId } = await startEvaluation(client, env, spec);
   const outcome = await waitForRun(client, runId);
   const seconds = (performance.now() - t0) / 1000;
-  for (const w of workers) w.worker.shutdown();
-  await running;
-  await Promise.all(workers.map((w) => w.dispose()));
-  await connection.close();
+  await workers.stop();
   clearInterval(sampler);
   if (outcome.status !== 'COMPLETED') throw new Error(`run ${runId}: ${outcome.status}`);
   const x = outcome.summary.extraction;

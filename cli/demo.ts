@@ -11,7 +11,7 @@ import { syntheticDataset } from '../activities/dataset/synthetic';
 import { uploadBundle } from '../activities/model/bundle';
 import { createS3Client } from '../activities/storage/s3-client';
 import { stackUp } from '../infra/local-stack/stack';
-import { connectWorker, createWorker } from '../workers/create-workers';
+import { startInProcessWorkers } from '../workers/in-process';
 import { connectClient, startEvaluation, waitForRun } from './evaluations';
 import { formatOutcome } from './format';
 
@@ -39,12 +39,7 @@ async function demo(): Promise<number> {
   const bundle = await uploadBundle(s3, local, bundleUri);
   console.log(`model: ${bundle.manifest.name} at ${bundleUri}`);
 
-  const connection = await connectWorker(env);
-  const workers = [
-    await createWorker('cpu', env, connection),
-    await createWorker('gpu', env, connection),
-  ];
-  const running = Promise.all(workers.map((w) => w.worker.run()));
+  const workers = await startInProcessWorkers(env);
   const client = await connectClient(env);
   const spec = parseRunSpec({
     dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
@@ -58,10 +53,7 @@ async function demo(): Promise<number> {
     console.log(formatOutcome(outcome));
     return outcome.status === 'COMPLETED' ? 0 : 1;
   } finally {
-    for (const w of workers) w.worker.shutdown();
-    await running;
-    await Promise.all(workers.map((w) => w.dispose()));
-    await connection.close();
+    await workers.stop();
   }
 }
 

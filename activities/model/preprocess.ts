@@ -272,13 +272,8 @@ function resizedSize(width: number, height: number, size: number): [number, numb
   return width <= height ? [size, long] : [long, size];
 }
 
-/** Decoded, resized and center-cropped 8-bit RGB (HWC), before normalisation. */
-export async function decodeToCrop(
-  bytes: Uint8Array,
-  imageSize: number,
-  opts?: { maxPixels?: number },
-): Promise<Crop> {
-  const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
+/** Shortest edge to `imageSize` (Pillow bicubic), then the center `imageSize` square. */
+function centerCrop(src: Rgb, imageSize: number): Uint8Array {
   const [outW, outH] = resizedSize(src.width, src.height, imageSize);
   const crop = {
     x: Math.floor((outW - imageSize) / 2),
@@ -286,8 +281,18 @@ export async function decodeToCrop(
     width: imageSize,
     height: imageSize,
   };
+  return resizeCropBicubic(src.data, src.width, src.height, outW, outH, crop);
+}
+
+/** Decoded, resized and center-cropped 8-bit RGB (HWC), before normalisation. */
+export async function decodeToCrop(
+  bytes: Uint8Array,
+  imageSize: number,
+  opts?: { maxPixels?: number },
+): Promise<Crop> {
+  const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
   return {
-    rgb: resizeCropBicubic(src.data, src.width, src.height, outW, outH, crop),
+    rgb: centerCrop(src, imageSize),
     width: imageSize,
     height: imageSize,
     sourceWidth: src.width,
@@ -306,14 +311,7 @@ export async function decodeToViews(
   opts?: { maxPixels?: number },
 ): Promise<Uint8Array[]> {
   const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
-  const [outW, outH] = resizedSize(src.width, src.height, imageSize);
-  const center = {
-    x: Math.floor((outW - imageSize) / 2),
-    y: Math.floor((outH - imageSize) / 2),
-    width: imageSize,
-    height: imageSize,
-  };
-  const crops = [resizeCropBicubic(src.data, src.width, src.height, outW, outH, center)];
+  const crops = [centerCrop(src, imageSize)];
   for (let v = 1; v <= augment.views; v++)
     crops.push(augmentedView(src, imageSize, viewRandom(augment.seed, augment.imageId, v)));
   return crops;

@@ -1,12 +1,13 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { NativeConnection } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { loadBundle, uploadBundle } from '../../activities/model/bundle';
 import { TINY_BUNDLE } from './fixtures';
 import { type ClipevalEnv, loadEnv } from '../../activities/config/env';
 import { createS3Client } from '../../activities/storage/s3-client';
-import { type ClipevalWorker, connectWorker, createWorker } from '../../workers/create-workers';
+import type { WorkerKind } from '../../workers/create-workers';
+import { type InProcessWorkers, startInProcessWorkers } from '../../workers/in-process';
 
 /** The test stack's config (set by the global setup), with task queues private to this file. */
 export function testEnv(): ClipevalEnv {
@@ -39,29 +40,18 @@ export async function deleteObject(env: ClipevalEnv, bucket: string, key: string
   s3.destroy();
 }
 
-export interface RunningWorkers {
-  workers: ClipevalWorker[];
-  connection: NativeConnection;
-  done: Promise<unknown>;
-}
+export type RunningWorkers = InProcessWorkers;
 
 /** Real cpu and gpu workers (workflows + all activities) polling this file's private queues. */
-export async function startWorkers(
+export function startWorkers(
   env: ClipevalEnv,
-  kinds: ('cpu' | 'gpu')[] = ['cpu', 'gpu'],
+  kinds: WorkerKind[] = ['cpu', 'gpu'],
 ): Promise<RunningWorkers> {
-  const connection = await connectWorker(env);
-  const workers: ClipevalWorker[] = [];
-  for (const kind of kinds) workers.push(await createWorker(kind, env, connection));
-  const done = Promise.all(workers.map((w) => w.worker.run()));
-  return { workers, connection, done };
+  return startInProcessWorkers(env, kinds);
 }
 
-export async function stopWorkers(w: RunningWorkers): Promise<void> {
-  for (const { worker } of w.workers) worker.shutdown();
-  await w.done;
-  await Promise.all(w.workers.map((x) => x.dispose()));
-  await w.connection.close();
+export function stopWorkers(w: RunningWorkers): Promise<void> {
+  return w.stop();
 }
 
 /** Uploads the committed tiny bundle (idempotent: keyed by its hash) and returns its s3:// URI. */
@@ -87,4 +77,28 @@ export async function tinyPng(n: number): Promise<Buffer> {
   })
     .png()
     .toBuffer();
+}
+
+/** What a workflow test needs: its env (private queues), the tiny bundle in S3, workers, a client. */
+export interface TestPipeline {
+  env: ClipevalEnv;
+  bundle: string;
+  client: Client;
+  close: () => Promise<void>;
+}
+
+export async function startPipeline(env: ClipevalEnv = testEnv()): Promise<TestPipeline> {
+  const bundle = await uploadTinyBundle(env);
+  const workers = await startWorkers(env);
+  const connection = await Connection.connect({ address: env.temporal.address });
+  const client = new Client({ connection, namespace: env.temporal.namespace });
+  return {
+    env,
+    bundle,
+    client,
+    close: async () => {
+      await workers.stop();
+      await connection.close();
+    },
+  };
 }

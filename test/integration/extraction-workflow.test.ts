@@ -1,5 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,34 +14,24 @@ import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
   deleteObject,
   putObjects,
-  startWorkers,
-  stopWorkers,
-  testEnv,
+  startPipeline,
+  type TestPipeline,
   tinyPng,
   uniqueId,
-  uploadTinyBundle,
 } from '../helpers/stack';
 
 // Extraction through Temporal: shards reused across runs, corrupt images quarantined, and runs
 // that cannot produce any embedding fail clearly.
 let env: ClipevalEnv;
 let client: Client;
-let workers: Awaited<ReturnType<typeof startWorkers>>;
 let bundle: string;
+let pipeline: TestPipeline;
 
 beforeAll(async () => {
-  env = testEnv();
-  bundle = await uploadTinyBundle(env);
-  workers = await startWorkers(env);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  pipeline = await startPipeline();
+  ({ env, client, bundle } = pipeline);
 });
-afterAll(async () => {
-  await stopWorkers(workers);
-  await client.connection.close();
-});
+afterAll(() => pipeline.close());
 
 async function run(prefix: string, opts: { shardSize?: number; bundle?: string } = {}) {
   const spec = parseRunSpec({

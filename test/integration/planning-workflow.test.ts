@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { parseRunSpec } from '../../activities/config/run-spec';
@@ -10,37 +10,20 @@ import { createS3Client } from '../../activities/storage/s3-client';
 import { rootMessage } from '../../cli/errors';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { progressQuery } from '../../workflows/progress';
-import {
-  putObjects,
-  startWorkers,
-  stopWorkers,
-  testEnv,
-  tinyPng,
-  uniqueId,
-  uploadTinyBundle,
-} from '../helpers/stack';
+import { putObjects, startPipeline, type TestPipeline, tinyPng, uniqueId } from '../helpers/stack';
 
 // The evaluation workflow (planning, then extraction) against the real Temporal dev server and
 // versitygw, with the tiny model bundle.
 let env: ClipevalEnv;
 let client: Client;
-let worker: Awaited<ReturnType<typeof startWorkers>>;
 let bundle: string;
+let pipeline: TestPipeline;
 
 beforeAll(async () => {
-  env = testEnv();
-  bundle = await uploadTinyBundle(env);
-  worker = await startWorkers(env);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  pipeline = await startPipeline();
+  ({ env, client, bundle } = pipeline);
 });
-
-afterAll(async () => {
-  await stopWorkers(worker);
-  await client.connection.close();
-});
+afterAll(() => pipeline.close());
 
 async function runPlan(dataset: Record<string, unknown>, shardSize = 1024) {
   const spec = parseRunSpec({ dataset, shardSize, model: { bundle } });

@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { parseRunSpec } from '../../activities/config/run-spec';
@@ -6,12 +6,11 @@ import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy';
 import {
   putObjects,
-  startWorkers,
-  stopWorkers,
+  startPipeline,
   testEnv,
+  type TestPipeline,
   tinyPng,
   uniqueId,
-  uploadTinyBundle,
 } from '../helpers/stack';
 
 // Workers talk to S3 through a proxy that answers 503 SlowDown to every 5th object read and
@@ -19,25 +18,21 @@ import {
 let env: ClipevalEnv;
 let proxy: FaultProxy;
 let client: Client;
-let workers: Awaited<ReturnType<typeof startWorkers>>;
+let bundle: string;
+let pipeline: TestPipeline;
 
 beforeAll(async () => {
   const direct = testEnv();
   proxy = await startFaultProxy(direct.s3.endpoint!, { every503: 5, everyReset: 7 });
-  env = {
-    ...direct,
-    s3: { ...direct.s3, endpoint: proxy.endpoint },
+  const viaProxy = { ...direct, s3: { ...direct.s3, endpoint: proxy.endpoint } };
+  pipeline = await startPipeline({
+    ...viaProxy,
     bundleCache: `${direct.bundleCache}-faults-${Date.now()}`,
-  };
-  workers = await startWorkers(env);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
   });
+  ({ env, client, bundle } = pipeline);
 });
 afterAll(async () => {
-  await stopWorkers(workers);
-  await client.connection.close();
+  await pipeline.close();
   await proxy.close();
 });
 
@@ -48,7 +43,6 @@ describe('S3 faults', () => {
     const files: Record<string, Buffer> = {};
     for (let i = 0; i < 40; i++) files[`train/${i % 2 ? 'a' : 'b'}/${i}.png`] = await tinyPng(i);
     await putObjects(direct, direct.s3.bucket, prefix, files); // uploads bypass the proxy
-    const bundle = await uploadTinyBundle(direct);
     const spec = parseRunSpec({
       dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
       model: { bundle },
