@@ -56,6 +56,12 @@ export interface PlanSummary {
 
 const zeroCounts = (): SplitCounts => ({ train: 0, val: 0, test: 0 });
 
+/**
+ * Shards one run may have: each shard costs about six events in the workflow's history, so
+ * 5,000 shards (5M images at the default size) stay far below Temporal's 51,200-event limit.
+ */
+export const MAX_SHARDS = 5000;
+
 export function buildPlan(input: {
   runId: string;
   spec: RunSpec;
@@ -107,6 +113,14 @@ export function buildPlan(input: {
     fp.update(`${i.uri}\t${i.size}\t${i.etag}\t${classes[i.label]}\t${i.split}\n`);
   }
 
+  const shards = cutShards(planItems, spec.shardSize);
+  if (shards.length > MAX_SHARDS) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: ${planItems.length} images make ${shards.length} shards of at most ${spec.shardSize}; ` +
+        `one run handles at most ${MAX_SHARDS} shards (Temporal history). Set shardSize to at least ${Math.ceil((2 * planItems.length) / MAX_SHARDS)}.`,
+    );
+  }
+
   const byReason: Record<string, number> = {};
   for (const s of input.skipped) byReason[s.reason] = (byReason[s.reason] ?? 0) + 1;
 
@@ -123,7 +137,7 @@ export function buildPlan(input: {
     },
     classes,
     counts: { total: planItems.length, bySplit, byClass },
-    shards: cutShards(planItems, spec.shardSize).map((s, index) => ({
+    shards: shards.map((s, index) => ({
       index,
       id: s.id,
       count: s.items.length,

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { parseRunSpec } from '../../activities/config/run-spec';
+import { readMatrix } from '../../activities/embeddings/reader';
 import { loadBundle } from '../../activities/model/bundle';
+import { ImageEncoder } from '../../activities/model/encoders';
+import { preprocessImage } from '../../activities/model/preprocess';
+import { cosine } from '../../activities/model/vectors';
+import { parseS3Uri } from '../../activities/storage/s3-uri';
 import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { TINY_BUNDLE } from '../helpers/fixtures';
@@ -71,6 +76,31 @@ async function checkWithPyarrow(shardKeys: string[], rows: number) {
   expect(r.stdout).toMatch(new RegExp(`^ok: ${files.length} shards, ${rows} rows`));
 }
 
+/** Every shard row equals the encoder called directly on the same file (cosine >= 0.99999). */
+async function expectEqualToDirectEncoding(shardKeys: string[]) {
+  const tiny = await loadBundle(TINY_BUNDLE);
+  const s3 = createS3Client(env.s3);
+  const matrix = await readMatrix(s3, env.s3.bucket, shardKeys, { bundleHash: tiny.hash });
+  const encoder = await ImageEncoder.create(tiny, { threads: 1 });
+  try {
+    const p = tiny.manifest.preprocessing;
+    const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+    for (const [i, row] of matrix.rows.entries()) {
+      const { bucket, key } = parseS3Uri(row.key);
+      const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const direct = await encoder.encode(
+        await preprocessImage(await obj.Body!.transformToByteArray(), params),
+        1,
+      );
+      expect(
+        cosine(matrix.embeddings.subarray(i * matrix.dim, (i + 1) * matrix.dim), direct),
+      ).toBeGreaterThanOrEqual(0.99999);
+    }
+  } finally {
+    await encoder.close();
+  }
+}
+
 async function images(prefix: string, names: string[], from = 0) {
   const files: Record<string, Buffer> = {};
   for (const [i, name] of names.entries()) files[name] = await tinyPng(from + i);
@@ -91,6 +121,7 @@ describe('evaluateDataset: extraction', () => {
     if (first.status !== 'COMPLETED') expect.fail(`first run: ${first.status}`);
     expect(first.summary.extraction).toMatchObject({ imagesDone: 48, shardsReused: 0 });
     await checkWithPyarrow(first.summary.extraction.shardKeys, 48);
+    await expectEqualToDirectEncoding(first.summary.extraction.shardKeys);
 
     await images(prefix, ['train/dog/017a.png', 'train/dog/017b.png'], 100);
     const second = await run(prefix);

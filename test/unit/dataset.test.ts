@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRunSpec, type DatasetSpec } from '../../activities/config/run-spec';
 import { readImageFolder } from '../../activities/dataset/image-folder';
 import { parseManifest, resolveRelativeKey } from '../../activities/dataset/manifest';
-import { buildPlan } from '../../activities/dataset/plan';
+import { buildPlan, MAX_SHARDS } from '../../activities/dataset/plan';
 import { cutShards } from '../../activities/dataset/shards';
 import { seededSplit } from '../../activities/dataset/split';
 import { DatasetError, type DatasetItem } from '../../activities/dataset/types';
@@ -275,6 +275,17 @@ describe('plan', () => {
         skipped: [],
       }),
     ).toThrow(/not in dataset.classes: zebra/);
+  });
+
+  it('refuses more shards than one run can orchestrate, saying which shardSize works', () => {
+    const many = Array.from({ length: MAX_SHARDS + 1 }, (_, i) =>
+      item(`s3://b/ds/train/ant/${i}.jpg`, 'ant', 'train'),
+    );
+    expect(() =>
+      buildPlan({ runId: 'r', spec: spec({}, 1), kind: 'image-folder', items: many, skipped: [] }),
+    ).toThrow(
+      /5001 images make 5001 shards of at most 1; one run handles at most 5000 shards \(Temporal history\)\. Set shardSize to at least 3\./,
+    );
   });
 
   it('refuses a dataset with no images', () => {
