@@ -27,16 +27,19 @@ export async function checkBucket(
   if (!exists) throw new UsageError(`The ${role} bucket "${bucket}" does not exist.`);
 }
 
-/** True if some worker polls the queue; runs would otherwise wait silently. */
+/** True if some worker polls the queue (workflow or activity tasks); runs would otherwise wait silently. */
 export async function hasPollers(
   client: Client,
   namespace: string,
   taskQueue: string,
+  kind: 'workflow' | 'activity' = 'workflow',
 ): Promise<boolean> {
+  const types = temporal.api.enums.v1.TaskQueueType;
   const r = await client.workflowService.describeTaskQueue({
     namespace,
     taskQueue: { name: taskQueue },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    taskQueueType:
+      kind === 'workflow' ? types.TASK_QUEUE_TYPE_WORKFLOW : types.TASK_QUEUE_TYPE_ACTIVITY,
   });
   return (r.pollers?.length ?? 0) > 0;
 }
