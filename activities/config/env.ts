@@ -65,9 +65,14 @@ export interface ClipevalEnv {
   onnx: { providers: ('cuda' | 'webgpu' | 'cpu')[]; threads: number };
 }
 
-/** The env file written by `npm run stack:up` ($CLIPEVAL_HOME/stack.env, default ./.clipeval). */
+/** Where the local stack keeps its state: $CLIPEVAL_HOME, default ./.clipeval. */
+export function clipevalHome(cwd = process.cwd()): string {
+  return resolve(cwd, process.env.CLIPEVAL_HOME ?? '.clipeval');
+}
+
+/** The env file written by `npm run stack:up`. */
 export function stackEnvFile(cwd = process.cwd()): string {
-  return resolve(cwd, process.env.CLIPEVAL_HOME ?? '.clipeval', 'stack.env');
+  return join(clipevalHome(cwd), 'stack.env');
 }
 const STACK_ENV_FILE = '.clipeval/stack.env';
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { BundleError, type ModelBundle } from './bundle';
-import { type ExecutionProvider, SessionThread } from './session-thread';
+import { type ExecutionProvider, SessionThread, type TensorMessage } from './session-thread';
 import { l2NormalizeRows } from './vectors';
 
 export interface EncoderOptions {
@@ -40,31 +40,22 @@ async function openGraph(
   return thread;
 }
 
-/** Pixels (NCHW float32, preprocessed) to L2-normalised image embeddings [n, embedDim]. */
-export class ImageEncoder {
-  private constructor(
+/** One graph in its session thread; the two encoders differ only in what they feed it. */
+abstract class GraphEncoder {
+  protected constructor(
     private readonly thread: SessionThread,
-    private readonly bundle: ModelBundle,
+    protected readonly bundle: ModelBundle,
+    private readonly which: 'image' | 'text',
   ) {}
-
-  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<ImageEncoder> {
-    return new ImageEncoder(await openGraph(bundle, 'image', opts), bundle);
-  }
 
   get provider(): ExecutionProvider {
     return this.thread.provider;
   }
 
-  /** `pixels` is transferred to the session's thread: the caller must not reuse it. */
-  async encode(pixels: Float32Array, n: number): Promise<Float32Array> {
-    const s = this.bundle.manifest.preprocessing.imageSize;
-    if (pixels.length !== n * 3 * s * s)
-      throw new Error(`expected ${n}x3x${s}x${s} pixels, got ${pixels.length} values`);
-    const g = this.bundle.manifest.graphs.image;
-    const out = await this.thread.run(
-      { [g.input]: { type: 'float32', data: pixels, dims: [n, 3, s, s] } },
-      g.output,
-    );
+  /** Runs the graph on one input tensor and L2-normalises the embeddings. */
+  protected async embed(input: TensorMessage): Promise<Float32Array> {
+    const g = this.bundle.manifest.graphs[this.which];
+    const out = await this.thread.run({ [g.input]: input }, g.output);
     return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
   }
 
@@ -73,31 +64,31 @@ export class ImageEncoder {
   }
 }
 
+/** Pixels (NCHW float32, preprocessed) to L2-normalised image embeddings [n, embedDim]. */
+export class ImageEncoder extends GraphEncoder {
+  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<ImageEncoder> {
+    return new ImageEncoder(await openGraph(bundle, 'image', opts), bundle, 'image');
+  }
+
+  /** `pixels` is transferred to the session's thread: the caller must not reuse it. */
+  encode(pixels: Float32Array, n: number): Promise<Float32Array> {
+    const s = this.bundle.manifest.preprocessing.imageSize;
+    if (pixels.length !== n * 3 * s * s) {
+      return Promise.reject(
+        new Error(`expected ${n}x3x${s}x${s} pixels, got ${pixels.length} values`),
+      );
+    }
+    return this.embed({ type: 'float32', data: pixels, dims: [n, 3, s, s] });
+  }
+}
+
 /** Token ids ([n, length] int64, padded) to L2-normalised text embeddings [n, embedDim]. */
-export class TextEncoder {
-  private constructor(
-    private readonly thread: SessionThread,
-    private readonly bundle: ModelBundle,
-  ) {}
-
+export class TextEncoder extends GraphEncoder {
   static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<TextEncoder> {
-    return new TextEncoder(await openGraph(bundle, 'text', opts), bundle);
+    return new TextEncoder(await openGraph(bundle, 'text', opts), bundle, 'text');
   }
 
-  get provider(): ExecutionProvider {
-    return this.thread.provider;
-  }
-
-  async encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {
-    const g = this.bundle.manifest.graphs.text;
-    const out = await this.thread.run(
-      { [g.input]: { type: 'int64', data: ids, dims: shape } },
-      g.output,
-    );
-    return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
-  }
-
-  close(): Promise<void> {
-    return this.thread.close();
+  encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {
+    return this.embed({ type: 'int64', data: ids, dims: shape });
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { clipevalHome } from '../../activities/config/env';
 import { isRunning, stopProcess } from './processes';
 import { ensureBucket, s3Healthy, startTemporal, startVersitygw, temporalHealthy } from './servers';
 import { resolveTool } from './tools';
@@ -20,7 +21,7 @@ export interface StackState {
 }
 
 export function stackHome(): string {
-  return resolve(process.env.CLIPEVAL_HOME ?? '.clipeval');
+  return clipevalHome();
 }
 
 const paths = (home: string) => ({
