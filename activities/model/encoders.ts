@@ -55,7 +55,7 @@ abstract class GraphEncoder {
   /** Runs the graph on one input tensor and L2-normalises the embeddings. */
   protected async embed(input: TensorMessage): Promise<Float32Array> {
     const g = this.bundle.manifest.graphs[this.which];
-    const out = await this.thread.run({ [g.input]: input }, g.output);
+    const out = (await this.thread.run({ [g.input]: input }, [g.output]))[g.output]!;
     return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
   }
 

@@ -14,6 +14,12 @@ export interface TensorMessage {
   dims: number[];
 }
 
+/** An output tensor (float32: every graph clipeval runs returns float32). */
+export interface OutputTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
 // Plain JavaScript evaluated in the thread (no TypeScript loader needed in tests, tsx or dist).
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -24,7 +30,7 @@ let chain = Promise.resolve();
   const failures = [];
   for (const ep of workerData.providers) {
     try {
-      session = await ort.InferenceSession.create(workerData.modelPath, {
+      session = await ort.InferenceSession.create(workerData.model, {
         executionProviders: [ep],
         intraOpNumThreads: workerData.threads,
         interOpNumThreads: 1,
@@ -43,8 +49,15 @@ parentPort.on('message', (msg) => {
     try {
       const feeds = {};
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-      const out = (await session.run(feeds))[msg.output];
-      parentPort.postMessage({ id: msg.id, data: out.data, dims: out.dims });
+      const results = await session.run(feeds, msg.outputs);
+      const outputs = {};
+      const transfer = [];
+      for (const name of msg.outputs) {
+        const t = results[name];
+        outputs[name] = { data: t.data, dims: t.dims };
+        transfer.push(t.data.buffer);
+      }
+      parentPort.postMessage({ id: msg.id, outputs }, [...new Set(transfer)]);
     } catch (err) {
       parentPort.postMessage({ id: msg.id, error: err && err.message ? err.message : String(err) });
     }
@@ -53,7 +66,7 @@ parentPort.on('message', (msg) => {
 `;
 
 interface Pending {
-  resolve: (t: { data: Float32Array; dims: number[] }) => void;
+  resolve: (t: Record<string, OutputTensor>) => void;
   reject: (e: Error) => void;
 }
 
@@ -69,28 +82,31 @@ export class SessionThread {
   ) {
     worker.on(
       'message',
-      (m: { id: number; data?: Float32Array; dims?: number[]; error?: string }) => {
+      (m: { id: number; outputs?: Record<string, OutputTensor>; error?: string }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
         if (m.error !== undefined) p.reject(new Error(`ONNX Runtime: ${m.error}`));
-        else p.resolve({ data: m.data!, dims: m.dims! });
+        else p.resolve(m.outputs!);
       },
     );
     worker.on('error', (err) => this.failAll(err));
     worker.on('exit', () => this.failAll(new Error('ONNX Runtime thread exited')));
   }
 
-  /** Starts a thread and creates the session with the first execution provider that works. */
+  /**
+   * Starts a thread and creates the session with the first execution provider that works.
+   * `model` is a graph file's path or the graph's bytes (graphs clipeval builds itself).
+   */
   static async start(
-    modelPath: string,
+    model: string | Uint8Array,
     opts: { providers: readonly ExecutionProvider[]; threads: number },
   ): Promise<SessionThread> {
     const worker = new Worker(THREAD_SOURCE, {
       eval: true,
       workerData: {
         ortPath: require.resolve('onnxruntime-node'),
-        modelPath,
+        model,
         providers: opts.providers,
         threads: opts.threads,
       },
@@ -110,7 +126,7 @@ export class SessionThread {
     if (first.type === 'failed') {
       await worker.terminate();
       throw new Error(
-        `No execution provider could load ${modelPath}: ${first.failures.join('; ')}`,
+        `No execution provider could load ${typeof model === 'string' ? model : 'the graph'}: ${first.failures.join('; ')}`,
       );
     }
     for (const f of first.failures)
@@ -118,16 +134,19 @@ export class SessionThread {
     return new SessionThread(worker, first.provider, first.inputNames, first.outputNames);
   }
 
-  /** Runs the session; input buffers are transferred to the thread (do not reuse them). */
+  /**
+   * Runs the session and returns the named outputs. Input buffers are transferred to the
+   * thread, so the caller must not reuse them (pass a copy to keep one).
+   */
   run(
     feeds: Record<string, TensorMessage>,
-    output: string,
-  ): Promise<{ data: Float32Array; dims: number[] }> {
+    outputs: readonly string[],
+  ): Promise<Record<string, OutputTensor>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const transfer = Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer);
-      this.worker.postMessage({ id, feeds, output }, transfer);
+      const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
+      this.worker.postMessage({ id, feeds, outputs }, transfer);
     });
   }
 
