@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { seededRandom } from './random';
 import { resizeCropBicubic } from './resample';
 
 /**
@@ -13,20 +13,9 @@ export interface RgbImage {
   height: number;
 }
 
-/** A deterministic uniform [0, 1) generator (xorshift128+ seeded by sha256). */
+/** The generator of one view of one image. */
 export function viewRandom(seed: string, imageId: string, view: number): () => number {
-  const h = createHash('sha256').update(`${seed}\0${imageId}\0${view}`).digest();
-  let s0 = h.readBigUInt64LE(0) | 1n;
-  let s1 = h.readBigUInt64LE(8) | 2n;
-  const mask = (1n << 64n) - 1n;
-  return () => {
-    let x = s0;
-    const y = s1;
-    s0 = y;
-    x = (x ^ (x << 23n)) & mask;
-    s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
-    return Number(((s1 + y) & mask) >> 11n) / 2 ** 53;
-  };
+  return seededRandom(seed, imageId, view);
 }
 
 /** torchvision RandomResizedCrop.get_params: the crop box (top, left, height, width). */
