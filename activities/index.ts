@@ -1,31 +1,45 @@
 import type { ClipevalEnv } from './config/env';
 import { WorkerResources } from './embeddings/resources';
 import { extractShardActivity } from './extract-shard';
+import { fitProbeActivity } from './fit-probe';
 import { planDatasetActivity } from './plan-dataset';
 import { createS3Client } from './storage/s3-client';
-
-/** Activities served by `cpu` workers: I/O and light compute. */
-export function createCpuActivities(env: ClipevalEnv) {
-  const s3 = createS3Client(env.s3);
-  return {
-    planDataset: planDatasetActivity({ s3, bucket: env.s3.bucket }),
-  };
-}
+import { summarizeRunActivity } from './summarize-run';
+import { trainCoopActivity } from './train-coop';
+import { zeroShotActivity } from './zero-shot';
 
 /**
- * Activities served by `gpu` workers: embedding extraction (CoOp will join it). `resources`
- * holds the worker's bundles and ONNX Runtime sessions; close it when the worker stops.
+ * Activities served by `cpu` workers: planning, zero-shot, the linear probe and the summary.
+ * `resources` holds the worker's bundles and ONNX Runtime sessions; close it when the worker stops.
  */
-export function createGpuActivities(env: ClipevalEnv) {
+export function createCpuActivities(env: ClipevalEnv) {
   const s3 = createS3Client(env.s3);
+  const bucket = env.s3.bucket;
   const resources = new WorkerResources(s3, env.bundleCache, env.onnx);
   return {
     activities: {
-      extractShardImages: extractShardActivity({ s3, bucket: env.s3.bucket, resources }),
+      planDataset: planDatasetActivity({ s3, bucket }),
+      zeroShot: zeroShotActivity({ s3, bucket, resources }),
+      fitLinearProbe: fitProbeActivity({ s3, bucket, resources, onnx: env.onnx }),
+      summarizeRun: summarizeRunActivity({ s3, bucket }),
     },
     resources,
   };
 }
 
-export type CpuActivities = ReturnType<typeof createCpuActivities>;
+/** Activities served by `gpu` workers: embedding extraction and CoOp training. */
+export function createGpuActivities(env: ClipevalEnv) {
+  const s3 = createS3Client(env.s3);
+  const bucket = env.s3.bucket;
+  const resources = new WorkerResources(s3, env.bundleCache, env.onnx);
+  return {
+    activities: {
+      extractShardImages: extractShardActivity({ s3, bucket, resources }),
+      trainCoopPrompts: trainCoopActivity({ s3, bucket, resources }),
+    },
+    resources,
+  };
+}
+
+export type CpuActivities = ReturnType<typeof createCpuActivities>['activities'];
 export type GpuActivities = ReturnType<typeof createGpuActivities>['activities'];

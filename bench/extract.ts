@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { loadEnv } from '../activities/config/env';
-import { parseRunSpec } from '../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../activities/config/run-spec';
 import { loadBundle } from '../activities/model/bundle';
 import { embedImages } from '../activities/model/embed-images';
 import { ImageEncoder } from '../activities/model/encoders';
@@ -88,6 +88,7 @@ async function main(): Promise<void> {
     model: { bundle: BENCH_BUNDLE },
     shardSize: 256 + (Date.now() % 97),
     extraction,
+    ...EXTRACTION_ONLY,
   });
   // The clock starts once the gpu worker polls; its first shard still pays the one-time bundle
   // verification (sha256 of every file) and session creation, as a freshly started worker does.

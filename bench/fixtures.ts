@@ -8,13 +8,18 @@ export const ROOT = resolve(__dirname, '..');
 export const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 export const BENCH_BUNDLE = join(ROOT, '.clipeval', 'bundles', 'random-vit-b-32');
 
-/** Exports the random-init ViT-B/32 bundle with its int8 variant, once. */
+/** Exports the random-init ViT-B/32 bundle (with int8 variants and the CoOp graph), once. */
 export function ensureBundle(dir: string): void {
   const manifest = join(dir, 'bundle.json');
-  const hasInt8 = () =>
-    (JSON.parse(readFileSync(manifest, 'utf8')) as { graphs: { image: { int8?: string } } }).graphs
-      .image.int8;
-  if (existsSync(manifest) && hasInt8()) return;
+  // Re-exported when an older exporter made it (no int8 variant, or no CoOp graph).
+  const current = () => {
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as {
+      graphs: { image: { int8?: string } };
+      coop?: unknown;
+    };
+    return m.graphs.image.int8 !== undefined && m.coop !== undefined;
+  };
+  if (existsSync(manifest) && current()) return;
   if (!existsSync(PYTHON))
     throw new Error('No exporter venv: run bash infra/exporter/setup.sh first');
   console.log('exporting the random-init ViT-B/32 bundle (once)...');

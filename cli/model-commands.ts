@@ -9,7 +9,7 @@ import { type ModelBundle, resolveBundle, uploadBundle } from '../activities/mod
 import { ImageEncoder, TextEncoder } from '../activities/model/encoders';
 import { preprocessImage } from '../activities/model/preprocess';
 import type { ExecutionProvider } from '../activities/model/session-thread';
-import { ClipTokenizer } from '../activities/model/tokenizer';
+import { tokenizerForBundle } from '../activities/model/tokenizer';
 import { createS3Client } from '../activities/storage/s3-client';
 import { isS3Uri, parseS3Uri } from '../activities/storage/s3-uri';
 import { UsageError } from './errors';
@@ -41,15 +41,6 @@ function encoderOptions(providers?: string) {
     providers: providers ? (providers.split(',') as ExecutionProvider[]) : onnx.providers,
     threads: onnx.threads,
   };
-}
-
-function tokenizerFor(bundle: ModelBundle): Promise<ClipTokenizer> {
-  const t = bundle.manifest.tokenizer;
-  return ClipTokenizer.load({
-    ...t,
-    vocabPath: join(bundle.dir, t.vocab),
-    mergesPath: join(bundle.dir, t.merges),
-  });
 }
 
 async function readSource(source: string): Promise<Uint8Array> {
@@ -120,7 +111,7 @@ export function addModelCommands(program: Command): void {
     .argument('<texts...>')
     .action(
       withExitCode(async (texts: string[], opts: { bundle: string; json?: boolean }) => {
-        const tok = await tokenizerFor(await openBundle(opts.bundle));
+        const tok = await tokenizerForBundle(await openBundle(opts.bundle));
         const ids = texts.map((t) => tok.encode(t));
         if (opts.json) console.log(JSON.stringify(texts.map((text, i) => ({ text, ids: ids[i] }))));
         else texts.forEach((t, i) => console.log(`${JSON.stringify(t)}: ${ids[i]!.join(' ')}`));
@@ -139,7 +130,7 @@ export function addModelCommands(program: Command): void {
       withExitCode(
         async (texts: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
           const bundle = await openBundle(opts.bundle);
-          const batch = (await tokenizerFor(bundle)).encodeBatch(texts);
+          const batch = (await tokenizerForBundle(bundle)).encodeBatch(texts);
           const enc = await TextEncoder.create(bundle, encoderOptions(opts.providers));
           try {
             const rows = round(

@@ -42,21 +42,23 @@ export async function createWorker(
     shutdownGraceTime: env.shutdownGrace as `${number}s`,
   };
   if (kind === 'cpu') {
+    const { activities, resources } = createCpuActivities(env);
     const worker = await Worker.create({
       ...common,
       taskQueue: env.queues.cpu,
       // A folder path: the workflow bundler resolves its index (.ts from source, .js when built).
       workflowsPath: join(__dirname, '..', 'workflows'),
-      activities: createCpuActivities(env),
+      activities,
     });
-    return { worker, dispose: () => Promise.resolve() };
+    return { worker, dispose: () => resources.close() };
   }
   const { activities, resources } = createGpuActivities(env);
   const worker = await Worker.create({
     ...common,
     taskQueue: env.queues.gpu,
     activities,
-    // One extraction at a time per worker: it already keeps the encoder busy with batches.
+    // One activity at a time per worker: an extraction or a CoOp training already keeps the
+    // accelerator busy, and two would compete for its memory.
     maxConcurrentActivityTaskExecutions: 1,
   });
   return { worker, dispose: () => resources.close() };

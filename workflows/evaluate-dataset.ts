@@ -1,6 +1,22 @@
-import { ApplicationFailure, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { CpuActivities, GpuActivities } from '../activities';
-import { type EvaluationSummary, type RunProgress, progressQuery } from './progress';
+import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
+import type { PlanSummary } from '../activities/dataset/plan';
+import type { RouteSummary } from '../activities/heads/route-result';
+import type { RouteInput } from '../activities/route-inputs';
+import {
+  coop,
+  extraction,
+  fitLinearProbe,
+  planDataset,
+  summarizeRun,
+  zeroShot,
+} from './activities';
+import {
+  type EvaluationSummary,
+  type ExtractionProgress,
+  type RoutesProgress,
+  type RunProgress,
+  progressQuery,
+} from './progress';
 import { forEachWindowed } from './windowed';
 
 export interface EvaluateDatasetInput {
@@ -12,60 +28,52 @@ export interface EvaluateDatasetInput {
   queues: { gpu: string };
 }
 
-// Planning lists the dataset (can be 100k+ objects): generous start-to-close, heartbeats per
-// listing page so a dead worker is noticed in a minute. Bad data is a non-retryable failure.
-const { planDataset } = proxyActivities<CpuActivities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes: ['DatasetError', 'ConfigError'],
-  },
-});
-
-/** One evaluation run: plan the dataset, then encode its images once into embedding shards. */
+/**
+ * One evaluation run: plan the dataset, encode its images once into embedding shards, run the
+ * three decision routes on those shards (zero-shot, CoOp, linear probe), summarise.
+ */
 export async function evaluateDataset(input: EvaluateDatasetInput): Promise<EvaluationSummary> {
   let progress: RunProgress = { runId: input.runId, stage: 'planning' };
   setHandler(progressQuery, () => progress);
 
   const plan = await planDataset({ runId: input.runId, spec: input.spec });
 
-  // Extraction runs on the gpu queue. A shard can take minutes (bundle fetch, session creation,
-  // 1024 images): the heartbeat timeout (run spec, default 2 minutes), not start-to-close,
-  // detects a dead worker, and retries re-encode only that shard. A broken bundle is not retried.
-  const {
-    batchSize,
-    concurrency,
-    parallelism,
-    heartbeatTimeoutSeconds,
-    augmentedViews,
-    augmentSeed,
-  } = plan.extraction;
-  const { extractShardImages } = proxyActivities<GpuActivities>({
-    taskQueue: input.queues.gpu,
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: heartbeatTimeoutSeconds * 1000,
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      maximumAttempts: 8,
-      nonRetryableErrorTypes: ['BundleError', 'PlanError'],
-    },
+  const extracted = newExtractionProgress(plan);
+  progress = { ...progress, stage: 'extracting', plan, extraction: extracted };
+  const shardKeys = await extractEmbeddings(input, plan, extracted);
+
+  const routes: RoutesProgress = { done: 0, total: 0, failed: [] };
+  progress = { ...progress, stage: 'routes', routes };
+  const results = await runRoutes(input, plan, routes);
+
+  progress = { ...progress, stage: 'summarizing' };
+  const summary = await summarizeRun({
+    runId: input.runId,
+    planUri: plan.planUri,
+    routes: results,
   });
-  const extraction = {
-    shards: plan.shards,
-    shardsDone: 0,
-    shardsReused: 0,
-    imagesDone: 0,
-    rows: 0,
-    imagesFailed: 0,
+
+  progress = { ...progress, stage: 'completed' };
+  return {
+    runId: input.runId,
+    plan,
+    bundle: input.bundle,
+    extraction: { ...extracted, shardKeys },
+    routes: results,
+    summaryUri: summary.summaryUri,
+    fewShot: summary.fewShot,
   };
+}
+
+/** Extraction on the gpu queue, a sliding window of shards at a time. */
+async function extractEmbeddings(
+  input: EvaluateDatasetInput,
+  plan: PlanSummary,
+  progress: ExtractionProgress,
+): Promise<string[]> {
+  const { batchSize, concurrency, parallelism, heartbeatTimeoutSeconds } = plan.extraction;
+  const extractShardImages = extraction(input.queues.gpu, heartbeatTimeoutSeconds);
   const shardKeys: string[] = new Array<string>(plan.shards);
-  progress = { ...progress, stage: 'extracting', plan, extraction };
   await forEachWindowed(plan.shards, parallelism, async (shardIndex) => {
     const r = await extractShardImages({
       planUri: plan.planUri,
@@ -73,27 +81,105 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
       bundle: input.bundle,
       batchSize,
       concurrency,
-      augment: { views: augmentedViews, seed: augmentSeed },
+      augment: augmentOf(plan),
     });
     shardKeys[shardIndex] = r.shardKey;
-    extraction.shardsDone++;
-    extraction.shardsReused += r.reused ? 1 : 0;
-    extraction.imagesDone += r.images;
-    extraction.rows += r.rows;
-    extraction.imagesFailed += r.failed;
+    progress.shardsDone++;
+    progress.shardsReused += r.reused ? 1 : 0;
+    progress.imagesDone += r.images;
+    progress.rows += r.rows;
+    progress.imagesFailed += r.failed;
   });
-  if (extraction.imagesDone === 0) {
+  if (progress.imagesDone === 0) {
     throw ApplicationFailure.nonRetryable(
-      `No image of ${plan.images} could be decoded (${extraction.imagesFailed} failed); the shard manifests list each reason.`,
+      `No image of ${plan.images} could be decoded (${progress.imagesFailed} failed); the shard manifests list each reason.`,
       'NoValidImages',
     );
   }
+  return shardKeys;
+}
 
-  progress = { ...progress, stage: 'completed' };
-  return {
+/**
+ * The three routes read the same shards and run in parallel: zero-shot and the probe on the cpu
+ * queue, CoOp on the gpu queue, one activity per (shots, seed). Every route is waited for even if
+ * one fails, so finished results are saved (and reused by a resumed run); then failures fail the run.
+ */
+async function runRoutes(
+  input: EvaluateDatasetInput,
+  plan: PlanSummary,
+  progress: RoutesProgress,
+): Promise<RouteSummary[]> {
+  const ref: RouteInput = {
     runId: input.runId,
-    plan,
+    planUri: plan.planUri,
     bundle: input.bundle,
-    extraction: { ...extraction, shardKeys },
+    augment: augmentOf(plan),
   };
+  const { routes } = plan;
+  const grid = routes.shots.flatMap((shots) => routes.seeds.map((seed) => ({ shots, seed })));
+  const trainCoopPrompts = coop(input.queues.gpu, routes.coopHeartbeatTimeoutSeconds);
+  const jobs: { name: string; run: () => Promise<RouteSummary> }[] = [
+    ...(routes.zeroShot ? [{ name: 'zero-shot', run: () => zeroShot(ref) }] : []),
+    ...(routes.probe && routes.probeFullData
+      ? [
+          {
+            name: 'probe all',
+            run: () => fitLinearProbe({ ...ref, shots: 'all' as const, seed: 0 }),
+          },
+        ]
+      : []),
+    ...(routes.probe
+      ? grid.map((g) => ({
+          name: `probe ${g.shots}-shot seed ${g.seed}`,
+          run: () => fitLinearProbe({ ...ref, ...g }),
+        }))
+      : []),
+    ...(routes.coop
+      ? grid.map((g) => ({
+          name: `coop ${g.shots}-shot seed ${g.seed}`,
+          run: () => trainCoopPrompts({ ...ref, ...g }),
+        }))
+      : []),
+  ];
+  progress.total = jobs.length;
+  const settled = await Promise.allSettled(
+    jobs.map(async (job) => {
+      try {
+        return await job.run();
+      } catch (err) {
+        progress.failed.push(`${job.name}: ${failureMessage(err)}`);
+        throw err;
+      } finally {
+        progress.done++;
+      }
+    }),
+  );
+  if (progress.failed.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `${progress.failed.length} of ${jobs.length} route(s) failed (finished ones are saved; resume reuses them):\n${progress.failed.join('\n')}`,
+      'RouteFailed',
+    );
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<RouteSummary>).value);
+}
+
+function augmentOf(plan: PlanSummary) {
+  return { views: plan.extraction.augmentedViews, seed: plan.extraction.augmentSeed };
+}
+
+function newExtractionProgress(plan: PlanSummary): ExtractionProgress {
+  return {
+    shards: plan.shards,
+    shardsDone: 0,
+    shardsReused: 0,
+    imagesDone: 0,
+    rows: 0,
+    imagesFailed: 0,
+  };
+}
+
+/** The activity's own message (an ActivityFailure wraps it with retry bookkeeping). */
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
 }

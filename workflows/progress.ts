@@ -1,8 +1,10 @@
 import { defineQuery } from '@temporalio/workflow';
 import type { PlanSummary } from '../activities/dataset/plan';
+import type { RouteSummary } from '../activities/heads/route-result';
+import type { FewShotTable } from '../activities/summarize-run';
 
 /** The stages of an evaluation run, in order. */
-export type Stage = 'planning' | 'extracting' | 'completed';
+export type Stage = 'planning' | 'extracting' | 'routes' | 'summarizing' | 'completed';
 
 export interface ExtractionProgress {
   shards: number;
@@ -16,12 +18,21 @@ export interface ExtractionProgress {
   imagesFailed: number;
 }
 
+/** The decision routes: one job per route and (shots, seed). */
+export interface RoutesProgress {
+  done: number;
+  total: number;
+  /** "<route job>: <error>" for each failed job. */
+  failed: string[];
+}
+
 /** What `clipeval status` shows for a run; small, so it can be queried at any time. */
 export interface RunProgress {
   runId: string;
   stage: Stage;
   plan?: PlanSummary;
   extraction?: ExtractionProgress;
+  routes?: RoutesProgress;
 }
 
 /** The result of a completed run. */
@@ -30,6 +41,11 @@ export interface EvaluationSummary {
   plan: PlanSummary;
   bundle: string;
   extraction: ExtractionProgress & { shardKeys: string[] };
+  /** One entry per route job: metrics and where the full results are. */
+  routes: RouteSummary[];
+  /** Mean and spread over seeds per route and shot count. */
+  fewShot: FewShotTable;
+  summaryUri: string;
 }
 
 export const progressQuery = defineQuery<RunProgress>('progress');

@@ -32,6 +32,65 @@ export const datasetSpecSchema = z.strictObject({
   classes: z.array(z.string().min(1)).min(1).optional(),
 });
 
+/** Zero-shot: class prototypes from prompt templates (CLIP's recipe). */
+const zeroShotSpecSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** `default` (5 hand-written), `openai-imagenet` (OpenAI's 80), or your own list with `{c}`. */
+  templates: z
+    .union([
+      z.enum(['default', 'openai-imagenet']),
+      z
+        .array(
+          z.string().refine((t) => t.includes('{c}'), 'each template needs the {c} placeholder'),
+        )
+        .min(1),
+    ])
+    .default('default'),
+});
+
+/** CoOp (Zhou et al.): defaults are the published recipe; `epochs` defaults by shot count. */
+const coopSpecSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Learnable context vectors; ignored when `init` gives words (their token count is used). */
+  nCtx: z.int().min(1).max(64).default(16),
+  /** `random` (N(0, 0.02^2)) or initialisation words such as "a photo of a". */
+  init: z.string().min(1).default('random'),
+  classTokenPosition: z.enum(['end', 'middle', 'front']).default('end'),
+  /** Class-specific context (CSC): one context per class instead of one shared. */
+  classSpecific: z.boolean().default(false),
+  /** Default by shots: 1 -> 50, 2 and 4 -> 100, 8 and 16 (and more) -> 200. */
+  epochs: z.int().min(1).max(10000).optional(),
+  lr: z.number().positive().default(0.002),
+  momentum: z.number().min(0).max(1).default(0.9),
+  weightDecay: z.number().min(0).default(5e-4),
+  batchSize: z.int().min(1).max(4096).default(32),
+  warmupEpochs: z.int().min(0).default(1),
+  warmupLr: z.number().positive().default(1e-5),
+  /** Train on the augmented views too (when extraction made them), as CoOp's random crops do. */
+  useAugmentedViews: z.boolean().default(true),
+  /** A worker silent this long is presumed dead; training resumes from the last epoch checkpoint. */
+  heartbeatTimeoutSeconds: z.int().min(5).max(3600).default(300),
+});
+
+/** Linear probe on the frozen, normalised image embeddings. */
+const probeSpecSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** `lbfgs`: CLIP's logistic regression with a C sweep; `adamw`: CLIP_benchmark's linear layer. */
+  recipe: z.enum(['lbfgs', 'adamw']).default('lbfgs'),
+  /** Also fit on the whole train split, besides the few-shot subsets. */
+  fullData: z.boolean().default(true),
+  maxIterations: z.int().min(1).max(100000).default(1000),
+  epochs: z.int().min(1).max(1000).default(10),
+  lr: z.number().positive().default(0.1),
+  batchSize: z.int().min(1).max(65536).default(64),
+});
+
+/** Few-shot protocol for CoOp and the probe: k images per class, one fit per (shots, seed). */
+const fewShotSpecSchema = z.strictObject({
+  shots: z.array(z.int().min(1).max(10000)).min(1).default([16]),
+  seeds: z.array(z.int().min(0)).min(1).default([1]),
+});
+
 export const runSpecSchema = z.strictObject({
   dataset: datasetSpecSchema,
   model: z
@@ -65,11 +124,28 @@ export const runSpecSchema = z.strictObject({
       augmentedViews: 0,
       augmentSeed: 0,
     }),
+  /** Display names for class labels (`n02085620: Chihuahua`); others are humanised. */
+  classNames: z.record(z.string(), z.string().min(1)).default({}),
+  zeroShot: zeroShotSpecSchema.default(() => zeroShotSpecSchema.parse({})),
+  coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),
+  probe: probeSpecSchema.default(() => probeSpecSchema.parse({})),
+  fewShot: fewShotSpecSchema.default(() => fewShotSpecSchema.parse({})),
 });
+
+/** A spec fragment that turns every decision route off: embedding extraction alone. */
+export const EXTRACTION_ONLY = {
+  zeroShot: { enabled: false },
+  coop: { enabled: false },
+  probe: { enabled: false },
+} as const;
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
 export type RunSpecInput = z.input<typeof runSpecSchema>;
 export type DatasetSpec = RunSpec['dataset'];
+export type ZeroShotSpec = RunSpec['zeroShot'];
+export type CoopSpec = RunSpec['coop'];
+export type ProbeSpec = RunSpec['probe'];
+export type FewShotSpec = RunSpec['fewShot'];
 
 /** Validates a spec object; `source` names where it came from in the error message. */
 export function parseRunSpec(input: unknown, source = 'run spec'): RunSpec {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RunSpec } from '../config/run-spec';
+import { promptClassNames } from '../heads/class-names';
 import { cutShards } from './shards';
 import { DatasetError, type DatasetItem, type SkippedObject, type Split } from './types';
 
@@ -35,8 +36,10 @@ export interface Plan {
     fingerprint: string;
     skipped: { count: number; byReason: Record<string, number>; examples: SkippedObject[] };
   };
-  /** Class names; a class's id is its index. */
+  /** Class labels; a class's id is its index. */
   classes: string[];
+  /** What prompts call each class: the spec's display names, else the humanised label. */
+  classNames: string[];
   counts: { total: number; bySplit: SplitCounts; byClass: Record<string, SplitCounts> };
   shards: PlanShard[];
 }
@@ -52,6 +55,16 @@ export interface PlanSummary {
   skipped: number;
   /** The validated extraction settings (workflow code reads them here, never parses specs). */
   extraction: RunSpec['extraction'];
+  /** Which decision routes run, and the few-shot grid of CoOp and the probe. */
+  routes: {
+    zeroShot: boolean;
+    coop: boolean;
+    probe: boolean;
+    probeFullData: boolean;
+    shots: number[];
+    seeds: number[];
+    coopHeartbeatTimeoutSeconds: number;
+  };
 }
 
 const zeroCounts = (): SplitCounts => ({ train: 0, val: 0, test: 0 });
@@ -92,6 +105,12 @@ export function buildPlan(input: {
     );
   }
   const classId = new Map(classes.map((c, i) => [c, i]));
+  let classNames: string[];
+  try {
+    classNames = promptClassNames(classes, spec.classNames);
+  } catch (err) {
+    throw new DatasetError(`Run spec classNames: ${(err as Error).message}`);
+  }
 
   const sorted = [...items].sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
   const planItems: PlanItem[] = sorted.map((i) => ({
@@ -111,6 +130,18 @@ export function buildPlan(input: {
     bySplit[i.split]++;
     byClass[classes[i.label]!]![i.split]++;
     fp.update(`${i.uri}\t${i.size}\t${i.etag}\t${classes[i.label]}\t${i.split}\n`);
+  }
+
+  if (classes.length < 2 && (spec.coop.enabled || spec.probe.enabled)) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has one class (${classes[0]}): CoOp and the linear probe need at least 2. Set coop.enabled and probe.enabled to false to run zero-shot alone.`,
+    );
+  }
+  const anyRoute = spec.zeroShot.enabled || spec.coop.enabled || spec.probe.enabled;
+  if (anyRoute && bySplit.test === 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop and probe to extract embeddings only).`,
+    );
   }
 
   const shards = cutShards(planItems, spec.shardSize);
@@ -136,6 +167,7 @@ export function buildPlan(input: {
       skipped: { count: input.skipped.length, byReason, examples: input.skipped.slice(0, 20) },
     },
     classes,
+    classNames,
     counts: { total: planItems.length, bySplit, byClass },
     shards: shards.map((s, index) => ({
       index,
@@ -156,5 +188,14 @@ export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
     bySplit: plan.counts.bySplit,
     skipped: plan.dataset.skipped.count,
     extraction: plan.spec.extraction,
+    routes: {
+      zeroShot: plan.spec.zeroShot.enabled,
+      coop: plan.spec.coop.enabled,
+      probe: plan.spec.probe.enabled,
+      probeFullData: plan.spec.probe.fullData,
+      shots: plan.spec.fewShot.shots,
+      seeds: plan.spec.fewShot.seeds,
+      coopHeartbeatTimeoutSeconds: plan.spec.coop.heartbeatTimeoutSeconds,
+    },
   };
 }

@@ -1,18 +1,23 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Plan } from '../dataset/plan';
 import { type ModelBundle, resolveBundle } from '../model/bundle';
-import { type EncoderOptions, ImageEncoder } from '../model/encoders';
+import { CoopGraph } from '../model/coop-graph';
+import { type EncoderOptions, ImageEncoder, TextEncoder } from '../model/encoders';
+import { type ClipTokenizer, tokenizerForBundle } from '../model/tokenizer';
 import { getJson } from '../storage/objects';
 import { parseS3Uri } from '../storage/s3-uri';
 
 /**
- * What a gpu worker keeps between activities: bundles (fetched once), one image encoder per
- * bundle (its ONNX Runtime session is created once per worker and reused), and the last plans
- * read (every shard of a run reads the same plan.json).
+ * What a worker keeps between activities: bundles (fetched once), one encoder per bundle and
+ * tower (its ONNX Runtime session is created once per worker and reused), tokenizers, and the
+ * last plans read (every shard of a run reads the same plan.json).
  */
 export class WorkerResources {
   private readonly bundles = new Map<string, Promise<ModelBundle>>();
   private readonly encoders = new Map<string, Promise<ImageEncoder>>();
+  private readonly textEncoders = new Map<string, Promise<TextEncoder>>();
+  private readonly tokenizers = new Map<string, Promise<ClipTokenizer>>();
+  private readonly coopGraphs = new Map<string, Promise<CoopGraph>>();
   private readonly plans = new Map<string, Promise<Plan>>();
 
   constructor(
@@ -31,6 +36,20 @@ export class WorkerResources {
     return memo(this.encoders, bundle.hash, () => ImageEncoder.create(bundle, this.encoderOptions));
   }
 
+  textEncoder(bundle: ModelBundle): Promise<TextEncoder> {
+    return memo(this.textEncoders, bundle.hash, () =>
+      TextEncoder.create(bundle, this.encoderOptions),
+    );
+  }
+
+  coopGraph(bundle: ModelBundle): Promise<CoopGraph> {
+    return memo(this.coopGraphs, bundle.hash, () => CoopGraph.create(bundle, this.encoderOptions));
+  }
+
+  tokenizer(bundle: ModelBundle): Promise<ClipTokenizer> {
+    return memo(this.tokenizers, bundle.hash, () => tokenizerForBundle(bundle));
+  }
+
   plan(uri: string): Promise<Plan> {
     if (this.plans.size >= 4) this.plans.delete(this.plans.keys().next().value!);
     const { bucket, key } = parseS3Uri(uri);
@@ -38,9 +57,15 @@ export class WorkerResources {
   }
 
   async close(): Promise<void> {
-    const encoders = await Promise.allSettled(this.encoders.values());
+    const encoders = await Promise.allSettled([
+      ...this.encoders.values(),
+      ...this.textEncoders.values(),
+      ...this.coopGraphs.values(),
+    ]);
     await Promise.all(encoders.flatMap((e) => (e.status === 'fulfilled' ? [e.value.close()] : [])));
     this.encoders.clear();
+    this.textEncoders.clear();
+    this.coopGraphs.clear();
   }
 }
 

@@ -1,18 +1,15 @@
 import {
   Dictionary,
-  Field,
-  FixedSizeList,
-  Float32,
   Int8,
   Schema,
   Table,
   Utf8,
-  makeData,
   makeVector,
   tableFromIPC,
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
+import { floatMatrixColumn, readFloatMatrix } from '../storage/arrow-columns';
 import type { Split } from '../dataset/types';
 
 /**
@@ -60,17 +57,6 @@ export function encodeShard(
 ): Uint8Array {
   if (embeddings.length !== rows.length * dim)
     throw new Error(`expected ${rows.length}x${dim} embeddings, got ${embeddings.length} values`);
-  const n = rows.length;
-  // The embedding column wraps the Float32Array without copying (vectorFromArray on nested rows is slow).
-  const embeddingType = new FixedSizeList(dim, new Field('item', new Float32(), false));
-  const embedding = makeVector(
-    makeData({
-      type: embeddingType,
-      length: n,
-      nullCount: 0,
-      child: makeData({ type: new Float32(), length: n * dim, data: embeddings }),
-    }),
-  );
   const columns = {
     key: vectorFromArray(
       rows.map((r) => r.key),
@@ -86,7 +72,7 @@ export function encodeShard(
       new Dictionary(new Utf8(), new Int8()),
     ),
     view: makeVector(Int16Array.from(rows, (r) => r.view)),
-    embedding,
+    embedding: floatMatrixColumn(embeddings, dim),
   };
   const table = new Table(columns);
   const metadata = new Map(
@@ -103,19 +89,7 @@ export function decodeShard(bytes: Uint8Array): DecodedShard {
     if (!c) throw new Error(`embedding shard has no "${name}" column`);
     return c;
   };
-  const embeddingType = col('embedding').type as FixedSizeList;
-  const dim = embeddingType.listSize;
-  const embeddings = new Float32Array(table.numRows * dim);
-  let at = 0;
-  for (const data of col('embedding').data) {
-    const child = data.children[0]!;
-    const values = (child.values as Float32Array).subarray(
-      child.offset + data.offset * dim,
-      child.offset + (data.offset + data.length) * dim,
-    );
-    embeddings.set(values, at);
-    at += values.length;
-  }
+  const { values: embeddings, dim } = readFloatMatrix(table, 'embedding', 'embedding shard');
   const [keys, ids, labels, splits, views] = ['key', 'image_id', 'label', 'split', 'view'].map(col);
   const rows: ShardRow[] = Array.from({ length: table.numRows }, (_, i) => ({
     key: keys!.get(i) as string,

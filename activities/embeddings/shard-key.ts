@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { PlanItem } from '../dataset/plan';
-import type { BundleManifest } from '../model/bundle';
+import type { Plan, PlanItem } from '../dataset/plan';
+import type { BundleManifest, ModelBundle } from '../model/bundle';
+import { keys } from '../storage/keys';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -33,4 +34,17 @@ export function shardContentHash(
   return sha256(
     views + items.map((i) => `${i.uri}\t${i.etag}\t${i.label}\t${i.split}`).join('\n'),
   ).slice(0, 32);
+}
+
+/**
+ * The shard keys of a run, derived from its plan and bundle exactly as extraction derives them:
+ * the heads find their embeddings without shard lists travelling through workflow payloads.
+ */
+export function planShardKeys(
+  plan: Plan,
+  bundle: Pick<ModelBundle, 'hash' | 'manifest'>,
+  augment = { views: 0, seed: 0 },
+): string[] {
+  const space = embeddingSpace(bundle.hash, preprocessFingerprint(bundle.manifest.preprocessing));
+  return plan.shards.map((s) => keys.embeddingShard(space, shardContentHash(s.items, augment)));
 }

@@ -52,6 +52,8 @@ const bundleSchema = z.object({
     std: z.tuple([z.number(), z.number(), z.number()]),
   }),
   graphs: z.object({ image: graphSchema, text: graphSchema }),
+  /** CoOp's training graph: prompt embeddings -> text features, loss and d loss / d context. */
+  coop: z.strictObject({ file: z.string(), maxLength: z.int().positive() }).optional(),
   opset: z.int(),
   files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
 });
@@ -97,6 +99,7 @@ function parseManifest(text: string, where: string): BundleManifest {
     g.file,
     ...(g.int8 ? [g.int8] : []),
   ]);
+  if (parsed.data.coop) graphFiles.push(parsed.data.coop.file);
   for (const f of [...graphFiles, parsed.data.tokenizer.vocab, parsed.data.tokenizer.merges]) {
     if (!listed.has(f))
       throw new BundleError(

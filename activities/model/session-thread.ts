@@ -26,6 +26,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 let session;
 let chain = Promise.resolve();
+// Feeds kept between calls (cacheFeeds): added to every run whose own feeds don't name them.
+const cached = {};
 (async () => {
   const failures = [];
   for (const ep of workerData.providers) {
@@ -47,7 +49,13 @@ let chain = Promise.resolve();
 parentPort.on('message', (msg) => {
   chain = chain.then(async () => {
     try {
-      const feeds = {};
+      if (msg.cache) {
+        for (const name of msg.cache.drop ?? Object.keys(cached)) delete cached[name];
+        for (const [name, t] of Object.entries(msg.cache.keep)) cached[name] = new ort.Tensor(t.type, t.data, t.dims);
+        parentPort.postMessage({ id: msg.id, outputs: {} });
+        return;
+      }
+      const feeds = { ...cached };
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
       const results = await session.run(feeds, msg.outputs);
       const outputs = {};
@@ -142,12 +150,35 @@ export class SessionThread {
     feeds: Record<string, TensorMessage>,
     outputs: readonly string[],
   ): Promise<Record<string, OutputTensor>> {
+    return this.post({ feeds, outputs }, feeds);
+  }
+
+  private post(
+    message: object,
+    transferred: Record<string, TensorMessage>,
+  ): Promise<Record<string, OutputTensor>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const transfer = [...new Set(Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer))];
-      this.worker.postMessage({ id, feeds, outputs }, transfer);
+      const transfer = [
+        ...new Set(Object.values(transferred).map((t) => t.data.buffer as ArrayBuffer)),
+      ];
+      this.worker.postMessage({ id, ...message }, transfer);
     });
+  }
+
+  /**
+   * Keeps these feeds in the thread: every later run() gets them unless its own feeds name them
+   * (so a large input, e.g. a probe's training matrix, crosses threads once instead of per call).
+   * Buffers are transferred, as in run(). Replaces a cached feed of the same name.
+   */
+  async cacheFeeds(feeds: Record<string, TensorMessage>): Promise<void> {
+    await this.post({ cache: { keep: feeds, drop: Object.keys(feeds) } }, feeds);
+  }
+
+  /** Forgets the named cached feeds, or all of them. */
+  async dropCachedFeeds(names?: readonly string[]): Promise<void> {
+    await this.post({ cache: { keep: {}, drop: names ?? null } }, {});
   }
 
   async close(): Promise<void> {

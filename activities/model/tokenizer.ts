@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelBundle } from './bundle';
 import { mergeSymbols } from './bpe';
 
 /**
@@ -201,4 +203,14 @@ export class ClipTokenizer {
     if (this.cache.size < BPE_CACHE_LIMIT) this.cache.set(word, ids);
     return ids;
   }
+}
+
+/** The tokenizer a bundle ships (its vocab.json and merges.txt). */
+export function tokenizerForBundle(bundle: ModelBundle): Promise<ClipTokenizer> {
+  const t = bundle.manifest.tokenizer;
+  return ClipTokenizer.load({
+    ...t,
+    vocabPath: join(bundle.dir, t.vocab),
+    mergesPath: join(bundle.dir, t.merges),
+  });
 }

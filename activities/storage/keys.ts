@@ -3,9 +3,17 @@
  * so the layout can be read (and changed) in one file:
  *
  *   runs/<runId>/plan.json                      the run plan (classes, counts, shards, fingerprint, spec)
+ *   runs/<runId>/summary.json                   every route's metrics and the few-shot table
  *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
  *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
+ *   prototypes/<space>/<content>.arrow          zero-shot class prototypes (bundle + class names + templates)
+ *   runs/<runId>/results/<route>[/<variant>]/   metrics.json, clip-benchmark.json, predictions.arrow
+ *   runs/<runId>/coop/<variant>/checkpoint.json CoOp's context and optimiser state after the last epoch
+ *   runs/<runId>/coop/<variant>/context.json    the learned context with its config (the artefact)
+ *   runs/<runId>/probe/<variant>/probe.json     the fitted probe (weights, bias, chosen hyper-parameters)
  *
+ * <route> is zero-shot, coop or probe; <variant> (trained routes) is `all` (whole train split)
+ * or `<k>shot-seed<s>`.
  * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
  * and labels a shard covers: runs over the same data and model share shards.
  */
@@ -23,11 +31,34 @@ export function assertRunId(runId: string): string {
 export const keys = {
   runPrefix: (runId: string) => `runs/${assertRunId(runId)}/`,
   plan: (runId: string) => `runs/${assertRunId(runId)}/plan.json`,
+  runSummary: (runId: string) => `runs/${assertRunId(runId)}/summary.json`,
   embeddingShard: (space: string, content: string) =>
     `embeddings/${hex(space)}/${hex(content)}.arrow`,
   embeddingManifest: (space: string, content: string) =>
     `embeddings/${hex(space)}/${hex(content)}.json`,
+  prototypes: (space: string, content: string) => `prototypes/${hex(space)}/${hex(content)}.arrow`,
+  routeResult: (runId: string, route: Route, variant: string | undefined, file: RouteResultFile) =>
+    `runs/${assertRunId(runId)}/results/${route}/${variant === undefined ? '' : `${checkVariant(variant)}/`}${file}`,
+  coopCheckpoint: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/coop/${checkVariant(variant)}/checkpoint.json`,
+  coopContext: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/coop/${checkVariant(variant)}/context.json`,
+  probeModel: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/probe/${checkVariant(variant)}/probe.json`,
 };
+
+export type Route = 'zero-shot' | 'coop' | 'probe';
+export type RouteResultFile = 'metrics.json' | 'clip-benchmark.json' | 'predictions.arrow';
+
+/** `all` (the whole train split) or `<k>shot-seed<s>`. */
+export function variantName(shots: number | 'all', seed = 0): string {
+  return shots === 'all' ? 'all' : `${shots}shot-seed${seed}`;
+}
+
+function checkVariant(v: string): string {
+  if (!/^(all|\d+shot-seed\d+)$/.test(v)) throw new Error(`"${v}" is not a route variant`);
+  return v;
+}
 
 function hex(id: string): string {
   if (!/^[0-9a-f]{8,64}$/.test(id)) throw new Error(`"${id}" is not a content hash`);

@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clipeval_export.bundle import write_bundle_json  # noqa: E402
+from clipeval_export.coop_graph import check_coop, coop_failures, export_coop  # noqa: E402
 from clipeval_export.golden import write_golden  # noqa: E402
 from clipeval_export.models import load_checkpoint, random_clip  # noqa: E402
 from clipeval_export.onnx_export import export_encoders, int8_check, quantize_int8, self_check  # noqa: E402
@@ -47,14 +48,19 @@ def main(argv: list[str] | None = None) -> int:
     graphs = export_encoders(model, args.out)
     if args.int8:
         quantize_int8(args.out, graphs)
-    bundle = write_bundle_json(model, args.out, name=name, source=source, graphs=graphs)
+    coop = export_coop(model, args.out)
+    bundle = write_bundle_json(model, args.out, name=name, source=source, graphs=graphs, coop=coop)
     check = self_check(model, args.out)
-    report = {"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check}
+    coop_check = check_coop(model, args.out)
+    report = {"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check, "coop_vs_torch": coop_check}
     if args.int8:
         report["int8_vs_fp32"] = int8_check(args.out, graphs, model)
     print(json.dumps(report, indent=2))
     if max(check.values()) > 1e-4:
         print(f"error: ONNX Runtime disagrees with PyTorch: {check}", file=sys.stderr)
+        return 1
+    if coop_failures(coop_check):
+        print(f"error: coop.onnx disagrees with PyTorch autograd: {'; '.join(coop_failures(coop_check))}", file=sys.stderr)
         return 1
     if args.golden:
         # Golden outputs live beside the bundle, not in it: they are test data, not model files.

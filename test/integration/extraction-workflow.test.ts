@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import { readMatrix } from '../../activities/embeddings/reader';
 import { loadBundle } from '../../activities/model/bundle';
 import { ImageEncoder } from '../../activities/model/encoders';
@@ -43,6 +43,7 @@ async function run(prefix: string, opts: { shardSize?: number; bundle?: string }
     dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
     model: { bundle: opts.bundle ?? bundle },
     shardSize: opts.shardSize ?? 8,
+    ...EXTRACTION_ONLY,
   });
   const { runId } = await startEvaluation(client, env, spec, uniqueId('extract'));
   return waitForRun(client, runId);

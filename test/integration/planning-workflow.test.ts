@@ -1,7 +1,7 @@
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import type { Plan } from '../../activities/dataset/plan';
 import { syntheticDataset } from '../../activities/dataset/synthetic';
 import { keys } from '../../activities/storage/keys';
@@ -26,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => pipeline.close());
 
 async function runPlan(dataset: Record<string, unknown>, shardSize = 1024) {
-  const spec = parseRunSpec({ dataset, shardSize, model: { bundle } });
+  const spec = parseRunSpec({ dataset, shardSize, model: { bundle }, ...EXTRACTION_ONLY });
   const { runId } = await startEvaluation(client, env, spec, uniqueId('plan'));
   return { runId, outcome: await waitForRun(client, runId) };
 }

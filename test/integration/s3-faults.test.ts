@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy';
 import {
@@ -47,6 +47,7 @@ describe('S3 faults', () => {
       dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
       model: { bundle },
       shardSize: 16,
+      ...EXTRACTION_ONLY,
     });
     const { runId } = await startEvaluation(client, env, spec, uniqueId('faults-run'));
     const outcome = await waitForRun(client, runId);

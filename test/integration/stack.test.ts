@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { stopProcess } from '../../infra/local-stack/processes';
 import { startTemporal } from '../../infra/local-stack/servers';
@@ -62,7 +62,11 @@ describe('local stack', () => {
     await startEvaluation(
       new Client({ connection }),
       env,
-      parseRunSpec({ dataset: { uri: `s3://${env.s3.bucket}/${prefix}` }, model: { bundle } }),
+      parseRunSpec({
+        dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+        model: { bundle },
+        ...EXTRACTION_ONLY,
+      }),
       runId,
     );
     expect((await waitForRun(new Client({ connection }), runId)).status).toBe('COMPLETED');

@@ -1,16 +1,21 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import { decodeShard } from '../../activities/embeddings/shard-format';
+import { syntheticDataset } from '../../activities/dataset/synthetic';
+import type { RouteResultFile } from '../../activities/heads/route-result';
+import { keys } from '../../activities/storage/keys';
+import { getJson } from '../../activities/storage/objects';
 import { createS3Client } from '../../activities/storage/s3-client';
+import { parseS3Uri } from '../../activities/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import {
   putObjects,
@@ -28,8 +33,9 @@ let client: Client;
 let cpu: Awaited<ReturnType<typeof startWorkers>>;
 const children: ChildProcess[] = [];
 
-function gpuWorkerProcess(): ChildProcess {
-  const log = openSync(join(mkdtempSync(join(tmpdir(), 'clipeval-gpu-')), 'worker.log'), 'a');
+function gpuWorkerProcess(): ChildProcess & { logPath: string } {
+  const logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-gpu-')), 'worker.log');
+  const log = openSync(logPath, 'a');
   // node itself, not the tsx wrapper: SIGKILL must hit the worker process, not a parent of it.
   const child = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
     env: {
@@ -40,7 +46,7 @@ function gpuWorkerProcess(): ChildProcess {
     stdio: ['ignore', log, log],
   });
   children.push(child);
-  return child;
+  return Object.assign(child, { logPath });
 }
 
 beforeAll(async () => {
@@ -80,6 +86,7 @@ describe('worker killed mid-shard', () => {
       model: { bundle },
       shardSize: 1024,
       extraction: { batchSize: 4, concurrency: 1, parallelism: 1, heartbeatTimeoutSeconds: 4 },
+      ...EXTRACTION_ONLY,
     });
     const first = gpuWorkerProcess();
     const { runId } = await startEvaluation(client, env, spec, uniqueId('kill-run'));
@@ -108,13 +115,13 @@ describe('worker killed mid-shard', () => {
     });
 
     const s3 = createS3Client(env.s3);
-    const keys: string[] = [];
+    const seen: string[] = [];
     for (const key of outcome.summary.extraction.shardKeys) {
       const r = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }));
-      keys.push(...decodeShard(await r.Body!.transformToByteArray()).rows.map((row) => row.key));
+      seen.push(...decodeShard(await r.Body!.transformToByteArray()).rows.map((row) => row.key));
     }
-    expect(new Set(keys).size).toBe(120);
-    expect(keys).toHaveLength(120);
+    expect(new Set(seen).size).toBe(120);
+    expect(seen).toHaveLength(120);
 
     const history = await handle.fetchHistory();
     const attempts = (history.events ?? []).flatMap((e) =>
@@ -123,5 +130,70 @@ describe('worker killed mid-shard', () => {
         : [],
     );
     expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('worker killed mid-CoOp', () => {
+  it('resumes from the last epoch checkpoint and ends exactly as an uninterrupted run', async () => {
+    const prefix = `${uniqueId('coop-kill')}/`;
+    const images = await syntheticDataset({ perSplit: { train: 16, val: 0, test: 4 }, size: 32 });
+    await putObjects(
+      env,
+      env.s3.bucket,
+      prefix,
+      Object.fromEntries(images.map((i) => [i.path, i.body])),
+    );
+    const bundle = await uploadTinyBundle(env);
+    const spec = parseRunSpec({
+      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      model: { bundle },
+      extraction: { heartbeatTimeoutSeconds: 4 },
+      zeroShot: { enabled: false },
+      probe: { enabled: false },
+      coop: { epochs: 200, nCtx: 4, batchSize: 8, heartbeatTimeoutSeconds: 5 },
+      fewShot: { shots: [16], seeds: [1] },
+    });
+    const first = gpuWorkerProcess();
+    const { runId } = await startEvaluation(client, env, spec, uniqueId('coop-kill-run'));
+    const s3 = createS3Client(env.s3);
+    const checkpointKey = keys.coopCheckpoint(runId, '16shot-seed1');
+    const epochOf = () =>
+      getJson<{ epoch: number }>(s3, env.s3.bucket, checkpointKey).then(
+        (c) => c.epoch,
+        () => 0,
+      );
+    const deadline = Date.now() + 120_000;
+    while ((await epochOf()) < 5) {
+      if (Date.now() > deadline) expect.fail('CoOp never reached epoch 5');
+      await sleep(50);
+    }
+    first.kill('SIGKILL');
+    await sleep(500);
+    const epochAtKill = await epochOf();
+    expect(epochAtKill).toBeLessThan(200);
+
+    const second = gpuWorkerProcess();
+    const outcome = await waitForRun(client, runId);
+    if (outcome.status !== 'COMPLETED')
+      expect.fail(`run ${outcome.status}: ${'error' in outcome ? outcome.error : ''}`);
+    const [coop] = outcome.summary.routes;
+    const { bucket, key } = parseS3Uri(coop!.metricsUri);
+    const result = await getJson<RouteResultFile>(s3, bucket, key);
+    expect(result.details.resumedFromEpoch).toBe(epochAtKill);
+    expect(result.details.losses).toHaveLength(200); // one curve: epochs before and after the kill
+    expect(readFileSync(second.logPath, 'utf8')).toMatch(/CoOp resumes from checkpoint/);
+
+    // The same spec without a kill (embeddings reused) learns the same context and metrics.
+    const { runId: plain } = await startEvaluation(client, env, spec, uniqueId('coop-plain-run'));
+    const uninterrupted = await waitForRun(client, plain);
+    if (uninterrupted.status !== 'COMPLETED') expect.fail(`run ${uninterrupted.status}`);
+    expect(uninterrupted.summary.routes[0]!.acc1).toBe(coop!.acc1);
+    const ctxOf = (id: string) =>
+      getJson<{ ctx: string; losses: number[] }>(
+        s3,
+        env.s3.bucket,
+        keys.coopContext(id, '16shot-seed1'),
+      );
+    expect(await ctxOf(plain)).toEqual(await ctxOf(runId));
   });
 });

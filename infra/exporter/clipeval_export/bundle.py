@@ -22,7 +22,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_bundle_json(model: CLIPModel, out: Path, *, name: str, source: dict, graphs: dict) -> dict:
+def write_bundle_json(model: CLIPModel, out: Path, *, name: str, source: dict, graphs: dict, coop: dict) -> dict:
     v, t = model.config.vision_config, model.config.text_config
     files = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "bundle.json")
     bundle = {
@@ -53,6 +53,7 @@ def write_bundle_json(model: CLIPModel, out: Path, *, name: str, source: dict, g
             "std": [0.26862954, 0.26130258, 0.27577711],
         },
         "graphs": graphs,
+        "coop": coop,
         "opset": OPSET,
         "exportedWith": {"onnxruntime": onnxruntime.__version__},
         "files": {f: sha256(out / f) for f in files},

@@ -11,18 +11,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+from conftest import EXPORT, ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 FIXTURE_GOLDEN = ROOT / "test" / "fixtures" / "tiny-clip-golden"
-EXPORT = ROOT / "infra" / "exporter" / "export.py"
-
-
-@pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("export") / "tiny-clip"
-    subprocess.run([sys.executable, str(EXPORT), "--random-init", "tiny", "--seed", "0", "--out", str(out), "--golden"], check=True)
-    return out
 
 
 def load(folder: Path, name: str):
@@ -31,7 +22,8 @@ def load(folder: Path, name: str):
 
 def test_bundle_lists_every_file_with_its_hash(fresh: Path):
     bundle = load(fresh, "bundle.json")
-    assert set(bundle["files"]) == {"image.onnx", "text.onnx", "vocab.json", "merges.txt"}
+    assert set(bundle["files"]) == {"image.onnx", "text.onnx", "coop.onnx", "vocab.json", "merges.txt"}
+    assert bundle["coop"] == {"file": "coop.onnx", "maxLength": 77}
     assert bundle["architecture"]["embedDim"] == 16
     assert abs(bundle["logitScale"] - 100.0) < 1e-3
     assert (fresh / "vocab.json").read_bytes() == (ROOT / "test/fixtures/tiny-clip/vocab.json").read_bytes()

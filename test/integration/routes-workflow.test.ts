@@ -1,0 +1,312 @@
+import { CopyObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCpuActivities, createGpuActivities } from '../../activities';
+import type { ClipevalEnv } from '../../activities/config/env';
+import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../activities/config/run-spec';
+import type { Plan } from '../../activities/dataset/plan';
+import { syntheticDataset } from '../../activities/dataset/synthetic';
+import { readMatrix } from '../../activities/embeddings/reader';
+import { planShardKeys } from '../../activities/embeddings/shard-key';
+import type { CoopCheckpointFile } from '../../activities/heads/coop/checkpoint';
+import { computeMetrics } from '../../activities/heads/metrics';
+import { decodePredictions } from '../../activities/heads/predictions';
+import type { RouteResultFile } from '../../activities/heads/route-result';
+import { scaledCosineScores } from '../../activities/heads/scores';
+import { classPrototypes } from '../../activities/heads/zero-shot/prototypes';
+import { DEFAULT_TEMPLATES } from '../../activities/heads/zero-shot/templates';
+import { loadBundle, uploadBundle } from '../../activities/model/bundle';
+import { TextEncoder } from '../../activities/model/encoders';
+import { tokenizerForBundle } from '../../activities/model/tokenizer';
+import { createS3Client } from '../../activities/storage/s3-client';
+import { keys } from '../../activities/storage/keys';
+import { getJson, putJson } from '../../activities/storage/objects';
+import { parseS3Uri } from '../../activities/storage/s3-uri';
+import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { EvaluationSummary } from '../../workflows/progress';
+import { TINY_BUNDLE } from '../helpers/fixtures';
+import { putObjects, startPipeline, type TestPipeline, uniqueId } from '../helpers/stack';
+
+// The three decision routes after extraction, through Temporal on the real stack: results in
+// S3, zero-shot equal to a direct computation, the few-shot grid, and the bad inputs of the heads.
+let env: ClipevalEnv;
+let client: Client;
+let bundle: string;
+let pipeline: TestPipeline;
+
+beforeAll(async () => {
+  pipeline = await startPipeline();
+  ({ env, client, bundle } = pipeline);
+});
+afterAll(() => pipeline.close());
+
+async function uploadShapes(perSplit: { train: number; val: number; test: number }) {
+  const prefix = `${uniqueId('shapes')}/`;
+  const images = await syntheticDataset({ perSplit, size: 64 });
+  await putObjects(
+    env,
+    env.s3.bucket,
+    prefix,
+    Object.fromEntries(images.map((i) => [i.path, i.body])),
+  );
+  return `s3://${env.s3.bucket}/${prefix}`;
+}
+
+async function run(uri: string, extra: Partial<RunSpecInput> = {}, runId = uniqueId('routes')) {
+  const spec = parseRunSpec({ dataset: { uri }, model: { bundle }, shardSize: 16, ...extra });
+  await startEvaluation(client, env, spec, runId);
+  const outcome = await waitForRun(client, runId);
+  return { runId, outcome };
+}
+
+const s3 = () => createS3Client(env.s3);
+const readResult = (uri: string) => {
+  const { bucket, key } = parseS3Uri(uri);
+  return getJson<RouteResultFile>(s3(), bucket, key);
+};
+
+describe('evaluation with the three routes', () => {
+  let summary: EvaluationSummary;
+  let runId: string;
+  let uri: string;
+
+  beforeAll(async () => {
+    uri = await uploadShapes({ train: 6, val: 2, test: 4 });
+    const r = await run(uri, {
+      coop: { epochs: 3, nCtx: 4 },
+      fewShot: { shots: [2, 8], seeds: [1, 2] },
+    });
+    if (r.outcome.status !== 'COMPLETED')
+      expect.fail(`run ${r.outcome.status}: ${'error' in r.outcome ? r.outcome.error : ''}`);
+    summary = r.outcome.summary;
+    runId = r.runId;
+  }, 300_000);
+
+  it('runs zero-shot once and CoOp and the probe per (shots, seed), plus the full-data probe', () => {
+    const names = summary.routes.map((r) => `${r.route}/${r.variant ?? ''}`).sort();
+    expect(names).toEqual(
+      [
+        'zero-shot/',
+        'probe/all',
+        ...['coop', 'probe'].flatMap((route) =>
+          ['2shot-seed1', '2shot-seed2', '8shot-seed1', '8shot-seed2'].map((v) => `${route}/${v}`),
+        ),
+      ].sort(),
+    );
+    for (const r of summary.routes) {
+      expect(r.n).toBe(12); // 3 classes x 4 test images
+      expect(r.acc1).toBeGreaterThanOrEqual(0);
+      expect(r.acc1).toBeLessThanOrEqual(1);
+      expect(r.acc5).toBeNull(); // fewer than 5 classes
+    }
+  });
+
+  it('writes metrics, the CLIP_benchmark layout and per-image predictions for every route', async () => {
+    for (const r of summary.routes) {
+      const file = await readResult(r.metricsUri);
+      expect(file.summary.acc1).toBe(r.acc1);
+      expect(file.metrics.confusion).toHaveLength(3);
+      const { bucket, key } = parseS3Uri(r.metricsUri);
+      const bench = await getJson<Record<string, unknown>>(
+        s3(),
+        bucket,
+        key.replace('metrics.json', 'clip-benchmark.json'),
+      );
+      expect(Object.keys(bench).sort()).toEqual([
+        'dataset',
+        'language',
+        'metrics',
+        'model',
+        'pretrained',
+        'task',
+      ]);
+      const p = await s3().send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key.replace('metrics.json', 'predictions.arrow'),
+        }),
+      );
+      const predictions = decodePredictions(await p.Body!.transformToByteArray());
+      expect(predictions.rows).toHaveLength(12);
+      expect(predictions.k).toBe(3);
+    }
+  });
+
+  it('says when a class has fewer train images than k (8-shot of 6)', () => {
+    const eight = summary.routes.filter((r) => r.variant === '8shot-seed1');
+    for (const r of eight) expect(r.notes.join('\n')).toMatch(/has 6 train images, fewer than 8/);
+  });
+
+  it('reports mean and spread over seeds per route and shot count', () => {
+    const rows = summary.fewShot.map((f) => `${f.route} ${f.shots} ${f.seeds.join(',')}`).sort();
+    expect(rows).toEqual(
+      ['coop 2 1,2', 'coop 8 1,2', 'probe 2 1,2', 'probe 8 1,2', 'probe all 0'].sort(),
+    );
+    const coop2 = summary.routes
+      .filter((r) => r.route === 'coop' && r.shots === 2)
+      .map((r) => r.acc1);
+    const row = summary.fewShot.find((f) => f.route === 'coop' && f.shots === 2)!;
+    expect(row.acc1.mean).toBeCloseTo((coop2[0]! + coop2[1]!) / 2, 12);
+    expect(row.acc1.std).toBeCloseTo(Math.abs(coop2[0]! - coop2[1]!) / 2, 12);
+  });
+
+  it('zero-shot equals a direct computation on the same shards', async () => {
+    const plan = await getJson<Plan>(s3(), env.s3.bucket, keys.plan(runId));
+    const local = await loadBundle(TINY_BUNDLE);
+    const test = await readMatrix(s3(), env.s3.bucket, planShardKeys(plan, local), {
+      bundleHash: local.hash,
+      split: 'test',
+      view: 0,
+    });
+    const encoder = await TextEncoder.create(local, { threads: 1 });
+    const protos = await classPrototypes(
+      { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
+      plan.classNames,
+      DEFAULT_TEMPLATES,
+    );
+    await encoder.close();
+    const scores = await scaledCosineScores(test.embeddings, protos, 16, local.manifest.logitScale);
+    const direct = computeMetrics(
+      scores,
+      Int32Array.from(test.rows, (r) => r.label),
+      plan.classes,
+    );
+    const zs = summary.routes.find((r) => r.route === 'zero-shot')!;
+    expect(zs.acc1).toBe(direct.acc1);
+    expect((await readResult(zs.metricsUri)).metrics).toEqual(direct);
+    expect(plan.classNames).toEqual(['blue triangle', 'green Square', 'red circle']);
+  });
+
+  it('keeps the learned context with its config and the loss curve', async () => {
+    const ctx = await getJson<{ config: { epochs: number }; losses: number[]; dims: number[] }>(
+      s3(),
+      env.s3.bucket,
+      keys.coopContext(runId, '2shot-seed1'),
+    );
+    expect(ctx.config.epochs).toBe(3);
+    expect(ctx.losses).toHaveLength(3);
+    expect(ctx.dims).toEqual([1, 4, 32]);
+  });
+});
+
+describe('bad input for the routes', () => {
+  it('without a val split, the probe falls back to a validation set carved from train and says so', async () => {
+    const uri = await uploadShapes({ train: 6, val: 0, test: 2 });
+    const r = await run(uri, {
+      zeroShot: { enabled: false },
+      coop: { enabled: false },
+      fewShot: { shots: [4], seeds: [1] },
+    });
+    if (r.outcome.status !== 'COMPLETED') expect.fail(`run ${r.outcome.status}`);
+    for (const probe of r.outcome.summary.routes) {
+      const file = await readResult(probe.metricsUri);
+      expect((file.details.selected as { validation: string }).validation).toBe(
+        'carved-from-train',
+      );
+      expect(probe.notes.join('\n')).toMatch(/val/i);
+    }
+  });
+
+  it('one class only: the run fails before extraction and says how to run zero-shot alone', async () => {
+    const prefix = `${uniqueId('one-class')}/`;
+    const images = (
+      await syntheticDataset({ perSplit: { train: 2, val: 0, test: 2 }, size: 32 })
+    ).filter((i) => i.className === 'red_circle');
+    await putObjects(
+      env,
+      env.s3.bucket,
+      prefix,
+      Object.fromEntries(images.map((i) => [i.path, i.body])),
+    );
+    const r = await run(`s3://${env.s3.bucket}/${prefix}`);
+    expect(r.outcome.status).toBe('FAILED');
+    expect('error' in r.outcome ? r.outcome.error : '').toMatch(
+      /one class .*coop.enabled and probe.enabled/,
+    );
+    const alone = await run(`s3://${env.s3.bucket}/${prefix}`, {
+      coop: { enabled: false },
+      probe: { enabled: false },
+    });
+    if (alone.outcome.status !== 'COMPLETED') expect.fail(`run ${alone.outcome.status}`);
+    expect(alone.outcome.summary.routes.map((x) => [x.route, x.acc1])).toEqual([['zero-shot', 1]]);
+  });
+
+  it("refuses embeddings of another bundle found under this bundle's keys", async () => {
+    const uri = await uploadShapes({ train: 2, val: 0, test: 2 });
+    const first = await run(uri, EXTRACTION_ONLY);
+    if (first.outcome.status !== 'COMPLETED') expect.fail(`run ${first.outcome.status}`);
+    // Bundle B: the same graphs under another name, so another hash and other shard keys.
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-bundle-b-'));
+    cpSync(TINY_BUNDLE, dir, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as { name: string };
+    writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ ...manifest, name: 'bundle-b' }));
+    const other = await uploadBundle(s3(), dir, `s3://${env.s3.bucket}/models/${uniqueId('b')}/`);
+    const plan = await getJson<Plan>(s3(), env.s3.bucket, keys.plan(first.runId));
+    const mine = planShardKeys(plan, await loadBundle(TINY_BUNDLE));
+    const theirs = planShardKeys(plan, other);
+    for (const [i, key] of mine.entries())
+      await s3().send(
+        new CopyObjectCommand({
+          Bucket: env.s3.bucket,
+          Key: theirs[i],
+          CopySource: `${env.s3.bucket}/${key}`,
+        }),
+      );
+    const { activities, resources } = createCpuActivities(env);
+    const failure = await new MockActivityEnvironment()
+      .run(activities.zeroShot, {
+        runId: first.runId,
+        planUri: `s3://${env.s3.bucket}/${keys.plan(first.runId)}`,
+        bundle: dir,
+        augment: { views: 0, seed: 0 },
+      })
+      .catch((err: unknown) => err);
+    await resources.close();
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe('EmbeddingSpaceError');
+    expect((failure as ApplicationFailure).nonRetryable).toBe(true);
+    expect((failure as Error).message).toMatch(/embeddings from different models cannot be mixed/);
+  });
+
+  it('NaN in a CoOp checkpoint fails clearly and the checkpoint is left as it was', async () => {
+    const uri = await uploadShapes({ train: 4, val: 0, test: 2 });
+    const spec: Partial<RunSpecInput> = {
+      coop: { epochs: 4, nCtx: 2 },
+      fewShot: { shots: [2], seeds: [1] },
+    };
+    const r = await run(uri, { ...spec, zeroShot: { enabled: false }, probe: { enabled: false } });
+    if (r.outcome.status !== 'COMPLETED') expect.fail(`run ${r.outcome.status}`);
+    // Corrupt the last checkpoint and drop the result, as if training had diverged before finishing.
+    const key = keys.coopCheckpoint(r.runId, '2shot-seed1');
+    const ckpt = await getJson<CoopCheckpointFile>(s3(), env.s3.bucket, key);
+    const ctx = new Float32Array(Buffer.from(ckpt.ctx, 'base64').buffer.slice(0));
+    ctx[1] = Number.NaN;
+    const corrupt = { ...ckpt, epoch: 2, ctx: Buffer.from(ctx.buffer).toString('base64') };
+    await putJson(s3(), env.s3.bucket, key, corrupt);
+    const resultKey = keys.routeResult(r.runId, 'coop', '2shot-seed1', 'metrics.json');
+    await s3().send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: resultKey, Body: '{}' }));
+    const { activities, resources } = createGpuActivities(env);
+    const failure = await new MockActivityEnvironment()
+      .run(activities.trainCoopPrompts, {
+        runId: r.runId,
+        planUri: `s3://${env.s3.bucket}/${keys.plan(r.runId)}`,
+        bundle,
+        augment: { views: 0, seed: 0 },
+        shots: 2,
+        seed: 1,
+      })
+      .catch((err: unknown) => err);
+    await resources.close();
+    expect((failure as ApplicationFailure).type).toBe('CoopDivergedError');
+    expect((failure as ApplicationFailure).nonRetryable).toBe(true);
+    expect((failure as Error).message).toMatch(
+      /CoOp diverged at s3:\/\/.*checkpoint.json: context value 1 is NaN/,
+    );
+    expect(await getJson(s3(), env.s3.bucket, key)).toEqual(corrupt);
+  });
+});

@@ -1,0 +1,89 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { CpuActivities, GpuActivities } from '../activities';
+
+/**
+ * The activity stubs of the evaluation workflow, one per stage, with timeouts and retries chosen
+ * for each stage's nature. Errors no retry can fix are failed as non-retryable by the activities
+ * themselves (activities/failures.ts), so the retry policies below only meet transient faults.
+ */
+
+// Planning lists the dataset (can be 100k+ objects): generous start-to-close, heartbeats per
+// listing page so a dead worker is noticed in a minute.
+export const { planDataset } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 10,
+  },
+});
+
+// Extraction (gpu queue): a shard can take minutes (bundle fetch, session creation, 1024
+// images): the heartbeat timeout from the run spec, not start-to-close, detects a dead worker,
+// and a retry re-encodes only that shard.
+export const extraction = (taskQueue: string, heartbeatSeconds: number) =>
+  proxyActivities<GpuActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: heartbeatSeconds * 1000,
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      maximumAttempts: 8,
+    },
+  }).extractShardImages;
+
+// Zero-shot (cpu): encodes classes x templates prompts (heartbeat per batch) then scores the
+// test split; minutes even for 1,000 classes x 80 templates on CPU.
+export const { zeroShot } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '5 minutes',
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 5,
+  },
+});
+
+// The probe (cpu): L-BFGS or AdamW over the train features, heartbeats per iteration; a retry
+// starts the fit again (minutes), so a few attempts suffice.
+export const { fitLinearProbe } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '5 minutes',
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 5,
+  },
+});
+
+// CoOp (gpu queue): hours for 200 epochs on many classes; heartbeats every step. A retry resumes
+// from the last epoch checkpoint, so retries are cheap and many are allowed.
+export const coop = (taskQueue: string, heartbeatSeconds: number) =>
+  proxyActivities<GpuActivities>({
+    taskQueue,
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: heartbeatSeconds * 1000,
+    retry: {
+      initialInterval: '10s',
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      maximumAttempts: 20,
+    },
+  }).trainCoopPrompts;
+
+// The run summary (cpu): reads the routes' small results and writes summary.json: seconds.
+export const { summarizeRun } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 10,
+  },
+});
