@@ -7,17 +7,20 @@ import type { CpuActivities, GpuActivities } from '../activities';
  * themselves (activities/failures.ts), so the retry policies below only meet transient faults.
  */
 
+/** Exponential backoff (x2) between attempts. */
+const backoff = (initialInterval: string, maximumInterval: string, maximumAttempts: number) => ({
+  initialInterval,
+  backoffCoefficient: 2,
+  maximumInterval,
+  maximumAttempts,
+});
+
 // Planning lists the dataset (can be 100k+ objects): generous start-to-close, heartbeats per
 // listing page so a dead worker is noticed in a minute.
 export const { planDataset } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '1 minute',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 10,
-  },
+  retry: backoff('2s', '1 minute', 10),
 });
 
 // Extraction (gpu queue): a shard can take minutes (bundle fetch, session creation, 1024
@@ -28,12 +31,7 @@ export const extraction = (taskQueue: string, heartbeatSeconds: number) =>
     taskQueue,
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: heartbeatSeconds * 1000,
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      maximumAttempts: 8,
-    },
+    retry: backoff('5s', '5 minutes', 8),
   }).extractShardImages;
 
 // Zero-shot (cpu): encodes classes x templates prompts (heartbeat per batch) then scores the
@@ -41,12 +39,7 @@ export const extraction = (taskQueue: string, heartbeatSeconds: number) =>
 export const { zeroShot } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '5 minutes',
-  retry: {
-    initialInterval: '5s',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 5,
-  },
+  retry: backoff('5s', '2 minutes', 5),
 });
 
 // The probe (cpu): L-BFGS or AdamW over the train features, heartbeats per iteration; a retry
@@ -54,12 +47,7 @@ export const { zeroShot } = proxyActivities<CpuActivities>({
 export const { fitLinearProbe } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '5 minutes',
-  retry: {
-    initialInterval: '5s',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 5,
-  },
+  retry: backoff('5s', '2 minutes', 5),
 });
 
 // CoOp (gpu queue): hours for 200 epochs on many classes; heartbeats every step. A retry resumes
@@ -69,21 +57,11 @@ export const coop = (taskQueue: string, heartbeatSeconds: number) =>
     taskQueue,
     startToCloseTimeout: '24 hours',
     heartbeatTimeout: heartbeatSeconds * 1000,
-    retry: {
-      initialInterval: '10s',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      maximumAttempts: 20,
-    },
+    retry: backoff('10s', '5 minutes', 20),
   }).trainCoopPrompts;
 
 // The run summary (cpu): reads the routes' small results and writes summary.json: seconds.
 export const { summarizeRun } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '10 minutes',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 10,
-  },
+  retry: backoff('2s', '1 minute', 10),
 });

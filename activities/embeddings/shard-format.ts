@@ -9,7 +9,7 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { floatMatrixColumn, readFloatMatrix } from '../storage/arrow-columns';
+import { imageRowColumns, matrixColumn, readFloatMatrix } from '../storage/arrow-columns';
 import type { Split } from '../dataset/types';
 
 /**
@@ -58,21 +58,13 @@ export function encodeShard(
   if (embeddings.length !== rows.length * dim)
     throw new Error(`expected ${rows.length}x${dim} embeddings, got ${embeddings.length} values`);
   const columns = {
-    key: vectorFromArray(
-      rows.map((r) => r.key),
-      new Utf8(),
-    ),
-    image_id: vectorFromArray(
-      rows.map((r) => r.imageId),
-      new Utf8(),
-    ),
-    label: makeVector(Int32Array.from(rows, (r) => r.label)),
+    ...imageRowColumns(rows),
     split: vectorFromArray(
       rows.map((r) => r.split),
       new Dictionary(new Utf8(), new Int8()),
     ),
     view: makeVector(Int16Array.from(rows, (r) => r.view)),
-    embedding: floatMatrixColumn(embeddings, dim),
+    embedding: matrixColumn(embeddings, dim),
   };
   const table = new Table(columns);
   const metadata = new Map(

@@ -1,7 +1,5 @@
 import {
   Dictionary,
-  Field,
-  FixedSizeList,
   Int32,
   Schema,
   Table,
@@ -12,7 +10,12 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { floatMatrixColumn, readFloatMatrix } from '../storage/arrow-columns';
+import {
+  imageRowColumns,
+  matrixColumn,
+  readFloatMatrix,
+  readMatrixColumn,
+} from '../storage/arrow-columns';
 import type { TopK } from './metrics';
 
 /**
@@ -61,18 +64,10 @@ export function encodePredictions(
       throw new Error(`class index ${v} is out of range for ${classNames.length} classes`);
   }
   const columns = {
-    key: vectorFromArray(
-      rows.map((r) => r.key),
-      new Utf8(),
-    ),
-    image_id: vectorFromArray(
-      rows.map((r) => r.imageId),
-      new Utf8(),
-    ),
-    label: makeVector(labels),
+    ...imageRowColumns(rows),
     label_name: labelNames(labels, classNames),
-    top_classes: intMatrixColumn(top.indices, k),
-    top_scores: floatMatrixColumn(top.scores, k),
+    top_classes: matrixColumn(top.indices, k),
+    top_scores: matrixColumn(top.scores, k),
   };
   const table = new Table(columns);
   const reserved = Object.keys(meta).filter((key) => [CLASS_NAMES, TOP_K].includes(PREFIX + key));
@@ -99,7 +94,12 @@ export function decodePredictions(bytes: Uint8Array): DecodedPredictions {
     label: labels!.get(i) as number,
   }));
   const { values: scores, dim: k } = readFloatMatrix(table, 'top_scores', 'predictions file');
-  const indices = readIntMatrix(table, 'top_classes', k);
+  const { values: indices } = readMatrixColumn(
+    table,
+    'top_classes',
+    (n) => new Int32Array(n),
+    'predictions file',
+  );
   const meta: Record<string, string> = {};
   for (const [key, v] of table.schema.metadata) {
     if (key.startsWith(PREFIX) && key !== CLASS_NAMES && key !== TOP_K)
@@ -120,34 +120,4 @@ function labelNames(labels: Int32Array, classNames: readonly string[]) {
       dictionary: vectorFromArray([...classNames], new Utf8()),
     }),
   );
-}
-
-/** fixed_size_list<int32>[k] over a row-major [n, k] Int32Array, without copying. */
-function intMatrixColumn(values: Int32Array, k: number) {
-  const n = values.length / k;
-  return makeVector(
-    makeData({
-      type: new FixedSizeList(k, new Field('item', new Int32(), false)),
-      length: n,
-      nullCount: 0,
-      child: makeData({ type: new Int32(), length: n * k, data: values }),
-    }),
-  );
-}
-
-function readIntMatrix(table: Table, column: string, k: number): Int32Array {
-  const col = table.getChild(column);
-  if (!col) throw new Error(`predictions file has no "${column}" column`);
-  const out = new Int32Array(table.numRows * k);
-  let at = 0;
-  for (const data of col.data) {
-    const child = data.children[0]!;
-    const part = (child.values as Int32Array).subarray(
-      child.offset + data.offset * k,
-      child.offset + (data.offset + data.length) * k,
-    );
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -1,37 +1,54 @@
-import { Field, FixedSizeList, Float32, type Table, makeData, makeVector } from 'apache-arrow';
+import {
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  type Table,
+  Utf8,
+  makeData,
+  makeVector,
+  vectorFromArray,
+} from 'apache-arrow';
 
 /**
- * Matrices as Arrow columns: one fixed_size_list<float32>[dim] value per row. Every Arrow file
- * clipeval writes (embedding shards, prototypes, predictions) stores vectors this way, so
- * pyarrow, DuckDB and polars read them as lists of floats.
+ * Columns shared by the Arrow files clipeval writes (embedding shards, prototypes, predictions).
+ * Matrices are one fixed_size_list<float32|int32>[dim] value per row, so pyarrow, DuckDB and
+ * polars read them as lists of numbers.
  */
-export function floatMatrixColumn(values: Float32Array, dim: number) {
+type Matrix = Float32Array | Int32Array;
+
+export function matrixColumn(values: Matrix, dim: number) {
   const n = values.length / dim;
-  // Wraps the Float32Array without copying (vectorFromArray on nested rows is slow).
+  // Wraps the typed array without copying (vectorFromArray on nested rows is slow).
+  const child =
+    values instanceof Float32Array
+      ? makeData({ type: new Float32(), length: n * dim, data: values })
+      : makeData({ type: new Int32(), length: n * dim, data: values });
   return makeVector(
     makeData({
-      type: new FixedSizeList(dim, new Field('item', new Float32(), false)),
+      type: new FixedSizeList(dim, new Field('item', child.type, false)),
       length: n,
       nullCount: 0,
-      child: makeData({ type: new Float32(), length: n * dim, data: values }),
+      child,
     }),
   );
 }
 
-/** Reads a fixed_size_list<float32> column back into one row-major Float32Array. */
-export function readFloatMatrix(
+/** Reads a fixed_size_list column back into one row-major typed array. */
+export function readMatrixColumn<T extends Matrix>(
   table: Table,
   column: string,
+  make: (length: number) => T,
   what = 'Arrow file',
-): { values: Float32Array; dim: number } {
+): { values: T; dim: number } {
   const col = table.getChild(column);
   if (!col) throw new Error(`${what} has no "${column}" column`);
   const dim = (col.type as FixedSizeList).listSize;
-  const values = new Float32Array(table.numRows * dim);
+  const values = make(table.numRows * dim);
   let at = 0;
   for (const data of col.data) {
     const child = data.children[0]!;
-    const part = (child.values as Float32Array).subarray(
+    const part = (child.values as T).subarray(
       child.offset + data.offset * dim,
       child.offset + (data.offset + data.length) * dim,
     );
@@ -39,4 +56,22 @@ export function readFloatMatrix(
     at += part.length;
   }
   return { values, dim };
+}
+
+export const readFloatMatrix = (table: Table, column: string, what?: string) =>
+  readMatrixColumn(table, column, (n) => new Float32Array(n), what);
+
+/** The columns naming an image row: key (s3:// URI), image_id, label (int32). */
+export function imageRowColumns(rows: readonly { key: string; imageId: string; label: number }[]) {
+  return {
+    key: vectorFromArray(
+      rows.map((r) => r.key),
+      new Utf8(),
+    ),
+    image_id: vectorFromArray(
+      rows.map((r) => r.imageId),
+      new Utf8(),
+    ),
+    label: makeVector(Int32Array.from(rows, (r) => r.label)),
+  };
 }

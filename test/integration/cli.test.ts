@@ -56,6 +56,7 @@ describe('clipeval CLI', () => {
     const prefix = `${uniqueId('cli')}/`;
     await putObjects(env, env.s3.bucket, prefix, {
       'train/a/1.png': await tinyPng(1),
+      'train/b/3.png': await tinyPng(3),
       'test/b/2.jpg': await tinyPng(2),
     });
     const runId = uniqueId('cli-run');
@@ -75,13 +76,16 @@ describe('clipeval CLI', () => {
       summary: { plan: { images: number; planUri: string } };
     };
     expect(outcome.status).toBe('COMPLETED');
-    expect(outcome.summary.plan.images).toBe(2);
+    expect(outcome.summary.plan.images).toBe(3);
     expect(outcome.summary.plan.planUri).toBe(`s3://${env.s3.bucket}/runs/${runId}/plan.json`);
 
     const status = await clipeval(['status', runId]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`run ${runId}: completed`));
-    expect(status.stdout).toMatch(/images\s+2 \(train 1, val 0, test 1\)/);
+    expect(status.stdout).toMatch(/images\s+3 \(train 2, val 0, test 1\)/);
+    // The three routes in one table: zero-shot, the full-data probe, CoOp and the probe at 16 shots.
+    for (const route of ['zero-shot', 'probe all', 'probe 16shot-seed1', 'coop 16shot-seed1'])
+      expect(status.stdout).toMatch(new RegExp(`\\n  ${route}\\s+\\d+\\.\\d`));
 
     const out = join(mkdtempSync(join(tmpdir(), 'clipeval-export-')), 'emb.arrow');
     const exported = await clipeval([

@@ -7,7 +7,7 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import { floatMatrixColumn, readFloatMatrix } from '../../storage/arrow-columns';
+import { matrixColumn, readFloatMatrix } from '../../storage/arrow-columns';
 
 /**
  * Zero-shot class prototypes as an Arrow IPC file, one row per class:
@@ -29,7 +29,7 @@ export function encodePrototypes(p: PrototypeFile): Uint8Array {
     class_index: makeVector(Int32Array.from(p.labels, (_, i) => i)),
     label: vectorFromArray(p.labels, new Utf8()),
     name: vectorFromArray(p.names, new Utf8()),
-    prototype: floatMatrixColumn(p.prototypes, p.dim),
+    prototype: matrixColumn(p.prototypes, p.dim),
   });
   const metadata = new Map([
     ['clipeval.bundle_hash', p.bundleHash],
