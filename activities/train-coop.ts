@@ -74,7 +74,8 @@ async function run(
   if (earlier) return earlier;
 
   const classes = plan.classes.length;
-  const trainMatrix = await read('train');
+  // Every view of the train images (center crop + augmented), or center crops only.
+  const trainMatrix = await read('train', spec.useAugmentedViews ? undefined : 0);
   const trainSet = groupExamples(trainMatrix);
   const sample = sampleFewShot(
     trainSet.labels,

@@ -153,6 +153,7 @@ describe('worker killed mid-CoOp', () => {
       coop: { epochs: 200, nCtx: 4, batchSize: 8, heartbeatTimeoutSeconds: 5 },
       fewShot: { shots: [16], seeds: [1] },
     });
+    for (const c of children) c.kill('SIGKILL'); // no gpu worker left from the test above
     const first = gpuWorkerProcess();
     const { runId } = await startEvaluation(client, env, spec, uniqueId('coop-kill-run'));
     const s3 = createS3Client(env.s3);

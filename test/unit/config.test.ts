@@ -83,7 +83,44 @@ describe('run spec', () => {
         augmentedViews: 0,
         augmentSeed: 0,
       },
+      classNames: {},
+      zeroShot: { enabled: true, templates: 'default' },
+      coop: {
+        enabled: true,
+        nCtx: 16,
+        init: 'random',
+        classTokenPosition: 'end',
+        classSpecific: false,
+        lr: 0.002,
+        momentum: 0.9,
+        weightDecay: 5e-4,
+        batchSize: 32,
+        warmupEpochs: 1,
+        warmupLr: 1e-5,
+        useAugmentedViews: true,
+        heartbeatTimeoutSeconds: 300,
+      },
+      probe: {
+        enabled: true,
+        recipe: 'lbfgs',
+        fullData: true,
+        maxIterations: 1000,
+        epochs: 10,
+        lr: 0.1,
+        batchSize: 64,
+      },
+      fewShot: { shots: [16], seeds: [1] },
     });
+  });
+
+  it('rejects templates without the {c} placeholder and unknown route fields', () => {
+    const base = { dataset: { uri: 's3://bkt/d/' } };
+    expect(() => parseRunSpec({ ...base, zeroShot: { templates: ['a photo'] } })).toThrow(
+      /zeroShot\.templates.*\{c\} placeholder/s,
+    );
+    expect(() => parseRunSpec({ ...base, coop: { nctx: 4 } })).toThrow(/Unrecognized key.*nctx/);
+    expect(() => parseRunSpec({ ...base, probe: { recipe: 'sgd' } })).toThrow(/probe\.recipe/);
+    expect(() => parseRunSpec({ ...base, fewShot: { shots: [] } })).toThrow(/fewShot\.shots/);
   });
 
   it.each([

@@ -220,4 +220,27 @@ describe('CoOp training', () => {
     expect(resumed.losses).toEqual(straight.losses);
     expect(Array.from(resumed.ctx)).toEqual(Array.from(straight.ctx));
   });
+
+  it('trains on the augmented views when an image has them, never on its center crop', async () => {
+    const layout = layoutOf(8);
+    const base = await separableData(4, 'views');
+    const d = base.dim;
+    const n = base.labels.length;
+    // Row 2i: the center crop, poisoned with NaN; rows 2i+1 and 2i+2... : two augmented views.
+    const features = new Float32Array(n * 3 * d).fill(Number.NaN);
+    const rows = Array.from({ length: n }, (_, i) => {
+      const view = base.features.subarray(i * d, (i + 1) * d);
+      features.set(view, (3 * i + 1) * d);
+      features.set(view, (3 * i + 2) * d);
+      return [3 * i, 3 * i + 1, 3 * i + 2];
+    });
+    const state = await trainCoop(
+      graph,
+      layout,
+      { features, dim: d, labels: base.labels, rows },
+      { ...cfg, epochs: 3 },
+      { state: fresh(), onEpoch: () => Promise.resolve() },
+    );
+    expect(state.losses.every(Number.isFinite)).toBe(true);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunSpec, type DatasetSpec } from '../../activities/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../activities/config/run-spec';
 import { readImageFolder } from '../../activities/dataset/image-folder';
 import { parseManifest, resolveRelativeKey } from '../../activities/dataset/manifest';
 import { buildPlan, MAX_SHARDS } from '../../activities/dataset/plan';
@@ -8,10 +8,12 @@ import { seededSplit } from '../../activities/dataset/split';
 import { DatasetError, type DatasetItem } from '../../activities/dataset/types';
 import type { ListedObject } from '../../activities/storage/objects';
 
+// Planning tests run extraction-only specs unless they test the routes' own checks.
 const spec = (dataset: Partial<DatasetSpec> & { uri?: string } = {}, shardSize?: number) =>
   parseRunSpec({
     dataset: { uri: 's3://bkt/ds/', ...dataset },
     ...(shardSize ? { shardSize } : {}),
+    ...EXTRACTION_ONLY,
   });
 const obj = (key: string, size = 10): ListedObject => ({ key, size, etag: `e-${key}` });
 
@@ -286,6 +288,36 @@ describe('plan', () => {
     ).toThrow(
       /5001 images make 5001 shards of at most 1; one run handles at most 5000 shards \(Temporal history\)\. Set shardSize to at least 3\./,
     );
+  });
+
+  describe('with the decision routes on', () => {
+    const withRoutes = (extra: Record<string, unknown> = {}) =>
+      parseRunSpec({ dataset: { uri: 's3://bkt/ds/' }, ...extra });
+    const items = (classes: string[], splits: ('train' | 'test')[]) =>
+      classes.flatMap((c) => splits.map((sp, i) => item(`s3://b/ds/${sp}/${c}/${i}.jpg`, c, sp)));
+    const plan = (s: ReturnType<typeof withRoutes>, its: ReturnType<typeof items>) =>
+      buildPlan({ runId: 'r', spec: s, kind: 'image-folder', items: its, skipped: [] });
+
+    it('names classes for prompts: display names from the spec, others humanised', () => {
+      const p = plan(
+        withRoutes({ classNames: { n01: 'tench' } }),
+        items(['n01', 'golden_retriever'], ['train', 'test']),
+      );
+      expect(p.classNames).toEqual(['golden retriever', 'tench']);
+      expect(() =>
+        plan(withRoutes({ classNames: { cat: 'x' } }), items(['a', 'b'], ['train', 'test'])),
+      ).toThrow(/classNames names labels the dataset does not have: cat/);
+    });
+    it('refuses one class for CoOp and the probe, and accepts it for zero-shot alone', () => {
+      expect(() => plan(withRoutes(), items(['a'], ['train', 'test']))).toThrow(
+        /one class \(a\): CoOp and the linear probe need at least 2/,
+      );
+      const alone = withRoutes({ coop: { enabled: false }, probe: { enabled: false } });
+      expect(plan(alone, items(['a'], ['train', 'test'])).classes).toEqual(['a']);
+    });
+    it('refuses a dataset without test images when a route would score it', () => {
+      expect(() => plan(withRoutes(), items(['a', 'b'], ['train']))).toThrow(/has no test images/);
+    });
   });
 
   it('refuses a dataset with no images', () => {
