@@ -41,7 +41,7 @@ export function extractShardActivity(deps: {
         );
       const encoder = await deps.resources.imageEncoder(bundle);
       heartbeat({ done: 0 });
-      return await extractShard(
+      const result = await extractShard(
         { s3: deps.s3, bucket: deps.bucket, bundle, encoder },
         { items: shard.items, datasetFingerprint: plan.dataset.fingerprint },
         {
@@ -52,6 +52,17 @@ export function extractShardActivity(deps: {
           signal: Context.current().cancellationSignal,
         },
       );
+      // Prometheus (via the worker runtime): the rate of clipeval_images_embedded is images/s.
+      if (!result.reused) {
+        const meter = Context.current().metricMeter;
+        meter
+          .createCounter('clipeval_images_embedded', 'images', 'Images encoded')
+          .add(result.images);
+        meter
+          .createCounter('clipeval_images_failed', 'images', 'Images that could not be decoded')
+          .add(result.failed);
+      }
+      return result;
     } catch (err) {
       if (err instanceof BundleError) throw ApplicationFailure.nonRetryable(err.message, err.name);
       throw err;

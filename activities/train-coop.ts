@@ -114,6 +114,11 @@ async function run(
   const dims = [spec.classSpecific ? classes : 1, init.nCtx, graph.width];
 
   const signal = Context.current().cancellationSignal;
+  const steps = Context.current().metricMeter.createCounter(
+    'clipeval_coop_steps',
+    'steps',
+    'CoOp training steps',
+  );
   const state = await trainCoop(
     graph,
     layout,
@@ -127,8 +132,10 @@ async function run(
     {
       state: resumed ?? init.state,
       signal,
-      onStep: ({ epoch, step, steps, loss }) =>
-        heartbeat({ variant, epoch: epoch + 1, epochs, step: step + 1, steps, loss }),
+      onStep: ({ epoch, step, steps: perEpoch, loss }) => {
+        steps.add(1);
+        heartbeat({ variant, epoch: epoch + 1, epochs, step: step + 1, steps: perEpoch, loss });
+      },
       onEpoch: async (s) => {
         await putJson(deps.s3, deps.bucket, checkpointKey, encodeCheckpoint(s, inputsHash, dims));
         log.info('CoOp epoch done', { variant, epoch: s.epoch, epochs, loss: s.losses.at(-1) });

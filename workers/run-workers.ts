@@ -1,3 +1,4 @@
+import { Runtime } from '@temporalio/worker';
 import { ConfigError } from '../activities/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
 import {
@@ -6,6 +7,7 @@ import {
   createWorker,
   type WorkerKind,
 } from './create-workers';
+import { installTelemetry } from './telemetry';
 
 /**
  * Entry point shared by workers/cpu.ts, gpu.ts and all.ts. The Temporal runtime turns SIGINT
@@ -15,13 +17,18 @@ import {
 export async function runWorkers(kinds: WorkerKind[]): Promise<void> {
   loadStackEnvDefaults();
   const env = loadEnv();
+  installTelemetry(env.telemetry);
   const connection = await connectWorker(env);
   const workers: ClipevalWorker[] = [];
   for (const kind of kinds) {
     workers.push(await createWorker(kind, env, connection));
-    console.log(
-      `clipeval ${kind} worker polling ${kind === 'cpu' ? env.queues.cpu : env.queues.gpu} on ${env.temporal.address}`,
-    );
+    Runtime.instance().logger.info(`clipeval ${kind} worker polling`, {
+      taskQueue: kind === 'cpu' ? env.queues.cpu : env.queues.gpu,
+      temporal: env.temporal.address,
+      ...(env.telemetry.metricsAddress
+        ? { metrics: `http://${env.telemetry.metricsAddress}/metrics` }
+        : {}),
+    });
   }
   try {
     await Promise.all(workers.map((w) => w.worker.run()));

@@ -50,6 +50,14 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(ms|s|m)$/, 'expected a duration such as 30s or 2m')
     .default('30s'),
+  CLIPEVAL_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port to serve /metrics on, e.g. 0.0.0.0:9464')
+    .optional(),
+  CLIPEVAL_LOG_FORMAT: z.enum(['json', 'text'], 'expected json or text').default('json'),
+  CLIPEVAL_LOG_LEVEL: z
+    .enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], 'expected TRACE, DEBUG, INFO, WARN or ERROR')
+    .default('INFO'),
 });
 
 export interface ClipevalEnv {
@@ -63,6 +71,12 @@ export interface ClipevalEnv {
   defaultBundle: string;
   /** ONNX Runtime: execution providers tried in order, and intra-op threads per session (0: all cores). */
   onnx: { providers: ('cuda' | 'webgpu' | 'cpu')[]; threads: number };
+  /** Worker telemetry: Prometheus endpoint (off when unset) and log lines (JSON by default). */
+  telemetry: {
+    metricsAddress?: string;
+    logFormat: 'json' | 'text';
+    logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  };
 }
 
 /** Where the local stack keeps its state: $CLIPEVAL_HOME, default ./.clipeval. */
@@ -137,6 +151,11 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     onnx: {
       providers: e.CLIPEVAL_EXECUTION_PROVIDERS.split(',') as ClipevalEnv['onnx']['providers'],
       threads: e.CLIPEVAL_ORT_THREADS,
+    },
+    telemetry: {
+      ...(e.CLIPEVAL_METRICS_ADDRESS ? { metricsAddress: e.CLIPEVAL_METRICS_ADDRESS } : {}),
+      logFormat: e.CLIPEVAL_LOG_FORMAT,
+      logLevel: e.CLIPEVAL_LOG_LEVEL,
     },
   };
 }

@@ -1,0 +1,109 @@
+import { Client, Connection } from '@temporalio/client';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClipevalEnv } from '../../activities/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
+import { syntheticDataset } from '../../activities/dataset/synthetic';
+import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import {
+  putObjects,
+  startWorkers,
+  stopWorkers,
+  testEnv,
+  uniqueId,
+  uploadTinyBundle,
+} from '../helpers/stack';
+
+// A gpu worker process as deployed: JSON-lines logs carrying run id and stage, a Prometheus
+// endpoint with Temporal's and clipeval's metrics, and no secret in logs or workflow history.
+let env: ClipevalEnv;
+let client: Client;
+let cpu: Awaited<ReturnType<typeof startWorkers>>;
+let gpu: ChildProcess;
+let logPath: string;
+let metricsAddress: string;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+beforeAll(async () => {
+  env = testEnv();
+  cpu = await startWorkers(env, ['cpu']);
+  client = new Client({
+    connection: await Connection.connect({ address: env.temporal.address }),
+    namespace: env.temporal.namespace,
+  });
+  metricsAddress = `127.0.0.1:${await freePort()}`;
+  logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-telemetry-')), 'worker.log');
+  const log = openSync(logPath, 'a');
+  gpu = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
+    env: {
+      ...process.env,
+      CLIPEVAL_GPU_QUEUE: env.queues.gpu,
+      CLIPEVAL_METRICS_ADDRESS: metricsAddress,
+      CLIPEVAL_LOG_LEVEL: 'DEBUG',
+      CLIPEVAL_BUNDLE_CACHE: mkdtempSync(join(tmpdir(), 'clipeval-bundles-')),
+    },
+    stdio: ['ignore', log, log],
+  });
+});
+afterAll(async () => {
+  gpu.kill('SIGKILL');
+  await stopWorkers(cpu);
+  await client.connection.close();
+});
+
+describe('worker telemetry', () => {
+  it('logs JSON lines with run id and stage, serves metrics, and leaks no secret', async () => {
+    const prefix = `${uniqueId('telemetry')}/`;
+    const images = await syntheticDataset({ perSplit: { train: 3, val: 0, test: 1 }, size: 32 });
+    await putObjects(
+      env,
+      env.s3.bucket,
+      prefix,
+      Object.fromEntries(images.map((i) => [i.path, i.body])),
+    );
+    const spec = parseRunSpec({
+      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      model: { bundle: await uploadTinyBundle(env) },
+      ...EXTRACTION_ONLY,
+    });
+    const { runId } = await startEvaluation(client, env, spec, uniqueId('telemetry-run'));
+    const outcome = await waitForRun(client, runId);
+    if (outcome.status !== 'COMPLETED') expect.fail(`run ${outcome.status}`);
+
+    const lines = readFileSync(logPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.some((l) => l.message === 'clipeval gpu worker polling')).toBe(true);
+    const ofRun = lines.filter((l) => l.runId === runId);
+    expect(ofRun.length).toBeGreaterThan(0);
+    expect(ofRun.every((l) => l.stage === 'extraction')).toBe(true);
+
+    const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+    expect(metrics).toMatch(/^clipeval_images_embedded\S*\{[^}]*\} 12$/m); // 3 classes x 4 images
+    expect(metrics).toMatch(/temporal_activity_schedule_to_start_latency/);
+
+    // Secrets: the S3 credentials the worker holds appear neither in its logs nor in the history.
+    const secrets = [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_ACCESS_KEY_ID].filter(
+      (s): s is string => s !== undefined && s.length >= 8,
+    );
+    expect(secrets.length).toBeGreaterThan(0);
+    const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
+    const logs = readFileSync(logPath, 'utf8');
+    for (const secret of secrets) {
+      expect(history.includes(secret)).toBe(false);
+      expect(logs.includes(secret)).toBe(false);
+    }
+  });
+});
