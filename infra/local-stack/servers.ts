@@ -20,9 +20,11 @@ export async function startTemporal(opts: {
   dbFile: string;
   logFile: string;
   namespace: string;
+  /** Frontend port; a free one by default. A restart on the same port lets workers reconnect. */
+  port?: number;
 }): Promise<TemporalServer> {
   const [port, uiPort, httpPort, metricsPort] = [
-    await freePort(),
+    opts.port ?? (await freePort()),
     await freePort(),
     await freePort(),
     await freePort(),

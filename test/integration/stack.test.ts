@@ -2,9 +2,14 @@ import { Client, Connection } from '@temporalio/client';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../activities/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
+import { syntheticDataset } from '../../activities/dataset/synthetic';
+import { keys } from '../../activities/storage/keys';
+import { getJson } from '../../activities/storage/objects';
+import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import { stopProcess } from '../../infra/local-stack/processes';
 import { startTemporal } from '../../infra/local-stack/servers';
@@ -82,6 +87,70 @@ describe('local stack', () => {
       expect(await handle.result()).toMatchObject({ runId, plan: { images: 1 } });
       await connection.close();
     } finally {
+      await stopProcess(server.pid, 'temporal');
+    }
+  });
+
+  it('completes a run whose Temporal server stops and restarts in the middle of it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-midrun-'));
+    const bin = (await resolveTool('temporal', { install: false })).path;
+    const serverOpts = {
+      bin,
+      dbFile: join(dir, 'temporal.db'),
+      logFile: join(dir, 'temporal.log'),
+      namespace: 'default',
+    };
+    let server = await startTemporal(serverOpts);
+    const port = Number(server.address.split(':')[1]);
+    const env = {
+      ...testEnv(),
+      temporal: { address: server.address, namespace: 'default', tls: false },
+    };
+    const prefix = `${uniqueId('midrun')}/`;
+    const images = await syntheticDataset({ perSplit: { train: 8, val: 0, test: 2 }, size: 32 });
+    await putObjects(
+      env,
+      env.s3.bucket,
+      prefix,
+      Object.fromEntries(images.map((i) => [i.path, i.body])),
+    );
+    const spec = parseRunSpec({
+      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      model: { bundle: await uploadTinyBundle(env) },
+      zeroShot: { enabled: false },
+      probe: { enabled: false },
+      coop: { epochs: 300, nCtx: 2, batchSize: 4 },
+      fewShot: { shots: [8], seeds: [1] },
+    });
+    const worker = await startWorkers(env);
+    const connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection });
+    const runId = uniqueId('midrun-run');
+    try {
+      await startEvaluation(client, env, spec, runId);
+      // Wait until CoOp is training (a checkpoint exists), then take the server away.
+      const s3 = createS3Client(env.s3);
+      const key = keys.coopCheckpoint(runId, '8shot-seed1');
+      const deadline = Date.now() + 60_000;
+      while (
+        !(await getJson(s3, env.s3.bucket, key).then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        if (Date.now() > deadline) expect.fail('CoOp never started');
+        await sleep(100);
+      }
+      await stopProcess(server.pid, 'temporal');
+      await sleep(2000);
+      server = await startTemporal({ ...serverOpts, port });
+      const outcome = await waitForRun(client, runId);
+      if (outcome.status !== 'COMPLETED')
+        expect.fail(`run ${outcome.status}: ${'error' in outcome ? outcome.error : ''}`);
+      expect(outcome.summary.routes.map((r) => r.variant)).toEqual(['8shot-seed1']);
+    } finally {
+      await stopWorkers(worker);
+      await connection.close();
       await stopProcess(server.pid, 'temporal');
     }
   });
