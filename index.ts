@@ -9,11 +9,30 @@ export {
 } from './activities/config/run-spec';
 export type { Plan, PlanSummary } from './activities/dataset/plan';
 export {
+  cancelEvaluation,
   connectClient,
   defaultRunId,
+  listEvaluations,
+  resumeEvaluation,
   runStatus,
   startEvaluation,
   waitForRun,
+  type ResumeResult,
+  type RunListing,
   type RunOutcome,
 } from './cli/evaluations';
+export { EXIT, exitCodeOf } from './cli/exit-code';
+export {
+  createSchedule,
+  deleteSchedule,
+  describeSchedule,
+  listSchedules,
+  pauseSchedule,
+  triggerSchedule,
+  unpauseSchedule,
+  type CreateScheduleOptions,
+  type ScheduleInfo,
+} from './cli/schedules';
+export type { Comparison, RouteDelta } from './activities/heads/compare';
+export type { EvaluateDatasetInput } from './workflows/evaluate-dataset';
 export type { EvaluationSummary, RunProgress } from './workflows/progress';

@@ -1,3 +1,4 @@
+import { compareWithPreviousActivity } from './compare-runs';
 import type { ClipevalEnv } from './config/env';
 import { WorkerResources } from './embeddings/resources';
 import { extractShardActivity } from './extract-shard';
@@ -6,10 +7,12 @@ import { planDatasetActivity } from './plan-dataset';
 import { createS3Client } from './storage/s3-client';
 import { summarizeRunActivity } from './summarize-run';
 import { trainCoopActivity } from './train-coop';
+import { writeReportActivity } from './write-report';
 import { zeroShotActivity } from './zero-shot';
 
 /**
- * Activities served by `cpu` workers: planning, zero-shot, the linear probe and the summary.
+ * Activities served by `cpu` workers: planning, zero-shot, the linear probe, the summary and
+ * the comparison of scheduled runs.
  * `resources` holds the worker's bundles and ONNX Runtime sessions; close it when the worker stops.
  */
 export function createCpuActivities(env: ClipevalEnv) {
@@ -22,6 +25,8 @@ export function createCpuActivities(env: ClipevalEnv) {
       zeroShot: zeroShotActivity({ s3, bucket, resources }),
       fitLinearProbe: fitProbeActivity({ s3, bucket, resources, onnx: env.onnx }),
       summarizeRun: summarizeRunActivity({ s3, bucket }),
+      compareWithPrevious: compareWithPreviousActivity({ s3, bucket }),
+      writeReport: writeReportActivity({ s3, bucket, resources }),
     },
     resources,
   };

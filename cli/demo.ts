@@ -5,7 +5,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { join } from 'node:path';
-import { loadEnv } from '../activities/config/env';
+import { clipevalHome, loadEnv } from '../activities/config/env';
 import { parseRunSpec } from '../activities/config/run-spec';
 import { syntheticDataset } from '../activities/dataset/synthetic';
 import { uploadBundle } from '../activities/model/bundle';
@@ -14,6 +14,7 @@ import { stackUp } from '../infra/local-stack/stack';
 import { startInProcessWorkers } from '../workers/in-process';
 import { connectClient, startEvaluation, waitForRun } from './evaluations';
 import { formatOutcome } from './format';
+import { saveReport } from './report-command';
 
 async function demo(): Promise<number> {
   Runtime.install({ logger: new DefaultLogger('WARN') }); // the workflow bundler is chatty at INFO
@@ -51,6 +52,15 @@ async function demo(): Promise<number> {
     console.log(`run: ${runId} (clipeval status ${runId})`);
     const outcome = await waitForRun(client, runId);
     console.log(formatOutcome(outcome));
+    if (outcome.status === 'COMPLETED') {
+      // The report is self-contained: saved locally, it opens in any browser without a network.
+      const out = join(clipevalHome(), 'demo-report');
+      await saveReport(s3, env.s3.bucket, runId, out);
+      console.log(`\nreport: ${join(out, 'report.html')}`);
+      console.log(
+        `Temporal web UI: ${stack.state.temporal.uiUrl}/namespaces/${env.temporal.namespace}/workflows/${runId}`,
+      );
+    }
     return outcome.status === 'COMPLETED' ? 0 : 1;
   } finally {
     await workers.stop();

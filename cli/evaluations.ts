@@ -3,12 +3,15 @@ import {
   Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
+  type WorkflowHandle,
 } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { type ClipevalEnv, envSource } from '../activities/config/env';
 import type { RunSpec } from '../activities/config/run-spec';
 import { assertRunId } from '../activities/storage/keys';
 import { parseS3Uri } from '../activities/storage/s3-uri';
 import { evaluateDataset } from '../workflows';
+import type { EvaluateDatasetInput } from '../workflows/evaluate-dataset';
 import { type EvaluationSummary, type RunProgress, progressQuery } from '../workflows/progress';
 import { UsageError, rootMessage } from './errors';
 
@@ -106,14 +109,7 @@ export async function waitForRun(client: Client, runId: string): Promise<RunOutc
 /** Current state of a run: progress while running, the summary or error once closed. */
 export async function runStatus(client: Client, runId: string): Promise<RunOutcome> {
   const handle = client.workflow.getHandle(runId);
-  let status: string;
-  try {
-    status = (await handle.describe()).status.name;
-  } catch (err) {
-    if ((err as Error).name === 'WorkflowNotFoundError')
-      throw new UsageError(`No run with id "${runId}".`);
-    throw err;
-  }
+  const { status } = await describeRun(handle, runId);
   if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
     let progress: RunProgress | undefined;
     try {
@@ -124,4 +120,105 @@ export async function runStatus(client: Client, runId: string): Promise<RunOutco
     return { runId, status: 'RUNNING', ...(progress ? { progress } : {}) };
   }
   return waitForRun(client, runId);
+}
+
+/** The latest execution's status and memo; an unknown run id is a UsageError (exit 2). */
+async function describeRun(
+  handle: WorkflowHandle,
+  runId: string,
+): Promise<{ status: string; memo?: Record<string, unknown> }> {
+  try {
+    const d = await handle.describe();
+    return { status: d.status.name, ...(d.memo ? { memo: d.memo } : {}) };
+  } catch (err) {
+    if ((err as Error).name === 'WorkflowNotFoundError')
+      throw new UsageError(`No run with id "${runId}".`);
+    throw err;
+  }
+}
+
+export type ResumeResult =
+  | { runId: string; resumed: true; previousStatus: string }
+  | { runId: string; resumed: false; status: 'RUNNING' };
+
+/**
+ * Continues a failed, cancelled, terminated or timed-out run as a new execution with the same
+ * workflow id and the same input (read from the latest execution's first history event). The
+ * activities reuse everything the earlier executions finished: shards, prototypes, CoOp
+ * checkpoints, route results. A running run is left alone; a completed one is a UsageError.
+ */
+export async function resumeEvaluation(client: Client, runId: string): Promise<ResumeResult> {
+  const handle = client.workflow.getHandle(runId);
+  const { status, memo } = await describeRun(handle, runId);
+  if (status === 'RUNNING') return { runId, resumed: false, status: 'RUNNING' };
+  if (status === 'COMPLETED') throw new UsageError(`Run "${runId}" completed, nothing to resume.`);
+  const started = (await handle.fetchHistory()).events?.[0]
+    ?.workflowExecutionStartedEventAttributes;
+  const taskQueue = started?.taskQueue?.name;
+  if (!started || !taskQueue) throw new Error(`Run "${runId}" has no start event in its history.`);
+  const [input] = await decodeArrayFromPayloads(
+    client.options.loadedDataConverter,
+    started.input?.payloads,
+  );
+  try {
+    await client.workflow.start(evaluateDataset, {
+      taskQueue,
+      workflowId: runId,
+      args: [input as EvaluateDatasetInput],
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      ...(memo ? { memo } : {}),
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw new UsageError(`Run "${runId}" was resumed or restarted meanwhile.`);
+    throw err;
+  }
+  return { runId, resumed: true, previousStatus: status };
+}
+
+/**
+ * Requests cancellation of a running run. The run closes as CANCELLED at once; its running
+ * activities stop at their next heartbeat, and `resumeEvaluation` continues it later.
+ */
+export async function cancelEvaluation(client: Client, runId: string): Promise<{ runId: string }> {
+  const handle = client.workflow.getHandle(runId);
+  const { status } = await describeRun(handle, runId);
+  if (status !== 'RUNNING')
+    throw new UsageError(`Run "${runId}" is ${status.toLowerCase()}, not running.`);
+  await handle.cancel();
+  return { runId };
+}
+
+export interface RunListing {
+  runId: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+  /** For runs a schedule started. */
+  scheduleId?: string;
+}
+
+/** Memo key naming the schedule that started a run (kept by resume). */
+export const SCHEDULE_MEMO = 'clipevalSchedule';
+
+/** Recent evaluation runs, newest first, from Temporal's visibility store (one row per execution). */
+export async function listEvaluations(
+  client: Client,
+  opts: { limit?: number } = {},
+): Promise<RunListing[]> {
+  const limit = opts.limit ?? 20;
+  const out: RunListing[] = [];
+  if (limit <= 0) return out;
+  for await (const info of client.workflow.list({ query: 'WorkflowType = "evaluateDataset"' })) {
+    const scheduleId = info.memo?.[SCHEDULE_MEMO];
+    out.push({
+      runId: info.workflowId,
+      status: info.status.name,
+      startTime: info.startTime.toISOString(),
+      ...(info.closeTime ? { closeTime: info.closeTime.toISOString() } : {}),
+      ...(typeof scheduleId === 'string' ? { scheduleId } : {}),
+    });
+    if (out.length >= limit) break;
+  }
+  return out;
 }

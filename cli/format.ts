@@ -1,5 +1,7 @@
+import { type Comparison, routeName } from '../activities/heads/compare';
 import type { RouteSummary } from '../activities/heads/route-result';
-import type { RunOutcome } from './evaluations';
+import type { RunListing, RunOutcome } from './evaluations';
+import type { ScheduleInfo } from './schedules';
 
 /** Human-readable run outcome for the terminal (`--json` prints the object itself). */
 export function formatOutcome(o: RunOutcome): string {
@@ -30,10 +32,74 @@ export function formatOutcome(o: RunOutcome): string {
     `  dataset   fingerprint ${p.fingerprint.slice(0, 16)}`,
     `  model     ${o.summary.bundle}`,
     `  embedded  ${o.summary.extraction.imagesDone} images in ${o.summary.extraction.shards} shards (${o.summary.extraction.shardsReused} reused from earlier runs); ${o.summary.extraction.imagesFailed} could not be decoded`,
+    `  reused    ${reusedLine(o.summary.extraction, o.summary.routes)}`,
     `  summary   ${o.summary.summaryUri}`,
+    ...(o.summary.report
+      ? [`  report    ${o.summary.report.htmlUri} (clipeval report ${o.runId} --out DIR)`]
+      : []),
+    ...(o.summary.schedule ? [`  schedule  ${o.summary.schedule.id}`] : []),
     ...routesTable(o.summary.routes),
+    ...(o.summary.comparison ? comparisonLines(o.summary.comparison) : []),
   ].join('\n');
 }
+
+/** What this run took from earlier executions and runs instead of recomputing it. */
+function reusedLine(x: { shards: number; shardsReused: number }, routes: readonly RouteSummary[]) {
+  const reused = routes.filter((r) => r.reused).length;
+  return `${x.shardsReused} of ${x.shards} shards, ${reused} of ${routes.length} route results`;
+}
+
+const points = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`;
+
+/** Deltas against the schedule's previous successful run, in percentage points. */
+function comparisonLines(c: Comparison): string[] {
+  const verdict = c.regression
+    ? `REGRESSION: ${c.metric} dropped more than ${(100 * c.maxDrop).toFixed(1)} points`
+    : `no regression (${c.metric}, max drop ${(100 * c.maxDrop).toFixed(1)} points)`;
+  const width = Math.max(...c.deltas.map((d) => routeName(d).length), 5);
+  return [
+    `  compared with run ${c.previousRunId}: ${verdict}`,
+    ...c.deltas.map(
+      (d) =>
+        `    ${routeName(d).padEnd(width)}  acc1 ${points(d.delta.acc1).padStart(6)}  mpcr ${points(d.delta.meanPerClassRecall).padStart(6)}` +
+        (d.regression ? '  << regression' : ''),
+    ),
+    ...(c.added.length ? [`    new routes: ${c.added.join(', ')}`] : []),
+    ...(c.removed.length ? [`    routes gone: ${c.removed.join(', ')}`] : []),
+  ];
+}
+
+export function formatRunList(runs: readonly RunListing[]): string {
+  if (runs.length === 0) return 'no evaluation runs';
+  const width = Math.max(...runs.map((r) => r.runId.length), 6);
+  return [
+    `${'run id'.padEnd(width)}  ${'status'.padEnd(10)}  ${'started'.padEnd(20)}  ${'closed'.padEnd(20)}  schedule`,
+    ...runs.map(
+      (r) =>
+        `${r.runId.padEnd(width)}  ${r.status.padEnd(10)}  ${time(r.startTime).padEnd(20)}  ${time(r.closeTime).padEnd(20)}  ${r.scheduleId ?? '-'}`,
+    ),
+  ].join('\n');
+}
+
+export function formatSchedule(s: ScheduleInfo): string {
+  return [
+    `schedule ${s.scheduleId}${s.paused ? ' (paused' + (s.note ? `: ${s.note}` : '') + ')' : ''}`,
+    `  cron            ${s.cron ?? '?'} (${s.timezone ?? 'UTC'})`,
+    ...(s.dataset ? [`  dataset         ${s.dataset}`] : []),
+    `  overlap         ${s.overlap}`,
+    `  catch-up window ${Math.round(s.catchupWindowMs / 1000)} s`,
+    `  next runs       ${s.nextRuns.slice(0, 3).map(time).join(', ') || '-'}`,
+    `  actions taken   ${s.actionsTaken}; skipped (overlap) ${s.skippedOverlap}; missed catch-up window ${s.missedCatchupWindow}`,
+    `  running         ${s.running.join(', ') || '-'}`,
+    `  recent runs`,
+    ...(s.recentRuns.length
+      ? s.recentRuns.map((r) => `    ${r.runId}  started ${time(r.startedAt)}`)
+      : ['    -']),
+  ].join('\n');
+}
+
+/** ISO time without milliseconds, UTC. */
+const time = (iso?: string) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
 
 const pct = (v: number | null) => (v === null ? '    -' : `${(100 * v).toFixed(1).padStart(5)}`);
 

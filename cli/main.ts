@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable service.
+// clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable
+// service, 3 a scheduled run regressed (cli/exit-code.ts).
 import { Command } from 'commander';
 import { ConfigError } from '../activities/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
@@ -8,22 +9,31 @@ import { BundleError } from '../activities/model/bundle';
 import { createS3Client } from '../activities/storage/s3-client';
 import { parseS3Uri } from '../activities/storage/s3-uri';
 import { UsageError } from './errors';
-import { withExitCode } from './exit-code';
+import { EXIT, exitCodeOf, withExitCode } from './exit-code';
 import {
+  cancelEvaluation,
   connectClient,
+  listEvaluations,
+  resumeEvaluation,
   runStatus,
   startEvaluation,
   waitForRun,
   type RunOutcome,
 } from './evaluations';
-import { formatOutcome } from './format';
+import { formatOutcome, formatRunList } from './format';
 import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
+import { addReportCommand } from './report-command';
 import { checkBucket, hasPollers } from './preflight';
+import { addScheduleCommands } from './schedule-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
   console.log(json ? JSON.stringify(outcome, null, 2) : formatOutcome(outcome));
-const exitCodeOf = (o: RunOutcome) => (o.status === 'COMPLETED' || o.status === 'RUNNING' ? 0 : 1);
+const connect = async () => {
+  loadStackEnvDefaults();
+  const env = loadEnv();
+  return { env, client: await connectClient(env) };
+};
 
 const program = new Command('clipeval')
   .description(
@@ -31,7 +41,13 @@ const program = new Command('clipeval')
   )
   .showHelpAfterError()
   // Usage errors (unknown option, missing --dataset) exit 2; --help and --version exit 0.
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 success (or still running), 1 the run failed or was cancelled, 2 bad input,\n' +
+      'an unknown run or schedule, or an unreachable service, 3 a completed scheduled run whose\n' +
+      "metrics dropped below the schedule's previous successful run (a regression).",
+  );
 
 program
   .command('run')
@@ -105,8 +121,82 @@ program
     }),
   );
 
+program
+  .command('resume')
+  .description(
+    'continue a failed, cancelled, terminated or timed-out run (same id and input), reusing its finished work',
+  )
+  .argument('<runId>')
+  .option('--wait', 'wait for the run to finish and print its summary')
+  .option('--json', 'machine-readable output')
+  .action(
+    withExitCode(async (runId: string, opts: { wait?: boolean; json?: boolean }) => {
+      const { client } = await connect();
+      const r = await resumeEvaluation(client, runId);
+      if (!r.resumed) {
+        console.log(opts.json ? JSON.stringify(r) : `run ${runId}: still running`);
+        return EXIT.ok;
+      }
+      if (!opts.wait) {
+        console.log(
+          opts.json
+            ? JSON.stringify(r)
+            : `run ${runId}: resumed (was ${r.previousStatus.toLowerCase()})`,
+        );
+        return EXIT.ok;
+      }
+      if (!opts.json) console.error(`clipeval: resumed run ${runId}; waiting...`);
+      const outcome = await waitForRun(client, runId);
+      print(!!opts.json, outcome);
+      return exitCodeOf(outcome);
+    }),
+  );
+
+program
+  .command('cancel')
+  .description('request cancellation of a running run (resume continues it later)')
+  .argument('<runId>')
+  .option('--wait', 'wait until the run has closed')
+  .option('--json', 'machine-readable output')
+  .action(
+    withExitCode(async (runId: string, opts: { wait?: boolean; json?: boolean }) => {
+      const { client } = await connect();
+      await cancelEvaluation(client, runId);
+      if (!opts.wait) {
+        console.log(
+          opts.json
+            ? JSON.stringify({ runId, cancelRequested: true })
+            : `run ${runId}: cancellation requested`,
+        );
+        return EXIT.ok;
+      }
+      const outcome = await waitForRun(client, runId);
+      print(!!opts.json, outcome);
+      return outcome.status === 'CANCELLED' ? EXIT.ok : exitCodeOf(outcome);
+    }),
+  );
+
+program
+  .command('list')
+  .description('recent evaluation runs, newest first: status, start and close time, schedule')
+  .option('--limit <n>', 'how many runs', '20')
+  .option('--json', 'machine-readable output')
+  .action(
+    withExitCode(async (opts: { limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new UsageError(`--limit must be a positive integer, got "${opts.limit}"`);
+      const { client } = await connect();
+      const runs = await listEvaluations(client, { limit });
+      console.log(opts.json ? JSON.stringify(runs, null, 2) : formatRunList(runs));
+      return EXIT.ok;
+    }),
+  );
+
+addScheduleCommands(program, connect);
 addModelCommands(program);
 addEmbeddingsCommands(program);
+addReportCommand(program);
 
 program
   .parseAsync(process.argv)

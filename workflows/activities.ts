@@ -5,6 +5,11 @@ import type { CpuActivities, GpuActivities } from '../activities';
  * The activity stubs of the evaluation workflow, one per stage, with timeouts and retries chosen
  * for each stage's nature. Errors no retry can fix are failed as non-retryable by the activities
  * themselves (activities/failures.ts), so the retry policies below only meet transient faults.
+ *
+ * Cancellation uses the default TRY_CANCEL: a cancelled run closes as soon as Temporal records
+ * the request, and the running activities learn it from their next heartbeat response (at most
+ * 0.8 x their heartbeat timeout later) and stop between batches without writing anything; what
+ * they had finished is saved and a resumed run reuses it.
  */
 
 /** Exponential backoff (x2) between attempts. */
@@ -60,8 +65,17 @@ export const coop = (taskQueue: string, heartbeatSeconds: number) =>
     retry: backoff('10s', '5 minutes', 20),
   }).trainCoopPrompts;
 
-// The run summary (cpu): reads the routes' small results and writes summary.json: seconds.
-export const { summarizeRun } = proxyActivities<CpuActivities>({
+// The run summary and, for scheduled runs, the comparison with the schedule's previous success
+// (cpu): small JSON reads and writes, seconds.
+export const { summarizeRun, compareWithPrevious } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '10 minutes',
+  retry: backoff('2s', '1 minute', 10),
+});
+
+// The report (cpu): reads the routes' results and every shard manifest (failed images), renders
+// the charts to SVG and writes report.html and report.json; about a second plus the reads.
+export const { writeReport } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '2 minutes',
   retry: backoff('2s', '1 minute', 10),
 });

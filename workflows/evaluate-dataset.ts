@@ -1,13 +1,21 @@
-import { ActivityFailure, ApplicationFailure, setHandler } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { PlanSummary } from '../activities/dataset/plan';
 import type { RouteSummary } from '../activities/heads/route-result';
 import type { RouteInput } from '../activities/route-inputs';
 import {
+  compareWithPrevious,
   coop,
   extraction,
   fitLinearProbe,
   planDataset,
   summarizeRun,
+  writeReport,
   zeroShot,
 } from './activities';
 import {
@@ -20,54 +28,92 @@ import {
 import { forEachWindowed } from './windowed';
 
 export interface EvaluateDatasetInput {
-  runId: string;
+  /**
+   * The run id (S3 keys live under runs/<runId>/). Absent for runs a schedule starts: Temporal
+   * names them `<schedule id>-<time>`, and that workflow id becomes the run id.
+   */
+  runId?: string;
   /** The run spec (validated by the planning activity: workflow code does no I/O or parsing). */
   spec: unknown;
   /** Resolved by the client: the spec's model.bundle or the deployment's default. */
   bundle: string;
   queues: { gpu: string };
+  /** Set by `clipeval schedule create`: scheduled runs are compared with the previous success. */
+  schedule?: { id: string };
 }
+
+/** The input with its run id resolved: what every stage below works with. */
+type Run = EvaluateDatasetInput & { runId: string };
 
 /**
  * One evaluation run: plan the dataset, encode its images once into embedding shards, run the
- * three decision routes on those shards (zero-shot, CoOp, linear probe), summarise.
+ * three decision routes on those shards (zero-shot, CoOp, linear probe), summarise, for a
+ * scheduled run compare with the schedule's previous successful run, and write the report.
  */
 export async function evaluateDataset(input: EvaluateDatasetInput): Promise<EvaluationSummary> {
-  let progress: RunProgress = { runId: input.runId, stage: 'planning' };
+  const run: Run = { ...input, runId: input.runId ?? workflowInfo().workflowId };
+  let progress: RunProgress = { runId: run.runId, stage: 'planning' };
   setHandler(progressQuery, () => progress);
 
-  const plan = await planDataset({ runId: input.runId, spec: input.spec });
+  const plan = await planDataset({ runId: run.runId, spec: run.spec });
 
   const extracted = newExtractionProgress(plan);
   progress = { ...progress, stage: 'extracting', plan, extraction: extracted };
-  const shardKeys = await extractEmbeddings(input, plan, extracted);
+  const shardKeys = await extractEmbeddings(run, plan, extracted);
 
   const routes: RoutesProgress = { done: 0, total: 0, failed: [] };
   progress = { ...progress, stage: 'routes', routes };
-  const results = await runRoutes(input, plan, routes);
+  const results = await runRoutes(run, plan, routes);
 
   progress = { ...progress, stage: 'summarizing' };
   const summary = await summarizeRun({
-    runId: input.runId,
+    runId: run.runId,
     planUri: plan.planUri,
     routes: results,
   });
 
+  // After every evaluation stage succeeded, so the schedule's baseline only ever advances to a
+  // complete run. `compared.history` holds the schedule's recent runs: the report's trend.
+  progress = { ...progress, stage: 'comparing' };
+  const compared = run.schedule
+    ? await compareWithPrevious({
+        runId: run.runId,
+        scheduleId: run.schedule.id,
+        startedAt: workflowInfo().startTime.toISOString(),
+        spec: run.spec,
+        routes: results,
+      })
+    : undefined;
+
+  progress = { ...progress, stage: 'reporting' };
+  const report = await writeReport({
+    runId: run.runId,
+    planUri: plan.planUri,
+    bundle: run.bundle,
+    routes: results,
+    fewShot: summary.fewShot,
+    summaryUri: summary.summaryUri,
+    ...(compared?.history ? { history: compared.history } : {}),
+  });
+
   progress = { ...progress, stage: 'completed' };
   return {
-    runId: input.runId,
+    runId: run.runId,
     plan,
-    bundle: input.bundle,
+    bundle: run.bundle,
     extraction: { ...extracted, shardKeys },
     routes: results,
     summaryUri: summary.summaryUri,
     fewShot: summary.fewShot,
+    report,
+    ...(run.schedule ? { schedule: run.schedule } : {}),
+    ...(compared?.comparison ? { comparison: compared.comparison } : {}),
   };
 }
 
 /** Extraction on the gpu queue, a sliding window of shards at a time. */
 async function extractEmbeddings(
-  input: EvaluateDatasetInput,
+  input: Run,
   plan: PlanSummary,
   progress: ExtractionProgress,
 ): Promise<string[]> {
@@ -105,7 +151,7 @@ async function extractEmbeddings(
  * one fails, so finished results are saved (and reused by a resumed run); then failures fail the run.
  */
 async function runRoutes(
-  input: EvaluateDatasetInput,
+  input: Run,
   plan: PlanSummary,
   progress: RoutesProgress,
 ): Promise<RouteSummary[]> {
@@ -147,13 +193,16 @@ async function runRoutes(
       try {
         return await job.run();
       } catch (err) {
-        progress.failed.push(`${job.name}: ${failureMessage(err)}`);
+        if (!isCancellation(err)) progress.failed.push(`${job.name}: ${failureMessage(err)}`);
         throw err;
       } finally {
         progress.done++;
       }
     }),
   );
+  // A cancelled run closes as CANCELLED (not as a route failure), so resume knows to continue it.
+  const cancelled = settled.find((s) => s.status === 'rejected' && isCancellation(s.reason));
+  if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
   if (progress.failed.length > 0) {
     throw ApplicationFailure.nonRetryable(
       `${progress.failed.length} of ${jobs.length} route(s) failed (finished ones are saved; resume reuses them):\n${progress.failed.join('\n')}`,

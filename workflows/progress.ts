@@ -1,10 +1,12 @@
 import { defineQuery } from '@temporalio/workflow';
 import type { PlanSummary } from '../activities/dataset/plan';
 import type { RouteSummary } from '../activities/heads/route-result';
+import type { Comparison } from '../activities/heads/compare';
 import type { FewShotTable } from '../activities/summarize-run';
 
-/** The stages of an evaluation run, in order. */
-export type Stage = 'planning' | 'extracting' | 'routes' | 'summarizing' | 'completed';
+/** The stages of an evaluation run, in order (`comparing` only for scheduled runs). */
+export type Stage =
+  'planning' | 'extracting' | 'routes' | 'summarizing' | 'comparing' | 'reporting' | 'completed';
 
 export interface ExtractionProgress {
   shards: number;
@@ -46,6 +48,15 @@ export interface EvaluationSummary {
   /** Mean and spread over seeds per route and shot count. */
   fewShot: FewShotTable;
   summaryUri: string;
+  /** runs/<runId>/report.json and report.html (self-contained: open it in any browser). */
+  report: { reportUri: string; htmlUri: string };
+  /** Set for runs started by a schedule. */
+  schedule?: { id: string };
+  /**
+   * A scheduled run's deltas against the schedule's previous successful run (absent for its
+   * first); `regression` when a route dropped by more than the spec's regression.maxDrop.
+   */
+  comparison?: Comparison;
 }
 
 export const progressQuery = defineQuery<RunProgress>('progress');

@@ -91,6 +91,16 @@ const fewShotSpecSchema = z.strictObject({
   seeds: z.array(z.int().min(0)).min(1).default([1]),
 });
 
+/**
+ * Scheduled runs are compared with the schedule's previous successful run: a route whose
+ * `metric` drops by more than `maxDrop` (a fraction: 0.02 = 2 accuracy points) marks the run a
+ * regression.
+ */
+const regressionSpecSchema = z.strictObject({
+  maxDrop: z.number().min(0).max(1).default(0.02),
+  metric: z.enum(['acc1', 'meanPerClassRecall']).default('acc1'),
+});
+
 export const runSpecSchema = z.strictObject({
   dataset: datasetSpecSchema,
   model: z
@@ -130,6 +140,7 @@ export const runSpecSchema = z.strictObject({
   coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),
   probe: probeSpecSchema.default(() => probeSpecSchema.parse({})),
   fewShot: fewShotSpecSchema.default(() => fewShotSpecSchema.parse({})),
+  regression: regressionSpecSchema.default(() => regressionSpecSchema.parse({})),
 });
 
 /** A spec fragment that turns every decision route off: embedding extraction alone. */
@@ -146,6 +157,7 @@ export type ZeroShotSpec = RunSpec['zeroShot'];
 export type CoopSpec = RunSpec['coop'];
 export type ProbeSpec = RunSpec['probe'];
 export type FewShotSpec = RunSpec['fewShot'];
+export type RegressionSpec = RunSpec['regression'];
 
 /** Validates a spec object; `source` names where it came from in the error message. */
 export function parseRunSpec(input: unknown, source = 'run spec'): RunSpec {

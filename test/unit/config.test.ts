@@ -110,6 +110,7 @@ describe('run spec', () => {
         batchSize: 64,
       },
       fewShot: { shots: [16], seeds: [1] },
+      regression: { maxDrop: 0.02, metric: 'acc1' },
     });
   });
 
