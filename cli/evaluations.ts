@@ -6,6 +6,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { type ClipevalEnv, envSource } from '../activities/config/env';
 import type { RunSpec } from '../activities/config/run-spec';
 import { assertRunId } from '../activities/storage/keys';
@@ -86,7 +87,15 @@ export async function startEvaluation(
 export type RunOutcome =
   | { runId: string; status: 'COMPLETED'; summary: EvaluationSummary }
   | { runId: string; status: 'FAILED' | 'TERMINATED' | 'CANCELLED' | 'TIMED_OUT'; error: string }
-  | { runId: string; status: 'RUNNING'; progress?: RunProgress };
+  | { runId: string; status: 'RUNNING'; progress?: RunProgress; training?: TrainingProgress[] };
+
+/** A CoOp job's last heartbeat: where its training is. */
+export interface TrainingProgress {
+  variant: string;
+  epoch: number;
+  epochs: number;
+  loss: number;
+}
 
 /** Waits for a run to finish and returns its outcome (never throws for a failed run). */
 export async function waitForRun(client: Client, runId: string): Promise<RunOutcome> {
@@ -117,9 +126,49 @@ export async function runStatus(client: Client, runId: string): Promise<RunOutco
     } catch {
       progress = undefined; // no worker has picked the run up yet
     }
-    return { runId, status: 'RUNNING', ...(progress ? { progress } : {}) };
+    const training = await coopTraining(handle);
+    return {
+      runId,
+      status: 'RUNNING',
+      ...(progress ? { progress } : {}),
+      ...(training.length ? { training } : {}),
+    };
   }
   return waitForRun(client, runId);
+}
+
+/** CoOp's epoch and loss, from the heartbeat details of its pending activities. */
+async function coopTraining(handle: WorkflowHandle): Promise<TrainingProgress[]> {
+  const pending = (await handle.describe()).raw.pendingActivities ?? [];
+  return pending.flatMap((a) => {
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (a.activityType?.name !== 'trainCoopPrompts' || !payload) return [];
+    const d = defaultPayloadConverter.fromPayload<Partial<TrainingProgress>>(payload);
+    return d.epoch !== undefined && d.variant !== undefined
+      ? [{ variant: d.variant, epoch: d.epoch, epochs: d.epochs ?? 0, loss: d.loss ?? Number.NaN }]
+      : [];
+  });
+}
+
+/**
+ * Waits for a run like waitForRun, calling `onProgress` with its status every `everyMs` while it
+ * runs (the CLI draws a progress line from it on a terminal).
+ */
+export async function watchRun(
+  client: Client,
+  runId: string,
+  onProgress: (o: RunOutcome) => void,
+  everyMs = 1000,
+): Promise<RunOutcome> {
+  let done = false;
+  const result = waitForRun(client, runId).finally(() => (done = true));
+  while (!done) {
+    await Promise.race([result, new Promise((r) => setTimeout(r, everyMs))]);
+    if (done) break;
+    const now = await runStatus(client, runId).catch(() => undefined);
+    if (now?.status === 'RUNNING') onProgress(now);
+  }
+  return result;
 }
 
 /** The latest execution's status and memo; an unknown run id is a UsageError (exit 2). */

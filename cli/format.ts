@@ -17,7 +17,10 @@ export function formatOutcome(o: RunOutcome): string {
         : '') +
       (p.routes
         ? `; routes ${p.routes.done}/${p.routes.total} done${p.routes.failed.length ? `, ${p.routes.failed.length} failed` : ''}`
-        : '')
+        : '') +
+      (o.training ?? [])
+        .map((t) => `; coop ${t.variant} epoch ${t.epoch}/${t.epochs} loss ${t.loss.toFixed(4)}`)
+        .join('')
     );
   }
   if (o.status !== 'COMPLETED')
@@ -117,4 +120,28 @@ function routesTable(routes: readonly RouteSummary[]): string[] {
         (r.notes.length ? `  [${r.notes.length} note${r.notes.length > 1 ? 's' : ''}]` : ''),
     ),
   ];
+}
+
+/**
+ * One line for a terminal while a run goes on: the stage, a bar for its unit of work (shards,
+ * route jobs) and CoOp's epoch and loss. Redrawn in place by the CLI (`\r`).
+ */
+export function progressLine(o: RunOutcome, width = 24): string {
+  if (o.status !== 'RUNNING') return '';
+  const p = o.progress;
+  if (!p) return 'waiting for a worker';
+  const bar = (done: number, total: number) => {
+    const filled = total > 0 ? Math.round((width * done) / total) : 0;
+    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+  };
+  const parts: string[] = [p.stage];
+  if (p.stage === 'extracting' && p.extraction)
+    parts.push(
+      `${bar(p.extraction.shardsDone, p.extraction.shards)} shards, ${p.extraction.imagesDone} images`,
+    );
+  if (p.stage === 'routes' && p.routes)
+    parts.push(`${bar(p.routes.done, p.routes.total)} route jobs`);
+  for (const t of o.training ?? [])
+    parts.push(`coop ${t.variant} epoch ${t.epoch}/${t.epochs} loss ${t.loss.toFixed(3)}`);
+  return parts.join('  ');
 }

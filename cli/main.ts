@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable
 // service, 3 a scheduled run regressed (cli/exit-code.ts).
+import type { Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { ConfigError } from '../activities/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
@@ -18,9 +19,10 @@ import {
   runStatus,
   startEvaluation,
   waitForRun,
+  watchRun,
   type RunOutcome,
 } from './evaluations';
-import { formatOutcome, formatRunList } from './format';
+import { formatOutcome, formatRunList, progressLine } from './format';
 import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
@@ -29,6 +31,19 @@ import { addScheduleCommands } from './schedule-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
   console.log(json ? JSON.stringify(outcome, null, 2) : formatOutcome(outcome));
+
+/**
+ * Waits for a run; on a terminal (and without --json) a progress line is redrawn in place on
+ * stderr every second. Piped output gets no progress noise, only the final result.
+ */
+async function waitWithProgress(client: Client, runId: string, json: boolean): Promise<RunOutcome> {
+  if (json || !process.stderr.isTTY) return waitForRun(client, runId);
+  const outcome = await watchRun(client, runId, (o) =>
+    process.stderr.write(`\r\x1b[2K${progressLine(o, 24)}`),
+  );
+  process.stderr.write('\r\x1b[2K');
+  return outcome;
+}
 const connect = async () => {
   loadStackEnvDefaults();
   const env = loadEnv();
@@ -99,7 +114,7 @@ program
           return 0;
         }
         if (!opts.json) console.error(`clipeval: started run ${runId}; waiting...`);
-        const outcome = await waitForRun(client, runId);
+        const outcome = await waitWithProgress(client, runId, !!opts.json);
         print(!!opts.json, outcome);
         return exitCodeOf(outcome);
       },
@@ -146,7 +161,7 @@ program
         return EXIT.ok;
       }
       if (!opts.json) console.error(`clipeval: resumed run ${runId}; waiting...`);
-      const outcome = await waitForRun(client, runId);
+      const outcome = await waitWithProgress(client, runId, !!opts.json);
       print(!!opts.json, outcome);
       return exitCodeOf(outcome);
     }),

@@ -40,7 +40,11 @@ export async function createWorker(
     connection,
     namespace: env.temporal.namespace,
     shutdownGraceTime: env.shutdownGrace as `${number}s`,
-  };
+    // Heartbeats reach the server at least every 5 s (the default throttle can hold them for up to
+    // 60 s): a cancelled run's activities learn of it within seconds and stop between batches.
+    maxHeartbeatThrottleInterval: '5s',
+    defaultHeartbeatThrottleInterval: '2s',
+  } as const;
   if (kind === 'cpu') {
     const { activities, resources } = createCpuActivities(env);
     const worker = await Worker.create({

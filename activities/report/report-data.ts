@@ -18,21 +18,8 @@ export type ReportHistory = {
   routes: { route: Route; variant?: string; acc1: number }[];
 }[];
 
-export interface SummaryRow {
-  /** `zero-shot`, `probe all`, `coop 4shot-seed1`...: how every chart and table names a result. */
-  label: string;
-  route: Route;
-  variant?: string;
-  shots?: number | 'all';
-  seed?: number;
-  n: number;
-  acc1: number;
-  acc5: number | null;
-  meanPerClassRecall: number;
-  macroF1: number;
-  notes: string[];
-  metricsUri: string;
-}
+/** A route's summary with the label every chart and table uses (`probe all`, `coop 4shot-seed1`). */
+export type SummaryRow = Omit<RouteSummary, 'reused'> & { label: string };
 
 /** One point of a few-shot curve: top-1 accuracy over seeds at one shot count. */
 export interface FewShotPoint {
