@@ -7,7 +7,7 @@ import {
 } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { type ClipevalEnv, envSource } from '../activities/config/env';
+import { type ClipevalEnv, envSource, temporalTls } from '../activities/config/env';
 import type { RunSpec } from '../activities/config/run-spec';
 import { assertRunId } from '../activities/storage/keys';
 import { parseS3Uri } from '../activities/storage/s3-uri';
@@ -22,7 +22,7 @@ export async function connectClient(env: ClipevalEnv): Promise<Client> {
   try {
     connection = await Connection.connect({
       address: env.temporal.address,
-      tls: env.temporal.tls,
+      tls: temporalTls(env.temporal),
       connectTimeout: 5000,
       ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
     });

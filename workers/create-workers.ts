@@ -1,7 +1,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createCpuActivities, createGpuActivities } from '../activities';
-import type { ClipevalEnv } from '../activities/config/env';
+import { type ClipevalEnv, temporalTls } from '../activities/config/env';
 
 export type WorkerKind = 'cpu' | 'gpu';
 
@@ -9,7 +9,7 @@ export async function connectWorker(env: ClipevalEnv): Promise<NativeConnection>
   try {
     return await NativeConnection.connect({
       address: env.temporal.address,
-      tls: env.temporal.tls,
+      tls: temporalTls(env.temporal),
       ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
     });
   } catch (err) {

@@ -17,6 +17,11 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_TLS: z.enum(['true', 'false'], 'expected true or false').default('false'),
+  /** mTLS: client certificate and key (PEM files, both or neither), optional server CA and SNI. */
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   CLIPEVAL_S3_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:7070' })
     .optional(),
@@ -61,7 +66,14 @@ const envSchema = z.object({
 });
 
 export interface ClipevalEnv {
-  temporal: { address: string; namespace: string; apiKey?: string; tls: boolean };
+  temporal: {
+    address: string;
+    namespace: string;
+    apiKey?: string;
+    tls: boolean;
+    /** PEM file paths for mTLS / a private CA (implies tls); read when connecting. */
+    tlsFiles?: { cert?: string; key?: string; ca?: string; serverName?: string };
+  };
   s3: { endpoint?: string; region: string; bucket: string };
   queues: { cpu: string; gpu: string };
   shutdownGrace: string;
@@ -131,12 +143,26 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     );
   }
   const e = parsed.data;
+  if ((e.TEMPORAL_TLS_CERT === undefined) !== (e.TEMPORAL_TLS_KEY === undefined)) {
+    throw new ConfigError(
+      'Invalid environment configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the client certificate and its private key, PEM files).',
+      'environment',
+    );
+  }
+  const files = {
+    ...(e.TEMPORAL_TLS_CERT ? { cert: e.TEMPORAL_TLS_CERT } : {}),
+    ...(e.TEMPORAL_TLS_KEY ? { key: e.TEMPORAL_TLS_KEY } : {}),
+    ...(e.TEMPORAL_TLS_CA ? { ca: e.TEMPORAL_TLS_CA } : {}),
+    ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverName: e.TEMPORAL_TLS_SERVER_NAME } : {}),
+  };
+  const tlsFiles = Object.keys(files).length > 0 ? files : undefined;
   return {
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
       ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
-      tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined,
+      tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined || tlsFiles !== undefined,
+      ...(tlsFiles ? { tlsFiles } : {}),
     },
     s3: {
       ...(e.CLIPEVAL_S3_ENDPOINT ? { endpoint: e.CLIPEVAL_S3_ENDPOINT } : {}),
@@ -157,5 +183,43 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
       logFormat: e.CLIPEVAL_LOG_FORMAT,
       logLevel: e.CLIPEVAL_LOG_LEVEL,
     },
+  };
+}
+
+/**
+ * The TLS option of a Temporal connection (client and workers alike): false, true (system
+ * roots; Temporal Cloud with an API key), or mTLS / a private CA from the PEM files named by
+ * TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY and TEMPORAL_TLS_CA.
+ */
+export function temporalTls(t: ClipevalEnv['temporal']):
+  | boolean
+  | {
+      serverNameOverride?: string;
+      serverRootCACertificate?: Uint8Array;
+      clientCertPair?: { crt: Uint8Array; key: Uint8Array };
+    } {
+  if (!t.tlsFiles) return t.tls;
+  const read = (path: string, variable: string) => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot read ${variable}=${path}: ${(err as Error).message}. Point it at a PEM file.`,
+        'environment',
+      );
+    }
+  };
+  const f = t.tlsFiles;
+  return {
+    ...(f.serverName ? { serverNameOverride: f.serverName } : {}),
+    ...(f.ca ? { serverRootCACertificate: read(f.ca, 'TEMPORAL_TLS_CA') } : {}),
+    ...(f.cert && f.key
+      ? {
+          clientCertPair: {
+            crt: read(f.cert, 'TEMPORAL_TLS_CERT'),
+            key: read(f.key, 'TEMPORAL_TLS_KEY'),
+          },
+        }
+      : {}),
   };
 }

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
 import { syntheticDataset } from '../../activities/dataset/synthetic';
+import { keys } from '../../activities/storage/keys';
+import { getText } from '../../activities/storage/objects';
+import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import {
   putObjects,
@@ -19,7 +22,7 @@ import {
 } from '../helpers/stack';
 
 // A gpu worker process as deployed: JSON-lines logs carrying run id and stage, a Prometheus
-// endpoint with Temporal's and clipeval's metrics, and no secret in logs or workflow history.
+// endpoint with Temporal's and clipeval's metrics, and no secret in logs, history or report.
 let env: ClipevalEnv;
 let client: Client;
 let cpu: Awaited<ReturnType<typeof startWorkers>>;
@@ -101,9 +104,16 @@ describe('worker telemetry', () => {
     expect(secrets.length).toBeGreaterThan(0);
     const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
     const logs = readFileSync(logPath, 'utf8');
+    const s3 = createS3Client(env.s3);
+    const report = await Promise.all(
+      (['report.json', 'report.html'] as const).map((f) =>
+        getText(s3, env.s3.bucket, keys.report(runId, f)),
+      ),
+    );
     for (const secret of secrets) {
       expect(history.includes(secret)).toBe(false);
       expect(logs.includes(secret)).toBe(false);
+      for (const r of report) expect(r.includes(secret)).toBe(false);
     }
   });
 });

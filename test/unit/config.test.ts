@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../activities/config/errors';
-import { loadEnv, parseEnvFile } from '../../activities/config/env';
+import { loadEnv, parseEnvFile, temporalTls } from '../../activities/config/env';
 import { loadRunSpec, parseRunSpec } from '../../activities/config/run-spec';
 
 describe('environment configuration', () => {
@@ -60,6 +60,41 @@ describe('environment configuration', () => {
       B: 'two',
       C: 'x y',
     });
+  });
+});
+
+describe('Temporal TLS', () => {
+  const base = { CLIPEVAL_BUCKET: 'abc' };
+  it('is off by default, on with TEMPORAL_TLS or an API key', () => {
+    expect(temporalTls(loadEnv(base).temporal)).toBe(false);
+    expect(temporalTls(loadEnv({ ...base, TEMPORAL_TLS: 'true' }).temporal)).toBe(true);
+    expect(temporalTls(loadEnv({ ...base, TEMPORAL_API_KEY: 'k' }).temporal)).toBe(true);
+  });
+  it('reads the mTLS certificate pair, CA and server name from PEM files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-tls-'));
+    for (const f of ['c.pem', 'k.pem', 'ca.pem']) writeFileSync(join(dir, f), `-----${f}-----`);
+    const env = loadEnv({
+      ...base,
+      TEMPORAL_TLS_CERT: join(dir, 'c.pem'),
+      TEMPORAL_TLS_KEY: join(dir, 'k.pem'),
+      TEMPORAL_TLS_CA: join(dir, 'ca.pem'),
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    });
+    expect(env.temporal.tls).toBe(true);
+    const tls = temporalTls(env.temporal) as Exclude<ReturnType<typeof temporalTls>, boolean>;
+    expect(Buffer.from(tls.clientCertPair!.crt).toString()).toBe('-----c.pem-----');
+    expect(Buffer.from(tls.clientCertPair!.key).toString()).toBe('-----k.pem-----');
+    expect(Buffer.from(tls.serverRootCACertificate!).toString()).toBe('-----ca.pem-----');
+    expect(tls.serverNameOverride).toBe('temporal.internal');
+  });
+  it('refuses a certificate without its key, and names an unreadable file', () => {
+    expect(() => loadEnv({ ...base, TEMPORAL_TLS_CERT: '/x.pem' })).toThrow(
+      /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together/,
+    );
+    const env = loadEnv({ ...base, TEMPORAL_TLS_CA: '/nonexistent/ca.pem' });
+    expect(() => temporalTls(env.temporal)).toThrow(
+      /Cannot read TEMPORAL_TLS_CA=\/nonexistent\/ca.pem/,
+    );
   });
 });
 
