@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
+import { parseRunSpec } from '../../activities/config/run-spec';
 import { decodeShard } from '../../activities/embeddings/shard-format';
 import { syntheticDataset } from '../../activities/dataset/synthetic';
 import type { RouteResultFile } from '../../activities/heads/route-result';
@@ -72,9 +72,13 @@ describe('worker killed mid-shard', () => {
       const noise = Buffer.from(
         Array.from({ length: 64 * 64 * 3 }, (_, j) => (j * 31 + i * 17) % 256),
       );
-      files[`train/${i % 2 ? 'a' : 'b'}/${i}.png`] = await sharp(noise, {
-        raw: { width: 64, height: 64, channels: 3 },
-      })
+      // Every fourth image is a test image, so the routes have something to score.
+      files[`${i % 4 === 0 ? 'test' : 'train'}/${i % 2 ? 'a' : 'b'}/${i}.png`] = await sharp(
+        noise,
+        {
+          raw: { width: 64, height: 64, channels: 3 },
+        },
+      )
         .resize(900, 700)
         .png()
         .toBuffer();
@@ -86,7 +90,8 @@ describe('worker killed mid-shard', () => {
       model: { bundle },
       shardSize: 1024,
       extraction: { batchSize: 4, concurrency: 1, parallelism: 1, heartbeatTimeoutSeconds: 4 },
-      ...EXTRACTION_ONLY,
+      coop: { epochs: 3, nCtx: 2 },
+      fewShot: { shots: [4], seeds: [1] },
     });
     const first = gpuWorkerProcess();
     const { runId } = await startEvaluation(client, env, spec, uniqueId('kill-run'));
@@ -130,6 +135,24 @@ describe('worker killed mid-shard', () => {
         : [],
     );
     expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
+
+    // An uninterrupted run of the same data and seeds, with other shard boundaries (so nothing is
+    // reused and every image is encoded again), scores exactly the same on every route.
+    const { runId: plain } = await startEvaluation(
+      client,
+      env,
+      { ...spec, shardSize: 7 },
+      uniqueId('kill-plain-run'),
+    );
+    const uninterrupted = await waitForRun(client, plain);
+    if (uninterrupted.status !== 'COMPLETED') expect.fail(`run ${uninterrupted.status}`);
+    expect(uninterrupted.summary.extraction.shardsReused).toBe(0);
+    const metrics = (o: typeof outcome) =>
+      o.status === 'COMPLETED'
+        ? o.summary.routes.map((r) => [r.route, r.variant, r.acc1, r.macroF1]).sort()
+        : [];
+    expect(metrics(uninterrupted)).toEqual(metrics(outcome));
+    expect(metrics(outcome)).toHaveLength(4); // zero-shot, probe all, probe and CoOp 4-shot
   });
 });
 
