@@ -61,7 +61,14 @@ const program = new Command('clipeval')
     'after',
     '\nExit codes: 0 success (or still running), 1 the run failed or was cancelled, 2 bad input,\n' +
       'an unknown run or schedule, or an unreachable service, 3 a completed scheduled run whose\n' +
-      "metrics dropped below the schedule's previous successful run (a regression).",
+      "metrics dropped below the schedule's previous successful run (a regression).\n\n" +
+      'Examples:\n' +
+      '  clipeval run --dataset s3://bkt/datasets/pets/ --spec run.yaml --wait\n' +
+      '  clipeval status pets-20261127-020000 --json\n' +
+      '  clipeval resume pets-20261127-020000 --wait\n' +
+      '  clipeval report pets-20261127-020000 --out ./report\n' +
+      '  clipeval schedule create pets-nightly --cron "0 2 * * *" --spec run.yaml --timezone Europe/Paris\n' +
+      '  clipeval list --limit 10',
   );
 
 program
@@ -220,6 +227,11 @@ program
   .catch((err: unknown) => {
     const known =
       err instanceof UsageError || err instanceof ConfigError || err instanceof BundleError;
-    console.error(`clipeval: ${err instanceof Error ? err.message : String(err)}`);
+    // Red "error:" on a terminal (and not under NO_COLOR); plain text when piped.
+    const tag =
+      process.stderr.isTTY && process.env.NO_COLOR === undefined
+        ? '\x1b[31merror:\x1b[0m'
+        : 'error:';
+    console.error(`clipeval: ${tag} ${err instanceof Error ? err.message : String(err)}`);
     process.exit(known ? 2 : 1);
   });
