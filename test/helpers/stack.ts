@@ -1,10 +1,16 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadBundle, uploadBundle } from '../../activities/model/bundle';
 import { TINY_BUNDLE } from './fixtures';
 import { type ClipevalEnv, loadEnv } from '../../activities/config/env';
+import { type SyntheticImage, syntheticDataset } from '../../activities/dataset/synthetic';
+import type { Split } from '../../activities/dataset/types';
 import { createS3Client } from '../../activities/storage/s3-client';
 import type { WorkerKind } from '../../workers/create-workers';
 import { type InProcessWorkers, startInProcessWorkers } from '../../workers/in-process';
@@ -101,4 +107,76 @@ export async function startPipeline(env: ClipevalEnv = testEnv()): Promise<TestP
       await connection.close();
     },
   };
+}
+
+/** Generated shape images (activities/dataset/synthetic.ts) uploaded under a fresh prefix. */
+export async function uploadShapes(
+  env: ClipevalEnv,
+  perSplit: Record<Split, number>,
+  opts: { size?: number; label?: string; extra?: Record<string, Buffer | string> } = {},
+): Promise<{ uri: string; prefix: string; images: SyntheticImage[] }> {
+  const prefix = `${uniqueId(opts.label ?? 'shapes')}/`;
+  const images = await syntheticDataset({ perSplit, size: opts.size ?? 64 });
+  await putObjects(env, env.s3.bucket, prefix, {
+    ...Object.fromEntries(images.map((i) => [i.path, i.body])),
+    ...opts.extra,
+  });
+  return { uri: `s3://${env.s3.bucket}/${prefix}`, prefix, images };
+}
+
+/**
+ * The CLI as a user runs it (`tsx cli/main.ts`), on the test's queues and default bundle.
+ * Asynchronous on purpose: in-process workers need this process's event loop meanwhile.
+ */
+export function runCli(
+  args: string[],
+  opts: {
+    env?: ClipevalEnv;
+    bundle?: string;
+    extraEnv?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      join('node_modules', '.bin', 'tsx'),
+      [join('cli', 'main.ts'), ...args],
+      {
+        env: {
+          ...process.env,
+          ...(opts.env
+            ? { CLIPEVAL_CPU_QUEUE: opts.env.queues.cpu, CLIPEVAL_GPU_QUEUE: opts.env.queues.gpu }
+            : {}),
+          ...(opts.bundle ? { CLIPEVAL_DEFAULT_BUNDLE: opts.bundle } : {}),
+          ...opts.extraEnv,
+        },
+        encoding: 'utf8',
+        timeout: opts.timeoutMs ?? 120_000,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/**
+ * A gpu worker in its own process, as deployed, logging to a file. Runs node itself (not the tsx
+ * wrapper), so a SIGKILL hits the worker, not a parent of it.
+ */
+export function spawnGpuWorker(
+  env: ClipevalEnv,
+  extraEnv: Record<string, string> = {},
+): ChildProcess & { logPath: string } {
+  const logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-gpu-')), 'worker.log');
+  const log = openSync(logPath, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
+    env: {
+      ...process.env,
+      CLIPEVAL_GPU_QUEUE: env.queues.gpu,
+      CLIPEVAL_BUNDLE_CACHE: mkdtempSync(join(tmpdir(), 'clipeval-bundles-')),
+      ...extraEnv,
+    },
+    stdio: ['ignore', log, log],
+  });
+  return Object.assign(child, { logPath });
 }

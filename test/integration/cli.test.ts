@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { decodeShard } from '../../activities/embeddings/shard-format';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import {
   uniqueId,
   tinyPng,
   uploadTinyBundle,
+  runCli,
 } from '../helpers/stack';
 
 // The `clipeval` command as a user runs it, against the real stack, with a real worker.
@@ -28,28 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => stopWorkers(worker));
 
-// Asynchronous on purpose: the worker runs in this process and needs its event loop.
-function clipeval(args: string[], extraEnv: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      join('node_modules', '.bin', 'tsx'),
-      [join('cli', 'main.ts'), ...args],
-      {
-        env: {
-          ...process.env,
-          CLIPEVAL_CPU_QUEUE: env.queues.cpu,
-          CLIPEVAL_GPU_QUEUE: env.queues.gpu,
-          CLIPEVAL_DEFAULT_BUNDLE: bundle,
-          ...extraEnv,
-        },
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-}
+const clipeval = (args: string[], extraEnv: Record<string, string> = {}) =>
+  runCli(args, { env, bundle, extraEnv, timeoutMs: 60_000 });
 
 describe('clipeval CLI', () => {
   it('runs a plan with --wait --json, then reports it with status', async () => {

@@ -1,12 +1,10 @@
 import type { Client } from '@temporalio/client';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../activities/config/run-spec';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
 import type { Comparison } from '../../activities/heads/compare';
 import { uploadBundle } from '../../activities/model/bundle';
 import { keys } from '../../activities/storage/keys';
@@ -23,7 +21,14 @@ import {
 import { describeSchedule, triggerSchedule } from '../../cli/schedules';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
-import { putObjects, startPipeline, type TestPipeline, uniqueId } from '../helpers/stack';
+import {
+  putObjects,
+  startPipeline,
+  type TestPipeline,
+  uniqueId,
+  runCli,
+  uploadShapes,
+} from '../helpers/stack';
 
 // Operations on the real stack: resume after a failure and after a cancellation, run listing,
 // schedules (trigger, overlap skip) and the nightly comparison with its regression exit code.
@@ -38,39 +43,7 @@ beforeAll(async () => {
 });
 afterAll(() => pipeline.close());
 
-/** The CLI as a user runs it; asynchronous so the in-process workers keep their event loop. */
-function clipeval(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      join('node_modules', '.bin', 'tsx'),
-      [join('cli', 'main.ts'), ...args],
-      {
-        env: {
-          ...process.env,
-          CLIPEVAL_CPU_QUEUE: env.queues.cpu,
-          CLIPEVAL_GPU_QUEUE: env.queues.gpu,
-          CLIPEVAL_DEFAULT_BUNDLE: bundle,
-        },
-        encoding: 'utf8',
-        timeout: 120_000,
-      },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function uploadShapes(perSplit: { train: number; val: number; test: number }) {
-  const prefix = `${uniqueId('ops')}/`;
-  const images = await syntheticDataset({ perSplit, size: 48 });
-  await putObjects(
-    env,
-    env.s3.bucket,
-    prefix,
-    Object.fromEntries(images.map((i) => [i.path, i.body])),
-  );
-  return { uri: `s3://${env.s3.bucket}/${prefix}`, prefix, images };
-}
+const cli = (args: string[]) => runCli(args, { env, bundle });
 
 const SMALL: Partial<RunSpecInput> = {
   coop: { epochs: 2, nCtx: 2 },
@@ -96,7 +69,11 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_
 
 describe('resume', () => {
   it('continues a run that failed on a missing bundle once the bundle is uploaded', async () => {
-    const { uri } = await uploadShapes({ train: 3, val: 0, test: 2 });
+    const { uri } = await uploadShapes(
+      env,
+      { train: 3, val: 0, test: 2 },
+      { size: 48, label: 'ops' },
+    );
     const missing = `s3://${env.s3.bucket}/models/${uniqueId('later')}/`;
     const spec = parseRunSpec({ dataset: { uri }, model: { bundle: missing }, ...SMALL });
     const runId = uniqueId('resume-failed');
@@ -106,7 +83,7 @@ describe('resume', () => {
     const s3 = createS3Client(env.s3);
     await uploadBundle(s3, TINY_BUNDLE, missing);
     s3.destroy();
-    const resumed = await clipeval(['resume', runId, '--wait', '--json']);
+    const resumed = await cli(['resume', runId, '--wait', '--json']);
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
     const outcome = JSON.parse(resumed.stdout) as RunOutcome;
@@ -114,14 +91,18 @@ describe('resume', () => {
     expect(summary.runId).toBe(runId);
     expect(summary.bundle).toBe(missing);
 
-    const again = await clipeval(['resume', runId]);
+    const again = await cli(['resume', runId]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/completed, nothing to resume/);
-    expect((await clipeval(['resume', uniqueId('nope')])).code).toBe(2);
+    expect((await cli(['resume', uniqueId('nope')])).code).toBe(2);
   }, 240_000);
 
   it('cancels a run mid-extraction promptly, then resumes it reusing the finished shards', async () => {
-    const { uri } = await uploadShapes({ train: 40, val: 0, test: 40 });
+    const { uri } = await uploadShapes(
+      env,
+      { train: 40, val: 0, test: 40 },
+      { size: 48, label: 'ops' },
+    );
     const spec = parseRunSpec({
       dataset: { uri },
       model: { bundle },
@@ -137,7 +118,7 @@ describe('resume', () => {
       return done >= 2 ? done : undefined;
     });
 
-    const running = await clipeval(['resume', runId]);
+    const running = await cli(['resume', runId]);
     expect(running.code).toBe(0);
     expect(running.stdout).toMatch(/still running/);
 
@@ -150,7 +131,7 @@ describe('resume', () => {
     const doneAtCancel =
       before.status === 'RUNNING' ? (before.progress?.extraction?.shardsDone ?? 0) : 0;
 
-    const resumed = await clipeval(['resume', runId, '--wait', '--json']);
+    const resumed = await cli(['resume', runId, '--wait', '--json']);
     expect(resumed.code).toBe(0);
     const summary = completed(JSON.parse(resumed.stdout) as RunOutcome);
     const { shards, shardsDone, shardsReused } = summary.extraction;
@@ -166,7 +147,7 @@ describe('resume', () => {
 
 describe('schedules and the nightly comparison', () => {
   it('triggers runs, skips an overlapping trigger, compares runs and flags a regression', async () => {
-    const data = await uploadShapes({ train: 6, val: 0, test: 4 });
+    const data = await uploadShapes(env, { train: 6, val: 0, test: 4 }, { size: 48, label: 'ops' });
     const specFile = join(mkdtempSync(join(tmpdir(), 'ops-spec-')), 'run.json');
     writeFileSync(
       specFile,
@@ -179,7 +160,7 @@ describe('schedules and the nightly comparison', () => {
       invalid,
       JSON.stringify({ dataset: { uri: data.uri }, regression: { maxDrop: 2 } }),
     );
-    const bad = await clipeval([
+    const bad = await cli([
       'schedule',
       'create',
       scheduleId,
@@ -190,9 +171,9 @@ describe('schedules and the nightly comparison', () => {
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/regression\.maxDrop/);
-    expect((await clipeval(['schedule', 'describe', scheduleId])).code).toBe(2);
+    expect((await cli(['schedule', 'describe', scheduleId])).code).toBe(2);
 
-    const created = await clipeval([
+    const created = await cli([
       'schedule',
       'create',
       scheduleId,
@@ -226,7 +207,7 @@ describe('schedules and the nightly comparison', () => {
     // A second trigger while the run is going is skipped (overlap skip) and counted.
     const second = await trigger(1);
     await triggerSchedule(client, scheduleId);
-    const described = await clipeval(['schedule', 'describe', scheduleId, '--json']);
+    const described = await cli(['schedule', 'describe', scheduleId, '--json']);
     expect(described.code).toBe(0);
     const info = JSON.parse(described.stdout) as {
       overlap: string;
@@ -262,7 +243,7 @@ describe('schedules and the nightly comparison', () => {
     const c = completed(await waitForRun(client, third));
     expect(c.comparison?.previousRunId).toBe(second);
     expect(c.comparison?.regression).toBe(true);
-    const status = await clipeval(['status', third]);
+    const status = await cli(['status', third]);
     expect(status.code).toBe(3);
     expect(status.stdout).toMatch(/compared with run .*REGRESSION/);
     expect(status.stdout).toMatch(/probe all\s+acc1\s+-\d/);
@@ -280,12 +261,12 @@ describe('schedules and the nightly comparison', () => {
       const mine = runs.filter((r) => r.scheduleId === scheduleId && r.status === 'COMPLETED');
       return mine.length === 3 ? mine : undefined;
     });
-    const list = await clipeval(['list', '--limit', '100']);
+    const list = await cli(['list', '--limit', '100']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(
       new RegExp(`${third}\\s+COMPLETED\\s+\\S+\\s+\\S+\\s+${scheduleId}`),
     );
 
-    expect((await clipeval(['schedule', 'delete', scheduleId])).code).toBe(0);
+    expect((await cli(['schedule', 'delete', scheduleId])).code).toBe(0);
   }, 420_000);
 });

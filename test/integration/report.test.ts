@@ -1,5 +1,4 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,12 +7,11 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuActivities } from '../../activities';
 import { parseRunSpec } from '../../activities/config/run-spec';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
 import type { ReportData } from '../../activities/report/report-data';
 import type { WriteReportInput, WriteReportResult } from '../../activities/write-report';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
-import { putObjects, startPipeline, type TestPipeline, uniqueId } from '../helpers/stack';
+import { startPipeline, type TestPipeline, uniqueId, runCli, uploadShapes } from '../helpers/stack';
 
 // A real run's report: written by the writeReport activity, saved by `clipeval report`, and
 // opened in headless Chromium without any network, every chart visible.
@@ -38,13 +36,12 @@ let written: WriteReportResult;
 beforeAll(async () => {
   pipeline = await startPipeline();
   const { env, client, bundle } = pipeline;
-  const prefix = `${uniqueId('report')}/`;
-  const images = await syntheticDataset({ perSplit: { train: 4, val: 2, test: 3 }, size: 64 });
   const corrupt = 'test/red_circle/corrupt.png';
-  await putObjects(env, env.s3.bucket, prefix, {
-    ...Object.fromEntries(images.map((i) => [i.path, i.body])),
-    [corrupt]: 'not a png',
-  });
+  const { prefix } = await uploadShapes(
+    env,
+    { train: 4, val: 2, test: 3 },
+    { label: 'report', extra: { [corrupt]: 'not a png' } },
+  );
   corruptUri = `s3://${env.s3.bucket}/${prefix}${corrupt}`;
   runId = uniqueId('report-run');
   const spec = parseRunSpec({
@@ -81,18 +78,7 @@ beforeAll(async () => {
 }, 400_000);
 afterAll(() => pipeline?.close());
 
-// Asynchronous on purpose: the workers run in this process and need its event loop.
-function clipeval(args: string[]) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      join('node_modules', '.bin', 'tsx'),
-      [join('cli', 'main.ts'), ...args],
-      { env: process.env, encoding: 'utf8', timeout: 60_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-}
+const clipeval = (args: string[]) => runCli(args, { timeoutMs: 60_000 });
 
 describe('run report', () => {
   let dir: string;

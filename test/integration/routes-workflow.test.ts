@@ -30,7 +30,13 @@ import { parseS3Uri } from '../../activities/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
-import { putObjects, startPipeline, type TestPipeline, uniqueId } from '../helpers/stack';
+import {
+  putObjects,
+  startPipeline,
+  type TestPipeline,
+  uniqueId,
+  uploadShapes,
+} from '../helpers/stack';
 
 // The three decision routes after extraction, through Temporal on the real stack: results in
 // S3, zero-shot equal to a direct computation, the few-shot grid, and the bad inputs of the heads.
@@ -45,17 +51,8 @@ beforeAll(async () => {
 });
 afterAll(() => pipeline.close());
 
-async function uploadShapes(perSplit: { train: number; val: number; test: number }) {
-  const prefix = `${uniqueId('shapes')}/`;
-  const images = await syntheticDataset({ perSplit, size: 64 });
-  await putObjects(
-    env,
-    env.s3.bucket,
-    prefix,
-    Object.fromEntries(images.map((i) => [i.path, i.body])),
-  );
-  return `s3://${env.s3.bucket}/${prefix}`;
-}
+const shapes = async (perSplit: { train: number; val: number; test: number }) =>
+  (await uploadShapes(env, perSplit)).uri;
 
 async function run(uri: string, extra: Partial<RunSpecInput> = {}, runId = uniqueId('routes')) {
   const spec = parseRunSpec({ dataset: { uri }, model: { bundle }, shardSize: 16, ...extra });
@@ -76,7 +73,7 @@ describe('evaluation with the three routes', () => {
   let uri: string;
 
   beforeAll(async () => {
-    uri = await uploadShapes({ train: 6, val: 2, test: 4 });
+    uri = await shapes({ train: 6, val: 2, test: 4 });
     const r = await run(uri, {
       coop: { epochs: 3, nCtx: 4 },
       fewShot: { shots: [2, 8], seeds: [1, 2] },
@@ -196,7 +193,7 @@ describe('evaluation with the three routes', () => {
 
 describe('bad input for the routes', () => {
   it('without a val split, the probe falls back to a validation set carved from train and says so', async () => {
-    const uri = await uploadShapes({ train: 6, val: 0, test: 2 });
+    const uri = await shapes({ train: 6, val: 0, test: 2 });
     const r = await run(uri, {
       zeroShot: { enabled: false },
       coop: { enabled: false },
@@ -237,7 +234,7 @@ describe('bad input for the routes', () => {
   });
 
   it("refuses embeddings of another bundle found under this bundle's keys", async () => {
-    const uri = await uploadShapes({ train: 2, val: 0, test: 2 });
+    const uri = await shapes({ train: 2, val: 0, test: 2 });
     const first = await run(uri, EXTRACTION_ONLY);
     if (first.outcome.status !== 'COMPLETED') expect.fail(`run ${first.outcome.status}`);
     // Bundle B: the same graphs under another name, so another hash and other shard keys.
@@ -274,7 +271,7 @@ describe('bad input for the routes', () => {
   });
 
   it('NaN in a CoOp checkpoint fails clearly and the checkpoint is left as it was', async () => {
-    const uri = await uploadShapes({ train: 4, val: 0, test: 2 });
+    const uri = await shapes({ train: 4, val: 0, test: 2 });
     const spec: Partial<RunSpecInput> = {
       coop: { epochs: 4, nCtx: 2 },
       fewShot: { shots: [2], seeds: [1] },

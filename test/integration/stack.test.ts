@@ -6,7 +6,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../activities/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
 import { keys } from '../../activities/storage/keys';
 import { getJson } from '../../activities/storage/objects';
 import { createS3Client } from '../../activities/storage/s3-client';
@@ -23,6 +22,7 @@ import {
   uniqueId,
   tinyPng,
   uploadTinyBundle,
+  uploadShapes,
 } from '../helpers/stack';
 
 describe('local stack', () => {
@@ -106,16 +106,13 @@ describe('local stack', () => {
       ...testEnv(),
       temporal: { address: server.address, namespace: 'default', tls: false },
     };
-    const prefix = `${uniqueId('midrun')}/`;
-    const images = await syntheticDataset({ perSplit: { train: 8, val: 0, test: 2 }, size: 32 });
-    await putObjects(
+    const { uri } = await uploadShapes(
       env,
-      env.s3.bucket,
-      prefix,
-      Object.fromEntries(images.map((i) => [i.path, i.body])),
+      { train: 8, val: 0, test: 2 },
+      { size: 32, label: 'midrun' },
     );
     const spec = parseRunSpec({
-      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      dataset: { uri },
       model: { bundle: await uploadTinyBundle(env) },
       zeroShot: { enabled: false },
       probe: { enabled: false },

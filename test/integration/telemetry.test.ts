@@ -1,24 +1,21 @@
 import { Client, Connection } from '@temporalio/client';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
 import { keys } from '../../activities/storage/keys';
 import { getText } from '../../activities/storage/objects';
 import { createS3Client } from '../../activities/storage/s3-client';
 import { startEvaluation, waitForRun } from '../../cli/evaluations';
 import {
-  putObjects,
   startWorkers,
   stopWorkers,
   testEnv,
   uniqueId,
   uploadTinyBundle,
+  spawnGpuWorker,
+  uploadShapes,
 } from '../helpers/stack';
 
 // A gpu worker process as deployed: JSON-lines logs carrying run id and stage, a Prometheus
@@ -26,7 +23,7 @@ import {
 let env: ClipevalEnv;
 let client: Client;
 let cpu: Awaited<ReturnType<typeof startWorkers>>;
-let gpu: ChildProcess;
+let gpu: ReturnType<typeof spawnGpuWorker>;
 let logPath: string;
 let metricsAddress: string;
 
@@ -46,18 +43,11 @@ beforeAll(async () => {
     namespace: env.temporal.namespace,
   });
   metricsAddress = `127.0.0.1:${await freePort()}`;
-  logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-telemetry-')), 'worker.log');
-  const log = openSync(logPath, 'a');
-  gpu = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
-    env: {
-      ...process.env,
-      CLIPEVAL_GPU_QUEUE: env.queues.gpu,
-      CLIPEVAL_METRICS_ADDRESS: metricsAddress,
-      CLIPEVAL_LOG_LEVEL: 'DEBUG',
-      CLIPEVAL_BUNDLE_CACHE: mkdtempSync(join(tmpdir(), 'clipeval-bundles-')),
-    },
-    stdio: ['ignore', log, log],
+  gpu = spawnGpuWorker(env, {
+    CLIPEVAL_METRICS_ADDRESS: metricsAddress,
+    CLIPEVAL_LOG_LEVEL: 'DEBUG',
   });
+  logPath = gpu.logPath;
 });
 afterAll(async () => {
   gpu.kill('SIGKILL');
@@ -67,16 +57,13 @@ afterAll(async () => {
 
 describe('worker telemetry', () => {
   it('logs JSON lines with run id and stage, serves metrics, and leaks no secret', async () => {
-    const prefix = `${uniqueId('telemetry')}/`;
-    const images = await syntheticDataset({ perSplit: { train: 3, val: 0, test: 1 }, size: 32 });
-    await putObjects(
+    const { uri } = await uploadShapes(
       env,
-      env.s3.bucket,
-      prefix,
-      Object.fromEntries(images.map((i) => [i.path, i.body])),
+      { train: 3, val: 0, test: 1 },
+      { size: 32, label: 'telemetry' },
     );
     const spec = parseRunSpec({
-      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      dataset: { uri },
       model: { bundle: await uploadTinyBundle(env) },
       ...EXTRACTION_ONLY,
     });

@@ -1,16 +1,13 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../activities/config/env';
 import { parseRunSpec } from '../../activities/config/run-spec';
 import { decodeShard } from '../../activities/embeddings/shard-format';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
 import type { RouteResultFile } from '../../activities/heads/route-result';
 import { keys } from '../../activities/storage/keys';
 import { getJson } from '../../activities/storage/objects';
@@ -24,6 +21,8 @@ import {
   testEnv,
   uniqueId,
   uploadTinyBundle,
+  spawnGpuWorker,
+  uploadShapes,
 } from '../helpers/stack';
 
 // A gpu worker process is SIGKILLed in the middle of a shard; a new one picks the shard up after
@@ -33,20 +32,10 @@ let client: Client;
 let cpu: Awaited<ReturnType<typeof startWorkers>>;
 const children: ChildProcess[] = [];
 
-function gpuWorkerProcess(): ChildProcess & { logPath: string } {
-  const logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-gpu-')), 'worker.log');
-  const log = openSync(logPath, 'a');
-  // node itself, not the tsx wrapper: SIGKILL must hit the worker process, not a parent of it.
-  const child = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
-    env: {
-      ...process.env,
-      CLIPEVAL_GPU_QUEUE: env.queues.gpu,
-      CLIPEVAL_BUNDLE_CACHE: mkdtempSync(join(tmpdir(), 'clipeval-bundles-')),
-    },
-    stdio: ['ignore', log, log],
-  });
+function gpuWorkerProcess() {
+  const child = spawnGpuWorker(env);
   children.push(child);
-  return Object.assign(child, { logPath });
+  return child;
 }
 
 beforeAll(async () => {
@@ -158,17 +147,14 @@ describe('worker killed mid-shard', () => {
 
 describe('worker killed mid-CoOp', () => {
   it('resumes from the last epoch checkpoint and ends exactly as an uninterrupted run', async () => {
-    const prefix = `${uniqueId('coop-kill')}/`;
-    const images = await syntheticDataset({ perSplit: { train: 16, val: 0, test: 4 }, size: 32 });
-    await putObjects(
+    const { uri } = await uploadShapes(
       env,
-      env.s3.bucket,
-      prefix,
-      Object.fromEntries(images.map((i) => [i.path, i.body])),
+      { train: 16, val: 0, test: 4 },
+      { size: 32, label: 'coop-kill' },
     );
     const bundle = await uploadTinyBundle(env);
     const spec = parseRunSpec({
-      dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+      dataset: { uri },
       model: { bundle },
       extraction: { heartbeatTimeoutSeconds: 4 },
       zeroShot: { enabled: false },
