@@ -25,6 +25,23 @@ import {
   uploadShapes,
 } from '../helpers/stack';
 
+/** A Temporal dev server of the test's own (SQLite file in a temp folder), and an env using it. */
+async function ownTemporal(label: string) {
+  const dir = mkdtempSync(join(tmpdir(), `clipeval-${label}-`));
+  const serverOpts = {
+    bin: (await resolveTool('temporal', { install: false })).path,
+    dbFile: join(dir, 'temporal.db'),
+    logFile: join(dir, 'temporal.log'),
+    namespace: 'default',
+  };
+  const server = await startTemporal(serverOpts);
+  const env = {
+    ...testEnv(),
+    temporal: { address: server.address, namespace: 'default', tls: false },
+  };
+  return { serverOpts, server, env };
+}
+
 describe('local stack', () => {
   it('reuses a running stack and writes every variable to stack.env', async () => {
     const again = await stackUp(stackHome());
@@ -44,19 +61,10 @@ describe('local stack', () => {
   });
 
   it('keeps completed runs across a Temporal server restart (SQLite state)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clipeval-restart-'));
-    const bin = (await resolveTool('temporal', { install: false })).path;
-    const serverOpts = {
-      bin,
-      dbFile: join(dir, 'temporal.db'),
-      logFile: join(dir, 'temporal.log'),
-      namespace: 'default',
-    };
-    let server = await startTemporal(serverOpts);
-    const env = {
-      ...testEnv(),
-      temporal: { address: server.address, namespace: 'default', tls: false },
-    };
+    const own = await ownTemporal('restart');
+    const { serverOpts } = own;
+    let { server } = own;
+    const { env } = own;
     const prefix = `${uniqueId('restart')}/`;
     await putObjects(env, env.s3.bucket, prefix, { 'cat/1.png': await tinyPng(1) });
     const bundle = await uploadTinyBundle(env);
@@ -92,20 +100,11 @@ describe('local stack', () => {
   });
 
   it('completes a run whose Temporal server stops and restarts in the middle of it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clipeval-midrun-'));
-    const bin = (await resolveTool('temporal', { install: false })).path;
-    const serverOpts = {
-      bin,
-      dbFile: join(dir, 'temporal.db'),
-      logFile: join(dir, 'temporal.log'),
-      namespace: 'default',
-    };
-    let server = await startTemporal(serverOpts);
+    const own = await ownTemporal('midrun');
+    const { serverOpts } = own;
+    let { server } = own;
     const port = Number(server.address.split(':')[1]);
-    const env = {
-      ...testEnv(),
-      temporal: { address: server.address, namespace: 'default', tls: false },
-    };
+    const { env } = own;
     const { uri } = await uploadShapes(
       env,
       { train: 8, val: 0, test: 2 },
