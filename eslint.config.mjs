@@ -1,7 +1,35 @@
-// Lint rules: typescript-eslint's type-aware recommended set, plus the Temporal rule that
-// matters most: workflow code may only import type definitions and @temporalio/workflow.
+// Lint rules: typescript-eslint's type-aware recommended set, plus the layering of the house plan
+// (ARCHITECTURE.md). Each layer may import only what sits below it:
+//   core/        plain modules: no Temporal, nothing from the layers above
+//   activities/  Temporal adapters: core/ and the workflow contract's types; never client/ or cli/
+//   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports, and
+//                core/util/concurrency (pure and workflow-safe)
+//   client/      the package API: core/ and workflows/; never cli/, activities/ or workers/
+//   cli/         commands: client/ and core/; never activities/
+// Import cycles are checked by dependency-cruiser (.dependency-cruiser.cjs, part of `npm run lint`).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+/** A rule that forbids imports into the given top-level folders (any depth of ../). */
+const layers = (folders, message, extra = {}) => ({
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [{ group: folders.flatMap((f) => [`**/${f}`, `**/${f}/**`]), message, ...extra }],
+    },
+  ],
+});
+
+const ABOVE_CORE = [
+  'activities',
+  'workflows',
+  'client',
+  'cli',
+  'workers',
+  'infra',
+  'bench',
+  'test',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.clipeval/', '.venv/', 'test/fixtures/'] },
@@ -18,9 +46,55 @@ export default tseslint.config(
     },
   },
   {
+    files: ['core/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@temporalio/*'],
+              message:
+                'core/ is plain code: Temporal belongs in activities/, workflows/ and client/.',
+            },
+            {
+              group: ABOVE_CORE.flatMap((f) => [`**/${f}`, `**/${f}/**`]),
+              message: 'core/ imports nothing from the layers above it (ARCHITECTURE.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['activities/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['client', 'cli', 'workers', 'infra', 'bench'].flatMap((f) => [
+                `**/${f}`,
+                `**/${f}/**`,
+              ]),
+              message: 'activities/ are adapters over core/: they never import client/ or cli/.',
+            },
+            {
+              group: ['**/workflows', '**/workflows/**'],
+              allowTypeImports: true,
+              message:
+                'activities/ may use the workflow contract (workflows/progress.ts) as types only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           patterns: [
@@ -28,10 +102,44 @@ export default tseslint.config(
               group: ['node:*', '@aws-sdk/*', 'onnxruntime-node', 'apache-arrow', 'sharp'],
               message: 'Workflow code must be deterministic: do I/O in activities.',
             },
+            {
+              group: ['@temporalio/*', '!@temporalio/workflow'],
+              allowTypeImports: true,
+              message: 'Workflow code imports only @temporalio/workflow.',
+            },
+            {
+              group: [
+                '../*',
+                '!../core',
+                '../core/*',
+                '!../core/util',
+                '../core/util/*',
+                '!../core/util/concurrency',
+              ],
+              allowTypeImports: true,
+              message:
+                'Workflow code may import values only from workflows/ and core/util/concurrency (pure); import types with `import type`.',
+            },
           ],
         },
       ],
     },
   },
-  { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['client/**/*.ts', 'index.ts'],
+    rules: layers(
+      ['cli', 'activities', 'workers', 'infra', 'bench'],
+      'client/ is the package API: it uses core/ and workflows/, never cli/, activities/ or workers/.',
+      { allowTypeImports: false },
+    ),
+  },
+  {
+    files: ['cli/**/*.ts'],
+    rules: layers(['activities'], 'cli/ goes through client/ and core/, never activities/.'),
+  },
+  { files: ['**/*.mjs', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
+  },
 );

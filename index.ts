@@ -1,13 +1,8 @@
 // clipeval's programmatic API, for services that trigger and watch evaluation runs.
-export { loadEnv, loadStackEnvDefaults, type ClipevalEnv } from './activities/config/env';
-export { ConfigError } from './activities/config/errors';
-export {
-  loadRunSpec,
-  parseRunSpec,
-  type RunSpec,
-  type RunSpecInput,
-} from './activities/config/run-spec';
-export type { Plan, PlanSummary } from './activities/dataset/plan';
+export { loadEnv, loadStackEnvDefaults, type ClipevalEnv } from './core/config/env';
+export { ConfigError } from './core/config/errors';
+export { loadRunSpec, parseRunSpec, type RunSpec, type RunSpecInput } from './core/config/run-spec';
+export type { Plan, PlanSummary } from './core/dataset/plan';
 export {
   cancelEvaluation,
   connectClient,
@@ -20,8 +15,8 @@ export {
   type ResumeResult,
   type RunListing,
   type RunOutcome,
-} from './cli/evaluations';
-export { EXIT, exitCodeOf } from './cli/exit-code';
+} from './client/evaluations';
+export { EXIT, exitCodeOf } from './client/exit-codes';
 export {
   createSchedule,
   deleteSchedule,
@@ -32,7 +27,7 @@ export {
   unpauseSchedule,
   type CreateScheduleOptions,
   type ScheduleInfo,
-} from './cli/schedules';
-export type { Comparison, RouteDelta } from './activities/heads/compare';
+} from './client/schedules';
+export type { Comparison, RouteDelta } from './core/runs/compare';
 export type { EvaluateDatasetInput } from './workflows/evaluate-dataset';
 export type { EvaluationSummary, RunProgress } from './workflows/progress';

@@ -1,47 +1,58 @@
-import { compareWithPreviousActivity } from './compare-runs';
-import type { ClipevalEnv } from './config/env';
-import { WorkerResources } from './embeddings/resources';
-import { extractShardActivity } from './extract-shard';
-import { fitProbeActivity } from './fit-probe';
+/**
+ * @file The activity sets of the two worker kinds. Each activity is registered under the name of
+ * its file (activities/<kebab-name>.ts exports <name>Activity) and of its stub in
+ * workflows/activity-stubs.ts, and every one goes through withPermanentErrors, the one way an
+ * activity fails permanently.
+ */
+import type { ClipevalEnv } from '../core/config/env';
+import { ObjectStore } from '../core/storage/object-store';
+import { WorkerResources } from '../core/worker-resources';
+import { compareWithPreviousActivity } from './compare-with-previous';
+import { extractShardImagesActivity } from './extract-shard-images';
+import { fitLinearProbeActivity } from './fit-linear-probe';
+import { withPermanentErrors } from './permanent-errors';
 import { planDatasetActivity } from './plan-dataset';
-import { createS3Client } from './storage/s3-client';
 import { summarizeRunActivity } from './summarize-run';
-import { trainCoopActivity } from './train-coop';
+import { trainCoopPromptsActivity } from './train-coop-prompts';
 import { writeReportActivity } from './write-report';
 import { zeroShotActivity } from './zero-shot';
 
 /**
- * Activities served by `cpu` workers: planning, zero-shot, the linear probe, the summary and
- * the comparison of scheduled runs.
- * `resources` holds the worker's bundles and ONNX Runtime sessions; close it when the worker stops.
+ * What a worker's activities share: the output bucket, and `resources`, the worker's bundles and
+ * ONNX Runtime sessions (close it when the worker stops).
+ */
+function workerDeps(env: ClipevalEnv) {
+  const store = ObjectStore.connect(env.s3);
+  return { store, resources: new WorkerResources(store, env.bundleCache, env.onnx) };
+}
+
+/**
+ * Activities served by `cpu` workers: planning, zero-shot, the linear probe, the summary, the
+ * comparison of scheduled runs and the report.
  */
 export function createCpuActivities(env: ClipevalEnv) {
-  const s3 = createS3Client(env.s3);
-  const bucket = env.s3.bucket;
-  const resources = new WorkerResources(s3, env.bundleCache, env.onnx);
+  const { store, resources } = workerDeps(env);
   return {
-    activities: {
-      planDataset: planDatasetActivity({ s3, bucket }),
-      zeroShot: zeroShotActivity({ s3, bucket, resources }),
-      fitLinearProbe: fitProbeActivity({ s3, bucket, resources, onnx: env.onnx }),
-      summarizeRun: summarizeRunActivity({ s3, bucket }),
-      compareWithPrevious: compareWithPreviousActivity({ s3, bucket }),
-      writeReport: writeReportActivity({ s3, bucket, resources }),
-    },
+    activities: withPermanentErrors({
+      planDataset: planDatasetActivity({ store }),
+      zeroShot: zeroShotActivity({ store, resources }),
+      fitLinearProbe: fitLinearProbeActivity({ store, resources, onnx: env.onnx }),
+      summarizeRun: summarizeRunActivity({ store }),
+      compareWithPrevious: compareWithPreviousActivity({ store }),
+      writeReport: writeReportActivity({ store, resources }),
+    }),
     resources,
   };
 }
 
 /** Activities served by `gpu` workers: embedding extraction and CoOp training. */
 export function createGpuActivities(env: ClipevalEnv) {
-  const s3 = createS3Client(env.s3);
-  const bucket = env.s3.bucket;
-  const resources = new WorkerResources(s3, env.bundleCache, env.onnx);
+  const { store, resources } = workerDeps(env);
   return {
-    activities: {
-      extractShardImages: extractShardActivity({ s3, bucket, resources }),
-      trainCoopPrompts: trainCoopActivity({ s3, bucket, resources }),
-    },
+    activities: withPermanentErrors({
+      extractShardImages: extractShardImagesActivity({ store, resources }),
+      trainCoopPrompts: trainCoopPromptsActivity({ store, resources }),
+    }),
     resources,
   };
 }

@@ -6,12 +6,12 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadBundle } from '../activities/model/bundle';
+import { loadBundle } from '../core/model/bundle';
 import { BENCH_BUNDLE, ensureBundle, ensureImages, PYTHON, ROOT } from './fixtures';
-import { embedImages } from '../activities/model/embed-images';
-import { ImageEncoder } from '../activities/model/encoders';
-import { cosine } from '../activities/model/vectors';
-import { decodeToCrop, normalizeInto, type PreprocessParams } from '../activities/model/preprocess';
+import { embedImages } from '../core/model/image/embed-images';
+import { ImageEncoder } from '../core/model/onnx/encoders';
+import { cosine } from '../core/util/vectors';
+import { decodeToCrop, normalizeInto, type PreprocessParams } from '../core/model/image/preprocess';
 
 const WORK = join(ROOT, '.clipeval', 'bench');
 const BUNDLE = BENCH_BUNDLE;

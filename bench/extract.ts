@@ -1,23 +1,21 @@
 // `npm run bench:extract`: end-to-end extraction through Temporal (plan, S3 reads, sharded
-// extraction activities in a separate gpu worker process, Arrow shards written back) against the bare encoder loop over the
-// same images in memory, in the same run. Uses the full-size random ViT-B/32 bundle and
-// BENCH_IMAGES (default 2000) generated 640x480 JPEGs in the local stack's S3.
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+// extraction activities in a separate gpu worker process, Arrow shards written back) against the
+// bare encoder loop over the same images in memory, in the same run. Uses the full-size random
+// ViT-B/32 bundle and BENCH_IMAGES (default 2000) generated 640x480 JPEGs in the local stack's S3.
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { loadEnv } from '../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../activities/config/run-spec';
-import { loadBundle } from '../activities/model/bundle';
-import { embedImages } from '../activities/model/embed-images';
-import { ImageEncoder } from '../activities/model/encoders';
-import { listAll } from '../activities/storage/objects';
-import { createS3Client } from '../activities/storage/s3-client';
-import { connectClient, startEvaluation, waitForRun } from '../cli/evaluations';
-import { hasPollers } from '../cli/preflight';
+import { loadEnv } from '../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../core/config/run-spec';
+import { loadBundle } from '../core/model/bundle';
+import { embedImages } from '../core/model/image/embed-images';
+import { ImageEncoder } from '../core/model/onnx/encoders';
+import { ObjectStore } from '../core/storage/object-store';
+import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
+import { hasPollers } from '../client/preflight';
 import { stackUp } from '../infra/local-stack/stack';
 import { startInProcessWorkers } from '../workers/in-process';
 import { BENCH_BUNDLE, ROOT, ensureBundle, ensureImages } from './fixtures';
@@ -32,22 +30,21 @@ async function main(): Promise<void> {
   const stack = await stackUp();
   Object.assign(process.env, stack.env, { CLIPEVAL_ORT_THREADS: String(THREADS) });
   const env = loadEnv();
-  const s3 = createS3Client(env.s3);
+  const store = ObjectStore.connect(env.s3);
   const images = await ensureImages(join(ROOT, '.clipeval', 'bench', 'images'), N);
   const prefix = `bench/images-${N}/`;
-  if ((await listAll(s3, env.s3.bucket, prefix)).length < N) {
-    console.log(`uploading ${N} images to s3://${env.s3.bucket}/${prefix} ...`);
+  if ((await store.list(prefix)).length < N) {
+    console.log(`uploading ${N} images to ${store.uri(prefix)} ...`);
     for (let i = 0; i < N; i += 32) {
       await Promise.all(
-        images.slice(i, i + 32).map((body, j) =>
-          s3.send(
-            new PutObjectCommand({
-              Bucket: env.s3.bucket,
-              Key: `${prefix}train/c${(i + j) % 10}/${String(i + j).padStart(5, '0')}.jpg`,
-              Body: body,
-            }),
+        images
+          .slice(i, i + 32)
+          .map((body, j) =>
+            store.putBytes(
+              `${prefix}train/c${(i + j) % 10}/${String(i + j).padStart(5, '0')}.jpg`,
+              body,
+            ),
           ),
-        ),
       );
     }
   }
@@ -84,7 +81,7 @@ async function main(): Promise<void> {
   const client = await connectClient(env);
   // A fresh run id, and a shard size no earlier run used, so nothing is reused from a previous bench.
   const spec = parseRunSpec({
-    dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+    dataset: { uri: store.uri(prefix) },
     model: { bundle: BENCH_BUNDLE },
     shardSize: 256 + (Date.now() % 97),
     extraction,

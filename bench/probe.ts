@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { type ProbeRecipe, probeScores, trainProbe } from '../activities/heads/probe';
+import { type ProbeRecipe, probeScores, trainProbe } from '../core/routes/probe';
 import { clusterProblem } from '../test/helpers/probe-data';
 import { PYTHON, ROOT } from './fixtures';
 

@@ -1,18 +1,19 @@
-// `npm run demo`: the main job on the embedded local stack, in one command. Starts (or reuses)
-// the stack, uploads a small generated ImageFolder dataset and the tiny test model bundle, runs
-// cpu and gpu workers in this process, runs an evaluation and prints its summary.
-// (No real CLIP weights can be downloaded here; with a real bundle, set CLIPEVAL_DEMO_BUNDLE.)
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+/**
+ * @file `npm run demo`: the main job on the embedded local stack, in one command. Starts (or
+ * reuses) the stack, uploads a small generated ImageFolder dataset and the tiny test model
+ * bundle, runs cpu and gpu workers in this process, runs an evaluation and prints its summary.
+ * (No real CLIP weights can be downloaded here; with a real bundle, set CLIPEVAL_DEMO_BUNDLE.)
+ */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { join } from 'node:path';
-import { clipevalHome, loadEnv } from '../activities/config/env';
-import { parseRunSpec } from '../activities/config/run-spec';
-import { syntheticDataset } from '../activities/dataset/synthetic';
-import { uploadBundle } from '../activities/model/bundle';
-import { createS3Client } from '../activities/storage/s3-client';
+import { clipevalHome, loadEnv } from '../core/config/env';
+import { parseRunSpec } from '../core/config/run-spec';
+import { syntheticDataset } from '../core/dataset/synthetic';
+import { uploadBundle } from '../core/model/bundle';
+import { ObjectStore } from '../core/storage/object-store';
 import { stackUp } from '../infra/local-stack/stack';
 import { startInProcessWorkers } from '../workers/in-process';
-import { connectClient, startEvaluation, waitForRun } from './evaluations';
+import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
 import { formatOutcome } from './format';
 import { saveReport } from './report-command';
 
@@ -25,25 +26,21 @@ async function demo(): Promise<number> {
   );
   const env = loadEnv();
 
-  const s3 = createS3Client(env.s3);
+  const store = ObjectStore.connect(env.s3);
   const prefix = 'datasets/demo-shapes/';
   const images = await syntheticDataset({ perSplit: { train: 16, val: 4, test: 8 } });
-  for (const img of images) {
-    await s3.send(
-      new PutObjectCommand({ Bucket: env.s3.bucket, Key: prefix + img.path, Body: img.body }),
-    );
-  }
-  console.log(`dataset: ${images.length} images at s3://${env.s3.bucket}/${prefix}`);
-  const bundleUri = `s3://${env.s3.bucket}/models/demo/`;
+  for (const img of images) await store.putBytes(prefix + img.path, img.body);
+  console.log(`dataset: ${images.length} images at ${store.uri(prefix)}`);
+  const bundleUri = store.uri('models/demo/');
   const local =
     process.env.CLIPEVAL_DEMO_BUNDLE ?? join(__dirname, '..', 'test', 'fixtures', 'tiny-clip');
-  const bundle = await uploadBundle(s3, local, bundleUri);
+  const bundle = await uploadBundle(store, local, bundleUri);
   console.log(`model: ${bundle.manifest.name} at ${bundleUri}`);
 
   const workers = await startInProcessWorkers(env);
   const client = await connectClient(env);
   const spec = parseRunSpec({
-    dataset: { uri: `s3://${env.s3.bucket}/${prefix}` },
+    dataset: { uri: store.uri(prefix) },
     model: { bundle: bundleUri },
     shardSize: 32,
   });
@@ -55,7 +52,7 @@ async function demo(): Promise<number> {
     if (outcome.status === 'COMPLETED') {
       // The report is self-contained: saved locally, it opens in any browser without a network.
       const out = join(clipevalHome(), 'demo-report');
-      await saveReport(s3, env.s3.bucket, runId, out);
+      await saveReport(store, runId, out);
       console.log(`\nreport: ${join(out, 'report.html')}`);
       console.log(
         `Temporal web UI: ${stack.state.temporal.uiUrl}/namespaces/${env.temporal.namespace}/workflows/${runId}`,

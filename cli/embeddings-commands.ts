@@ -1,16 +1,18 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+/**
+ * @file `clipeval embeddings export`: a run's embeddings as one Arrow file, for pyarrow, DuckDB,
+ * polars.
+ */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
-import { readMatrix } from '../activities/embeddings/reader';
-import { decodeShard, encodeShard } from '../activities/embeddings/shard-format';
-import { isSplit } from '../activities/dataset/types';
-import { createS3Client } from '../activities/storage/s3-client';
-import { UsageError } from './errors';
-import { connectClient, runStatus } from './evaluations';
+import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
+import { readMatrix } from '../core/embeddings/reader';
+import { decodeShard, encodeShard } from '../core/embeddings/shard-format';
+import { isSplit } from '../core/dataset/types';
+import { ObjectStore } from '../core/storage/object-store';
+import { UsageError } from '../client/errors';
+import { connectClient, runStatus } from '../client/evaluations';
 import { withExitCode } from './exit-code';
 
-// `clipeval embeddings export`: a run's embeddings as one Arrow file, for pyarrow, DuckDB, polars.
 export function addEmbeddingsCommands(program: Command): void {
   program
     .command('embeddings')
@@ -37,10 +39,9 @@ export function addEmbeddingsCommands(program: Command): void {
             `Run ${runId} is ${outcome.status.toLowerCase()}: only completed runs have all their embeddings.`,
           );
         const keys = outcome.summary.extraction.shardKeys;
-        const s3 = createS3Client(env.s3);
-        const first = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: keys[0] }));
-        const { metadata } = decodeShard(await first.Body!.transformToByteArray());
-        const m = await readMatrix(s3, env.s3.bucket, keys, {
+        const store = ObjectStore.connect(env.s3);
+        const { metadata } = decodeShard(await store.requireBytes(keys[0]!));
+        const m = await readMatrix(store, keys, {
           bundleHash: metadata.bundleHash,
           ...(opts.split ? { split: opts.split } : {}),
         });

@@ -1,7 +1,7 @@
-import { type Comparison, routeName } from '../activities/heads/compare';
-import type { RouteSummary } from '../activities/heads/route-result';
-import type { RunListing, RunOutcome } from './evaluations';
-import type { ScheduleInfo } from './schedules';
+import { type Comparison, routeName } from '../core/runs/compare';
+import type { RouteSummary } from '../core/routes/route-result';
+import type { RunListing, RunOutcome } from '../client/evaluations';
+import type { ScheduleInfo } from '../client/schedules';
 
 /** Human-readable run outcome for the terminal (`--json` prints the object itself). */
 export function formatOutcome(o: RunOutcome): string {

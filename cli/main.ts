@@ -1,16 +1,15 @@
 #!/usr/bin/env node
 // clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable
-// service, 3 a scheduled run regressed (cli/exit-code.ts).
+// service, 3 a scheduled run regressed (client/exit-codes.ts).
 import type { Client } from '@temporalio/client';
 import { Command } from 'commander';
-import { ConfigError } from '../activities/config/errors';
-import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
-import { loadRunSpec } from '../activities/config/run-spec';
-import { BundleError } from '../activities/model/bundle';
-import { createS3Client } from '../activities/storage/s3-client';
-import { parseS3Uri } from '../activities/storage/s3-uri';
-import { UsageError } from './errors';
-import { EXIT, exitCodeOf, withExitCode } from './exit-code';
+import { ConfigError } from '../core/config/errors';
+import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
+import { loadRunSpec } from '../core/config/run-spec';
+import { BundleError } from '../core/model/bundle';
+import { UsageError } from '../client/errors';
+import { EXIT, exitCodeOf } from '../client/exit-codes';
+import { withExitCode } from './exit-code';
 import {
   cancelEvaluation,
   connectClient,
@@ -21,12 +20,12 @@ import {
   waitForRun,
   watchRun,
   type RunOutcome,
-} from './evaluations';
+} from '../client/evaluations';
 import { formatOutcome, formatRunList, progressLine } from './format';
 import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
-import { checkBucket, hasPollers } from './preflight';
+import { checkRunBuckets, hasPollers } from '../client/preflight';
 import { addScheduleCommands } from './schedule-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
@@ -43,6 +42,19 @@ async function waitWithProgress(client: Client, runId: string, json: boolean): P
   );
   process.stderr.write('\r\x1b[2K');
   return outcome;
+}
+
+/** `run --wait` and `resume --wait`: says what it waits for, waits, prints the outcome. */
+async function waitAndPrint(
+  client: Client,
+  runId: string,
+  what: 'started' | 'resumed',
+  json: boolean,
+): Promise<number> {
+  if (!json) console.error(`clipeval: ${what} run ${runId}; waiting...`);
+  const outcome = await waitWithProgress(client, runId, json);
+  print(json, outcome);
+  return exitCodeOf(outcome);
 }
 const connect = async () => {
   loadStackEnvDefaults();
@@ -106,9 +118,7 @@ program
           ...(opts.bundle ? { bundle: opts.bundle } : {}),
           datasetUri: opts.dataset,
         });
-        const s3 = createS3Client(env.s3);
-        await checkBucket(s3, env, env.s3.bucket, 'output (CLIPEVAL_BUCKET)');
-        await checkBucket(s3, env, parseS3Uri(spec.dataset.uri).bucket, 'dataset');
+        await checkRunBuckets(env, spec);
         const client = await connectClient(env);
         if (!(await hasPollers(client, env.temporal.namespace, env.queues.cpu))) {
           console.error(
@@ -120,10 +130,7 @@ program
           console.log(opts.json ? JSON.stringify({ runId }) : runId);
           return 0;
         }
-        if (!opts.json) console.error(`clipeval: started run ${runId}; waiting...`);
-        const outcome = await waitWithProgress(client, runId, !!opts.json);
-        print(!!opts.json, outcome);
-        return exitCodeOf(outcome);
+        return waitAndPrint(client, runId, 'started', !!opts.json);
       },
     ),
   );
@@ -167,10 +174,7 @@ program
         );
         return EXIT.ok;
       }
-      if (!opts.json) console.error(`clipeval: resumed run ${runId}; waiting...`);
-      const outcome = await waitWithProgress(client, runId, !!opts.json);
-      print(!!opts.json, outcome);
-      return exitCodeOf(outcome);
+      return waitAndPrint(client, runId, 'resumed', !!opts.json);
     }),
   );
 

@@ -1,32 +1,35 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+/**
+ * @file `clipeval model|tokenize|embed`: the model layer from the command line, for debugging
+ * and scripts.
+ */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
-import { type ModelBundle, resolveBundle, uploadBundle } from '../activities/model/bundle';
-import { ImageEncoder, TextEncoder } from '../activities/model/encoders';
-import { preprocessImage } from '../activities/model/preprocess';
-import type { ExecutionProvider } from '../activities/model/session-thread';
-import { tokenizerForBundle } from '../activities/model/tokenizer';
-import { createS3Client } from '../activities/storage/s3-client';
-import { isS3Uri, parseS3Uri } from '../activities/storage/s3-uri';
-import { UsageError } from './errors';
+import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
+import { type ModelBundle, resolveBundle, uploadBundle } from '../core/model/bundle';
+import { ImageEncoder, TextEncoder } from '../core/model/onnx/encoders';
+import { preprocessImage } from '../core/model/image/preprocess';
+import type { ExecutionProvider } from '../core/model/onnx/session-thread';
+import { tokenizerForBundle } from '../core/model/text/tokenizer';
+import { ObjectStore } from '../core/storage/object-store';
+import { isS3Uri } from '../core/storage/s3-uri';
+import { UsageError } from '../client/errors';
 import { withExitCode } from './exit-code';
-
-// `clipeval model|tokenize|embed`: the model layer from the command line, for debugging and scripts.
-
-function s3FromEnv() {
-  loadStackEnvDefaults();
-  return createS3Client(modelEnv().s3);
-}
 
 /** Model settings from the environment; these commands need no output bucket. */
 const modelEnv = () => loadEnv({ CLIPEVAL_BUCKET: 'unused', ...process.env });
 
+/** S3 as the environment configures it; these commands name their objects by s3:// URI. */
+function storeFromEnv(): ObjectStore {
+  loadStackEnvDefaults();
+  const env = modelEnv();
+  return ObjectStore.connect(env.s3);
+}
+
 async function openBundle(ref: string): Promise<ModelBundle> {
-  return resolveBundle(ref, { s3: s3FromEnv(), cacheDir: modelEnv().bundleCache });
+  return resolveBundle(ref, { store: storeFromEnv(), cacheDir: modelEnv().bundleCache });
 }
 
 /** --providers overrides CLIPEVAL_EXECUTION_PROVIDERS. */
@@ -45,9 +48,8 @@ function encoderOptions(providers?: string) {
 
 async function readSource(source: string): Promise<Uint8Array> {
   if (!isS3Uri(source)) return readFile(source);
-  const { bucket, key } = parseS3Uri(source);
-  const r = await s3FromEnv().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return r.Body!.transformToByteArray();
+  const { store, key } = storeFromEnv().at(source);
+  return store.requireBytes(key);
 }
 
 const round = (v: Float32Array, dim: number) =>
@@ -97,7 +99,7 @@ export function addModelCommands(program: Command): void {
       withExitCode(async (dir: string, uri: string) => {
         if (!isS3Uri(uri))
           throw new UsageError(`"${uri}" is not an S3 URI: expected s3://bucket/prefix`);
-        const b = await uploadBundle(s3FromEnv(), dir, uri);
+        const b = await uploadBundle(storeFromEnv(), dir, uri);
         console.log(`uploaded ${b.manifest.name} (bundle ${b.hash.slice(0, 16)}) to ${uri}`);
         return 0;
       }),

@@ -1,15 +1,13 @@
+/** @file `clipeval report <runId> --out DIR`: saves the run's report.json and report.html locally. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
-import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
-import { createS3Client } from '../activities/storage/s3-client';
-import { assertRunId, keys, type ReportFile } from '../activities/storage/keys';
-import { getText, isNotFound } from '../activities/storage/objects';
-import { UsageError } from './errors';
+import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
+import { assertRunId, keys, type ReportFile } from '../core/storage/keys';
+import { ObjectStore } from '../core/storage/object-store';
+import { UsageError } from '../client/errors';
 import { withExitCode } from './exit-code';
 
-// `clipeval report <runId> --out DIR`: saves the run's report.json and report.html locally.
 export function addReportCommand(program: Command): void {
   program
     .command('report')
@@ -26,7 +24,8 @@ export function addReportCommand(program: Command): void {
         }
         loadStackEnvDefaults();
         const env = loadEnv();
-        const paths = await saveReport(createS3Client(env.s3), env.s3.bucket, runId, opts.out);
+        const store = ObjectStore.connect(env.s3);
+        const paths = await saveReport(store, runId, opts.out);
         console.log(opts.json ? JSON.stringify(paths) : `${paths.html}\n${paths.json}`);
         return 0;
       }),
@@ -35,21 +34,18 @@ export function addReportCommand(program: Command): void {
 
 /** Copies a run's report.json and report.html from S3 into `out` (created). */
 export async function saveReport(
-  s3: S3Client,
-  bucket: string,
+  store: ObjectStore,
   runId: string,
   out: string,
 ): Promise<{ html: string; json: string }> {
   const read = async (file: ReportFile) => {
     const key = keys.report(runId, file);
-    try {
-      return await getText(s3, bucket, key);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    const text = await store.getText(key);
+    if (text === undefined)
       throw new UsageError(
-        `Run ${runId} has no report yet (s3://${bucket}/${key} not found): a report is written when the run completes. Check the run with: clipeval status ${runId}`,
+        `Run ${runId} has no report yet (${store.uri(key)} not found): a report is written when the run completes. Check the run with: clipeval status ${runId}`,
       );
-    }
+    return text;
   };
   // report.json is written last: once it exists, report.html is there too.
   const json = await read('report.json');

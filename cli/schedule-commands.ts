@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import type { ClipevalEnv } from '../activities/config/env';
-import { loadRunSpec } from '../activities/config/run-spec';
-import { createS3Client } from '../activities/storage/s3-client';
-import { parseS3Uri } from '../activities/storage/s3-uri';
-import { UsageError } from './errors';
-import { EXIT, withExitCode } from './exit-code';
+import type { ClipevalEnv } from '../core/config/env';
+import { loadRunSpec } from '../core/config/run-spec';
+import { UsageError } from '../client/errors';
+import { EXIT } from '../client/exit-codes';
+import { withExitCode } from './exit-code';
 import { formatSchedule } from './format';
-import { checkBucket } from './preflight';
+import { checkRunBuckets } from '../client/preflight';
 import {
   OVERLAP_POLICIES,
   type OverlapOption,
@@ -18,11 +17,11 @@ import {
   pauseSchedule,
   triggerSchedule,
   unpauseSchedule,
-} from './schedules';
+} from '../client/schedules';
 
 type Connect = () => Promise<{ env: ClipevalEnv; client: Client }>;
 
-/** `clipeval schedule ...`: thin wrappers over cli/schedules.ts. */
+/** `clipeval schedule ...`: thin wrappers over client/schedules.ts. */
 export function addScheduleCommands(program: Command, connect: Connect): void {
   const schedule = program
     .command('schedule')
@@ -74,9 +73,7 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
             ...(opts.bundle ? { bundle: opts.bundle } : {}),
           });
           const { env, client } = await connect();
-          const s3 = createS3Client(env.s3);
-          await checkBucket(s3, env, env.s3.bucket, 'output (CLIPEVAL_BUCKET)');
-          await checkBucket(s3, env, parseS3Uri(spec.dataset.uri).bucket, 'dataset');
+          await checkRunBuckets(env, spec);
           await createSchedule(client, env, spec, {
             scheduleId: id,
             cron: opts.cron,

@@ -1,7 +1,7 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createCpuActivities, createGpuActivities } from '../activities';
-import { type ClipevalEnv, temporalTls } from '../activities/config/env';
+import { type ClipevalEnv, temporalTls } from '../core/config/env';
 
 export type WorkerKind = 'cpu' | 'gpu';
 

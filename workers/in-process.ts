@@ -1,4 +1,4 @@
-import type { ClipevalEnv } from '../activities/config/env';
+import type { ClipevalEnv } from '../core/config/env';
 import {
   type ClipevalWorker,
   connectWorker,

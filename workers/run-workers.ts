@@ -1,6 +1,6 @@
 import { Runtime } from '@temporalio/worker';
-import { ConfigError } from '../activities/config/errors';
-import { loadEnv, loadStackEnvDefaults } from '../activities/config/env';
+import { ConfigError } from '../core/config/errors';
+import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
 import {
   type ClipevalWorker,
   connectWorker,

@@ -5,19 +5,19 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PlanSummary } from '../activities/dataset/plan';
-import type { RouteSummary } from '../activities/heads/route-result';
-import type { RouteInput } from '../activities/route-inputs';
+import type { PlanSummary } from '../core/dataset/plan';
+import type { RouteSummary } from '../core/routes/route-result';
+import type { RouteInput } from '../core/routes/route-inputs';
 import {
   compareWithPrevious,
-  coop,
-  extraction,
+  extractShardImagesOn,
   fitLinearProbe,
   planDataset,
   summarizeRun,
+  trainCoopPromptsOn,
   writeReport,
   zeroShot,
-} from './activities';
+} from './activity-stubs';
 import {
   type EvaluationSummary,
   type ExtractionProgress,
@@ -25,7 +25,7 @@ import {
   type RunProgress,
   progressQuery,
 } from './progress';
-import { forEachWindowed } from './windowed';
+import { forEachLimited } from '../core/util/concurrency';
 
 export interface EvaluateDatasetInput {
   /**
@@ -118,9 +118,9 @@ async function extractEmbeddings(
   progress: ExtractionProgress,
 ): Promise<string[]> {
   const { batchSize, concurrency, parallelism, heartbeatTimeoutSeconds } = plan.extraction;
-  const extractShardImages = extraction(input.queues.gpu, heartbeatTimeoutSeconds);
+  const { extractShardImages } = extractShardImagesOn(input.queues.gpu, heartbeatTimeoutSeconds);
   const shardKeys: string[] = new Array<string>(plan.shards);
-  await forEachWindowed(plan.shards, parallelism, async (shardIndex) => {
+  await forEachLimited(plan.shards, parallelism, async (shardIndex) => {
     const r = await extractShardImages({
       planUri: plan.planUri,
       shardIndex,
@@ -163,7 +163,10 @@ async function runRoutes(
   };
   const { routes } = plan;
   const grid = routes.shots.flatMap((shots) => routes.seeds.map((seed) => ({ shots, seed })));
-  const trainCoopPrompts = coop(input.queues.gpu, routes.coopHeartbeatTimeoutSeconds);
+  const { trainCoopPrompts } = trainCoopPromptsOn(
+    input.queues.gpu,
+    routes.coopHeartbeatTimeoutSeconds,
+  );
   const jobs: { name: string; run: () => Promise<RouteSummary> }[] = [
     ...(routes.zeroShot ? [{ name: 'zero-shot', run: () => zeroShot(ref) }] : []),
     ...(routes.probe && routes.probeFullData

@@ -1,12 +1,46 @@
 import { defineQuery } from '@temporalio/workflow';
-import type { PlanSummary } from '../activities/dataset/plan';
-import type { RouteSummary } from '../activities/heads/route-result';
-import type { Comparison } from '../activities/heads/compare';
-import type { FewShotTable } from '../activities/summarize-run';
+import type { PlanSummary } from '../core/dataset/plan';
+import type { RouteSummary } from '../core/routes/route-result';
+import type { Comparison } from '../core/runs/compare';
+import type { CoopProgress } from '../core/routes/coop/run-coop';
+import type { FewShotTable } from '../core/runs/summary';
 
 /** The stages of an evaluation run, in order (`comparing` only for scheduled runs). */
-export type Stage =
-  'planning' | 'extracting' | 'routes' | 'summarizing' | 'comparing' | 'reporting' | 'completed';
+export const STAGES = [
+  'planning',
+  'extracting',
+  'routes',
+  'summarizing',
+  'comparing',
+  'reporting',
+  'completed',
+] as const;
+export type Stage = (typeof STAGES)[number];
+
+/** The stage each registered activity works for: the `stage` field of worker logs. */
+export const ACTIVITY_STAGES = {
+  planDataset: 'planning',
+  extractShardImages: 'extracting',
+  zeroShot: 'routes',
+  fitLinearProbe: 'routes',
+  trainCoopPrompts: 'routes',
+  summarizeRun: 'summarizing',
+  compareWithPrevious: 'comparing',
+  writeReport: 'reporting',
+} as const satisfies Record<string, Stage>;
+export type ActivityName = keyof typeof ACTIVITY_STAGES;
+
+/**
+ * The heartbeat details of `trainCoopPrompts`, sent every step: `clipeval status` reads them
+ * from the pending activity to show where training is (1-based epoch and step). Defined once,
+ * by the CoOp route that produces them.
+ */
+export type CoopHeartbeat = CoopProgress;
+
+/** The heartbeat details of `extractShardImages`: images of the shard done so far. */
+export interface ExtractionHeartbeat {
+  done: number;
+}
 
 export interface ExtractionProgress {
   shards: number;

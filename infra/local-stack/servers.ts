@@ -1,7 +1,7 @@
-import { CreateBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
 import { mkdirSync } from 'node:fs';
-import { createS3Client } from '../../activities/storage/s3-client';
+import { ObjectStore } from '../../core/storage/object-store';
+import { createS3Client } from '../../core/storage/s3-client';
 import { freePort, isRunning, spawnDetached, waitFor } from './processes';
 
 export interface TemporalServer {
@@ -112,22 +112,25 @@ export async function startVersitygw(opts: {
   return server;
 }
 
-function stackS3Client(endpoint: string, c: S3Credentials) {
-  return createS3Client(
-    { endpoint, region: c.region, bucket: 'unused' },
-    {
-      accessKeyId: c.accessKeyId,
-      secretAccessKey: c.secretAccessKey,
-    },
+/** A store on the stack's server with its own credentials (the bucket may not exist yet). */
+function stackStore(endpoint: string, c: S3Credentials, bucket: string): ObjectStore {
+  const client = createS3Client(
+    { endpoint, region: c.region },
+    { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
   );
+  return new ObjectStore(client, bucket);
 }
 
+/**
+ * Healthy means: the server answers a signed request (HeadBucket) with these credentials; no
+ * answer or a refused signature throws. The probed bucket need not exist (false is an answer).
+ */
 export async function s3Healthy(endpoint: string, c: S3Credentials): Promise<void> {
-  const s3 = stackS3Client(endpoint, c);
+  const store = stackStore(endpoint, c, 'clipeval-health-probe');
   try {
-    await s3.send(new ListBucketsCommand({}));
+    await store.bucketExists();
   } finally {
-    s3.destroy();
+    store.client.destroy();
   }
 }
 
@@ -136,12 +139,10 @@ export async function ensureBucket(
   c: S3Credentials,
   bucket: string,
 ): Promise<void> {
-  const s3 = stackS3Client(endpoint, c);
+  const store = stackStore(endpoint, c, bucket);
   try {
-    const { Buckets } = await s3.send(new ListBucketsCommand({}));
-    if (!Buckets?.some((b) => b.Name === bucket))
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await store.ensureBucket();
   } finally {
-    s3.destroy();
+    store.client.destroy();
   }
 }

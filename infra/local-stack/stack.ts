@@ -1,16 +1,16 @@
+/**
+ * @file The local stack: a Temporal dev server and versitygw on loopback, state under
+ * $CLIPEVAL_HOME (default ./.clipeval, git-ignored). `npm run stack:up`, the demo and the test
+ * harness's global setup all use stackUp(), so everyone runs the same servers the same way.
+ */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clipevalHome } from '../../activities/config/env';
+import { clipevalHome, stackEnvFile } from '../../core/config/env';
 import { isRunning, stopProcess } from './processes';
 import { ensureBucket, s3Healthy, startTemporal, startVersitygw, temporalHealthy } from './servers';
 import { resolveTool } from './tools';
 
-/**
- * The local stack: a Temporal dev server and versitygw on loopback, state under
- * $CLIPEVAL_HOME (default ./.clipeval, git-ignored). `npm run stack:up`, the demo and the test
- * harness's global setup all use stackUp(), so everyone runs the same servers the same way.
- */
 export interface StackState {
   temporal: { pid: number; address: string; uiUrl: string; namespace: string; bin: string };
   s3: { pid: number; endpoint: string; bin: string };
@@ -27,7 +27,7 @@ export function stackHome(): string {
 const paths = (home: string) => ({
   dir: join(home, 'stack'),
   state: join(home, 'stack', 'state.json'),
-  env: join(home, 'stack.env'),
+  env: stackEnvFile(home),
   temporalDb: join(home, 'stack', 'temporal.db'),
   temporalLog: join(home, 'stack', 'temporal.log'),
   s3Data: join(home, 'stack', 's3', 'data'),

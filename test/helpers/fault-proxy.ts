@@ -1,3 +1,8 @@
+/**
+ * @file A loopback HTTP proxy in front of the S3 server that injects faults into a deterministic
+ * share of object reads: 503 SlowDown responses and connection resets. Everything else passes
+ * through untouched (headers included, so SigV4 signatures stay valid).
+ */
 import {
   type IncomingMessage,
   type Server,
@@ -6,11 +11,6 @@ import {
   request,
 } from 'node:http';
 
-/**
- * A loopback HTTP proxy in front of the S3 server that injects faults into a deterministic share
- * of object reads: 503 SlowDown responses and connection resets. Everything else passes through
- * untouched (headers included, so SigV4 signatures stay valid).
- */
 export interface FaultProxy {
   endpoint: string;
   injected: { slowDown: number; reset: number };

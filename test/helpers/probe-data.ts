@@ -1,6 +1,6 @@
-import type { Features } from '../../activities/heads/probe';
-import { seededRandom } from '../../activities/model/random';
-import { l2NormalizeRows } from '../../activities/model/vectors';
+import type { Features } from '../../core/routes/probe';
+import { seededRandom } from '../../core/util/random';
+import { l2NormalizeRows } from '../../core/util/vectors';
 
 /**
  * A seeded synthetic probe problem (tests and bench/probe.ts): one random unit mean per class,

@@ -1,4 +1,3 @@
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -6,12 +5,13 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadBundle, uploadBundle } from '../../activities/model/bundle';
+import { loadBundle, uploadBundle } from '../../core/model/bundle';
 import { TINY_BUNDLE } from './fixtures';
-import { type ClipevalEnv, loadEnv } from '../../activities/config/env';
-import { type SyntheticImage, syntheticDataset } from '../../activities/dataset/synthetic';
-import type { Split } from '../../activities/dataset/types';
-import { createS3Client } from '../../activities/storage/s3-client';
+import { type ClipevalEnv, loadEnv } from '../../core/config/env';
+import { type SyntheticImage, syntheticDataset } from '../../core/dataset/synthetic';
+import type { Split } from '../../core/dataset/types';
+import { ObjectStore } from '../../core/storage/object-store';
+import { createS3Client } from '../../core/storage/s3-client';
 import type { WorkerKind } from '../../workers/create-workers';
 import { type InProcessWorkers, startInProcessWorkers } from '../../workers/in-process';
 
@@ -25,25 +25,40 @@ export function testEnv(): ClipevalEnv {
 export const uniqueId = (label: string) =>
   `${label}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 
-export async function putObjects(
+/** The test stack's output bucket (or `bucket`) as an ObjectStore. */
+export function testStore(env: ClipevalEnv, bucket = env.s3.bucket): ObjectStore {
+  return new ObjectStore(createS3Client(env.s3), bucket);
+}
+
+/** Runs `fn` on a fresh store and closes its client afterwards. */
+async function withStore<T>(
+  env: ClipevalEnv,
+  bucket: string,
+  fn: (store: ObjectStore) => Promise<T>,
+): Promise<T> {
+  const store = testStore(env, bucket);
+  try {
+    return await fn(store);
+  } finally {
+    store.client.destroy();
+  }
+}
+
+export function putObjects(
   env: ClipevalEnv,
   bucket: string,
   prefix: string,
   files: Record<string, Buffer | string>,
 ): Promise<void> {
-  const s3 = createS3Client(env.s3);
-  await Promise.all(
-    Object.entries(files).map(([path, body]) =>
-      s3.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + path, Body: body })),
-    ),
-  );
-  s3.destroy();
+  return withStore(env, bucket, async (store) => {
+    await Promise.all(
+      Object.entries(files).map(([path, body]) => store.putBytes(prefix + path, body)),
+    );
+  });
 }
 
-export async function deleteObject(env: ClipevalEnv, bucket: string, key: string): Promise<void> {
-  const s3 = createS3Client(env.s3);
-  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  s3.destroy();
+export function deleteObject(env: ClipevalEnv, bucket: string, key: string): Promise<void> {
+  return withStore(env, bucket, (store) => store.delete(key));
 }
 
 export type RunningWorkers = InProcessWorkers;
@@ -64,9 +79,7 @@ export function stopWorkers(w: RunningWorkers): Promise<void> {
 export async function uploadTinyBundle(env: ClipevalEnv): Promise<string> {
   const bundle = await loadBundle(TINY_BUNDLE);
   const uri = `s3://${env.s3.bucket}/models/tiny-${bundle.hash.slice(0, 16)}/`;
-  const s3 = createS3Client(env.s3);
-  await uploadBundle(s3, TINY_BUNDLE, uri);
-  s3.destroy();
+  await withStore(env, env.s3.bucket, (store) => uploadBundle(store, TINY_BUNDLE, uri));
   return uri;
 }
 
@@ -109,7 +122,7 @@ export async function startPipeline(env: ClipevalEnv = testEnv()): Promise<TestP
   };
 }
 
-/** Generated shape images (activities/dataset/synthetic.ts) uploaded under a fresh prefix. */
+/** Generated shape images (core/dataset/synthetic.ts) uploaded under a fresh prefix. */
 export async function uploadShapes(
   env: ClipevalEnv,
   perSplit: Record<Split, number>,

@@ -1,28 +1,22 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  fetchBundle,
-  loadBundle,
-  resolveBundle,
-  uploadBundle,
-} from '../../activities/model/bundle';
-import { createS3Client } from '../../activities/storage/s3-client';
+import { fetchBundle, loadBundle, resolveBundle, uploadBundle } from '../../core/model/bundle';
+import { ObjectStore } from '../../core/storage/object-store';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import { deleteObject, testEnv, uniqueId } from '../helpers/stack';
 
 // Bundles in S3 (real versitygw): upload, fetch once into a hash-keyed cache, verify.
 describe('model bundles in S3', () => {
   const env = testEnv();
-  const s3 = createS3Client(env.s3);
+  const store = ObjectStore.connect(env.s3);
 
   it('uploads, fetches into the cache once, and serves later fetches from it', async () => {
     const uri = `s3://${env.s3.bucket}/${uniqueId('bundles')}/tiny`;
-    const local = await uploadBundle(s3, TINY_BUNDLE, uri);
+    const local = await uploadBundle(store, TINY_BUNDLE, uri);
     const cache = mkdtempSync(join(tmpdir(), 'clipeval-cache-'));
-    const fetched = await fetchBundle(s3, uri, cache);
+    const fetched = await fetchBundle(store, uri, cache);
     expect(fetched.hash).toBe(local.hash);
     expect(fetched.dir).toBe(join(cache, local.hash));
     expect(readdirSync(cache)).toEqual([local.hash]); // no staging folders left behind
@@ -33,18 +27,16 @@ describe('model bundles in S3', () => {
       env.s3.bucket,
       `${uri.slice(`s3://${env.s3.bucket}/`.length)}/image.onnx`,
     );
-    expect((await resolveBundle(uri, { s3, cacheDir: cache })).hash).toBe(local.hash);
-    expect((await resolveBundle(TINY_BUNDLE, { s3, cacheDir: cache })).hash).toBe(local.hash);
+    expect((await resolveBundle(uri, { store, cacheDir: cache })).hash).toBe(local.hash);
+    expect((await resolveBundle(TINY_BUNDLE, { store, cacheDir: cache })).hash).toBe(local.hash);
   });
 
   it('refuses a corrupted object and leaves nothing in the cache', async () => {
     const prefix = `${uniqueId('bundles')}/tiny`;
-    await uploadBundle(s3, TINY_BUNDLE, `s3://${env.s3.bucket}/${prefix}`);
-    await s3.send(
-      new PutObjectCommand({ Bucket: env.s3.bucket, Key: `${prefix}/vocab.json`, Body: '{}' }),
-    );
+    await uploadBundle(store, TINY_BUNDLE, `s3://${env.s3.bucket}/${prefix}`);
+    await store.putBytes(`${prefix}/vocab.json`, '{}');
     const cache = mkdtempSync(join(tmpdir(), 'clipeval-cache-'));
-    await expect(fetchBundle(s3, `s3://${env.s3.bucket}/${prefix}`, cache)).rejects.toThrow(
+    await expect(fetchBundle(store, `s3://${env.s3.bucket}/${prefix}`, cache)).rejects.toThrow(
       /sha256 of vocab\.json is .*bundle\.json says/,
     );
     expect(readdirSync(cache)).toEqual([]);
@@ -55,7 +47,7 @@ describe('model bundles in S3', () => {
   it('says which object it could not read', async () => {
     await expect(
       fetchBundle(
-        s3,
+        store,
         `s3://${env.s3.bucket}/${uniqueId('nothing')}/`,
         mkdtempSync(join(tmpdir(), 'c-')),
       ),

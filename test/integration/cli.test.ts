@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { decodeShard } from '../../activities/embeddings/shard-format';
+import { decodeShard } from '../../core/embeddings/shard-format';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
+import type { ClipevalEnv } from '../../core/config/env';
 import {
   putObjects,
   startWorkers,

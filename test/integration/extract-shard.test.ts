@@ -1,23 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlanItem } from '../../activities/dataset/plan';
-import { extractShard, type ShardManifest } from '../../activities/embeddings/extract-shard';
-import { decodeShard } from '../../activities/embeddings/shard-format';
-import { loadBundle, type ModelBundle } from '../../activities/model/bundle';
-import { ImageEncoder } from '../../activities/model/encoders';
-import { preprocessImage } from '../../activities/model/preprocess';
-import { cosine } from '../../activities/model/vectors';
-import { getJson, getText, listAll } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import type { PlanItem } from '../../core/dataset/plan';
+import { extractShard, type ShardManifest } from '../../core/embeddings/extract-shard';
+import { decodeShard } from '../../core/embeddings/shard-format';
+import { loadBundle, type ModelBundle } from '../../core/model/bundle';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
+import { preprocessImage } from '../../core/model/image/preprocess';
+import { cosine } from '../../core/util/vectors';
+import { ObjectStore } from '../../core/storage/object-store';
 import { goldenImages, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
 import { putObjects, testEnv, uniqueId } from '../helpers/stack';
 
 // One shard, images in the real S3 server, through the real encoder: the module the gpu-queue
 // activity will wrap (the workflow fan-out is not wired yet).
 const env = testEnv();
-const s3 = createS3Client(env.s3);
+const store = ObjectStore.connect(env.s3);
 let bundle: ModelBundle;
 let encoder: ImageEncoder;
 let items: PlanItem[];
@@ -31,7 +29,7 @@ beforeAll(async () => {
   );
   files['images/corrupt.jpg'] = 'this is not a jpeg';
   await putObjects(env, env.s3.bucket, prefix, files);
-  const listed = await listAll(s3, env.s3.bucket, prefix);
+  const listed = await store.list(prefix);
   items = listed.map((o, i) => ({
     uri: `s3://${env.s3.bucket}/${o.key}`,
     size: o.size,
@@ -46,15 +44,14 @@ describe('extractShard', () => {
   it('writes an Arrow shard equal to the encoder called directly, quarantining corrupt images', async () => {
     const progress: number[] = [];
     const r = await extractShard(
-      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { store, bundle, encoder },
       { items, datasetFingerprint: 'fp' },
       { batchSize: 4, concurrency: 2, onProgress: (n) => progress.push(n) },
     );
     expect(r).toMatchObject({ rows: 14, failed: 1, reused: false });
     expect(progress.at(-1)).toBe(15);
 
-    const obj = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: r.shardKey }));
-    const shard = decodeShard(await obj.Body!.transformToByteArray());
+    const shard = decodeShard(await store.requireBytes(r.shardKey));
     expect(shard.metadata).toMatchObject({ bundleHash: bundle.hash, datasetFingerprint: 'fp' });
     expect(shard.rows.map((row) => row.key)).toEqual(
       items.filter((i) => !i.uri.endsWith('corrupt.jpg')).map((i) => i.uri),
@@ -72,9 +69,7 @@ describe('extractShard', () => {
       expect(row.label).toBe(items.find((it) => it.uri === row.key)!.label);
     }
 
-    const manifest = await getJson<ShardManifest>(
-      s3,
-      env.s3.bucket,
+    const manifest = await store.requireJson<ShardManifest>(
       r.shardKey.replace(/\.arrow$/, '.json'),
     );
     expect(manifest.failed).toEqual([
@@ -88,34 +83,33 @@ describe('extractShard', () => {
 
   it('reuses a finished shard, and re-encodes when what it covers changes', async () => {
     const again = await extractShard(
-      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { store, bundle, encoder },
       { items, datasetFingerprint: 'fp' },
       { batchSize: 4, concurrency: 2 },
     );
     expect(again.reused).toBe(true);
     const relabelled = items.map((i, n) => (n === 0 ? { ...i, label: 2 - i.label } : i));
     const changed = await extractShard(
-      { s3, bucket: env.s3.bucket, bundle, encoder },
+      { store, bundle, encoder },
       { items: relabelled, datasetFingerprint: 'fp' },
       { batchSize: 4, concurrency: 2 },
     );
     expect(changed.reused).toBe(false);
     expect(changed.shardKey).not.toBe(again.shardKey);
-    expect(await getText(s3, env.s3.bucket, again.shardKey.replace(/\.arrow$/, '.json'))).toContain(
+    expect(await store.requireText(again.shardKey.replace(/\.arrow$/, '.json'))).toContain(
       '"rows": 14',
     );
   });
 
   it('adds seeded augmented views for train images only, reproducibly', async () => {
-    const deps = { s3, bucket: env.s3.bucket, bundle, encoder };
+    const deps = { store, bundle, encoder };
     const opts = { batchSize: 8, concurrency: 2, augment: { views: 2, seed: 5 } };
     const r = await extractShard(deps, { items, datasetFingerprint: 'fp' }, opts);
     const trainOk = items.filter(
       (i) => i.split === 'train' && !i.uri.endsWith('corrupt.jpg'),
     ).length;
     expect(r).toMatchObject({ images: 14, rows: 14 + 2 * trainOk, reused: false });
-    const obj = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: r.shardKey }));
-    const shard = decodeShard(await obj.Body!.transformToByteArray());
+    const shard = decodeShard(await store.requireBytes(r.shardKey));
     expect(shard.rows.filter((row) => row.view > 0).every((row) => row.split === 'train')).toBe(
       true,
     );

@@ -1,20 +1,18 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { readMatrix } from '../../activities/embeddings/reader';
-import { loadBundle } from '../../activities/model/bundle';
-import { ImageEncoder } from '../../activities/model/encoders';
-import { preprocessImage } from '../../activities/model/preprocess';
-import { cosine } from '../../activities/model/vectors';
-import { parseS3Uri } from '../../activities/storage/s3-uri';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
+import { readMatrix } from '../../core/embeddings/reader';
+import { ObjectStore } from '../../core/storage/object-store';
+import { loadBundle } from '../../core/model/bundle';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
+import { preprocessImage } from '../../core/model/image/preprocess';
+import { cosine } from '../../core/util/vectors';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
   deleteObject,
@@ -54,12 +52,11 @@ async function checkWithPyarrow(shardKeys: string[], rows: number) {
   const python = join(__dirname, '..', '..', '.venv', 'bin', 'python');
   if (!existsSync(python)) expect.fail(`${python} is missing: run bash infra/exporter/setup.sh`);
   const dir = mkdtempSync(join(tmpdir(), 'clipeval-shards-'));
-  const s3 = createS3Client(env.s3);
+  const store = ObjectStore.connect(env.s3);
   const files = await Promise.all(
     shardKeys.map(async (key, i) => {
-      const r = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }));
       const file = join(dir, `${i}.arrow`);
-      writeFileSync(file, await r.Body!.transformToByteArray());
+      writeFileSync(file, await store.requireBytes(key));
       return file;
     }),
   );
@@ -80,17 +77,18 @@ async function checkWithPyarrow(shardKeys: string[], rows: number) {
 /** Every shard row equals the encoder called directly on the same file (cosine >= 0.99999). */
 async function expectEqualToDirectEncoding(shardKeys: string[]) {
   const tiny = await loadBundle(TINY_BUNDLE);
-  const s3 = createS3Client(env.s3);
-  const matrix = await readMatrix(s3, env.s3.bucket, shardKeys, { bundleHash: tiny.hash });
+  const store = ObjectStore.connect(env.s3);
+  const matrix = await readMatrix(store, shardKeys, {
+    bundleHash: tiny.hash,
+  });
   const encoder = await ImageEncoder.create(tiny, { threads: 1 });
   try {
     const p = tiny.manifest.preprocessing;
     const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
     for (const [i, row] of matrix.rows.entries()) {
-      const { bucket, key } = parseS3Uri(row.key);
-      const obj = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const image = store.at(row.key);
       const direct = await encoder.encode(
-        await preprocessImage(await obj.Body!.transformToByteArray(), params),
+        await preprocessImage(await image.store.requireBytes(image.key), params),
         1,
       );
       expect(

@@ -3,13 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../activities/config/run-spec';
-import type { Comparison } from '../../activities/heads/compare';
-import { uploadBundle } from '../../activities/model/bundle';
-import { keys } from '../../activities/storage/keys';
-import { getJson } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../core/config/run-spec';
+import type { Comparison } from '../../core/runs/compare';
+import { uploadBundle } from '../../core/model/bundle';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
 import {
   cancelEvaluation,
   listEvaluations,
@@ -17,8 +16,8 @@ import {
   startEvaluation,
   waitForRun,
   type RunOutcome,
-} from '../../cli/evaluations';
-import { describeSchedule, triggerSchedule } from '../../cli/schedules';
+} from '../../client/evaluations';
+import { describeSchedule, triggerSchedule } from '../../client/schedules';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
@@ -80,9 +79,9 @@ describe('resume', () => {
     await startEvaluation(client, env, spec, runId);
     expect((await waitForRun(client, runId)).status).toBe('FAILED');
 
-    const s3 = createS3Client(env.s3);
-    await uploadBundle(s3, TINY_BUNDLE, missing);
-    s3.destroy();
+    const store = ObjectStore.connect(env.s3);
+    await uploadBundle(store, TINY_BUNDLE, missing);
+    store.client.destroy();
     const resumed = await cli(['resume', runId, '--wait', '--json']);
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
@@ -219,10 +218,8 @@ describe('schedules and the nightly comparison', () => {
     expect(b.comparison?.previousRunId).toBe(first);
     expect(b.comparison?.deltas.length).toBe(b.routes.length);
     expect(b.comparison?.regression).toBe(false);
-    const s3 = createS3Client(env.s3);
-    expect(await getJson<Comparison>(s3, env.s3.bucket, keys.runComparison(second))).toEqual(
-      b.comparison,
-    );
+    const store = ObjectStore.connect(env.s3);
+    expect(await store.requireJson<Comparison>(keys.runComparison(second))).toEqual(b.comparison);
 
     // The test images change class (each class's images under the next class's folder): the
     // probe, trained on unchanged train images, now gets most of them wrong.
@@ -247,12 +244,10 @@ describe('schedules and the nightly comparison', () => {
     expect(status.code).toBe(3);
     expect(status.stdout).toMatch(/compared with run .*REGRESSION/);
     expect(status.stdout).toMatch(/probe all\s+acc1\s+-\d/);
-    const pointer = await getJson<{ history: { runId: string }[] }>(
-      s3,
-      env.s3.bucket,
+    const pointer = await store.requireJson<{ history: { runId: string }[] }>(
       keys.scheduleLastSuccess(scheduleId),
     );
-    s3.destroy();
+    store.client.destroy();
     expect(pointer.history.map((h) => h.runId)).toEqual([first, second, third]);
 
     // `list` shows the scheduled runs with their schedule (visibility is eventually consistent).

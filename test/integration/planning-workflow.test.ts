@@ -1,14 +1,13 @@
 import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import type { Plan } from '../../activities/dataset/plan';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
-import { keys } from '../../activities/storage/keys';
-import { getJson } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { rootMessage } from '../../cli/errors';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
+import type { Plan } from '../../core/dataset/plan';
+import { syntheticDataset } from '../../core/dataset/synthetic';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
+import { rootMessage } from '../../client/errors';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { progressQuery } from '../../workflows/progress';
 import { putObjects, startPipeline, type TestPipeline, tinyPng, uniqueId } from '../helpers/stack';
 
@@ -32,7 +31,7 @@ async function runPlan(dataset: Record<string, unknown>, shardSize = 1024) {
 }
 
 async function readPlan(runId: string): Promise<Plan> {
-  return getJson<Plan>(createS3Client(env.s3), env.s3.bucket, keys.plan(runId));
+  return ObjectStore.connect(env.s3).requireJson<Plan>(keys.plan(runId));
 }
 
 describe('evaluateDataset: planning', () => {

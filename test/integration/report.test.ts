@@ -6,10 +6,10 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuActivities } from '../../activities';
-import { parseRunSpec } from '../../activities/config/run-spec';
-import type { ReportData } from '../../activities/report/report-data';
-import type { WriteReportInput, WriteReportResult } from '../../activities/write-report';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import { parseRunSpec } from '../../core/config/run-spec';
+import type { ReportData } from '../../core/report/report-data';
+import type { WriteReportInput, WriteReportResult } from '../../core/report/write-report';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { startPipeline, type TestPipeline, uniqueId, runCli, uploadShapes } from '../helpers/stack';
 

@@ -1,4 +1,3 @@
-import { CopyObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -7,27 +6,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuActivities, createGpuActivities } from '../../activities';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../activities/config/run-spec';
-import type { Plan } from '../../activities/dataset/plan';
-import { syntheticDataset } from '../../activities/dataset/synthetic';
-import { readMatrix } from '../../activities/embeddings/reader';
-import { planShardKeys } from '../../activities/embeddings/shard-key';
-import type { CoopCheckpointFile } from '../../activities/heads/coop/checkpoint';
-import { computeMetrics } from '../../activities/heads/metrics';
-import { decodePredictions } from '../../activities/heads/predictions';
-import type { RouteResultFile } from '../../activities/heads/route-result';
-import { scaledCosineScores } from '../../activities/heads/scores';
-import { classPrototypes } from '../../activities/heads/zero-shot/prototypes';
-import { DEFAULT_TEMPLATES } from '../../activities/heads/zero-shot/templates';
-import { loadBundle, uploadBundle } from '../../activities/model/bundle';
-import { TextEncoder } from '../../activities/model/encoders';
-import { tokenizerForBundle } from '../../activities/model/tokenizer';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { keys } from '../../activities/storage/keys';
-import { getJson, putJson } from '../../activities/storage/objects';
-import { parseS3Uri } from '../../activities/storage/s3-uri';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../core/config/run-spec';
+import type { Plan } from '../../core/dataset/plan';
+import { syntheticDataset } from '../../core/dataset/synthetic';
+import { readMatrix } from '../../core/embeddings/reader';
+import { planShardKeys } from '../../core/embeddings/shard-key';
+import type { CoopCheckpointFile } from '../../core/routes/coop/checkpoint';
+import { computeMetrics } from '../../core/routes/metrics';
+import { decodePredictions } from '../../core/routes/predictions';
+import type { RouteResultFile } from '../../core/routes/route-result';
+import { scaledCosineScores } from '../../core/routes/scores';
+import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
+import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
+import { loadBundle, uploadBundle } from '../../core/model/bundle';
+import { TextEncoder } from '../../core/model/onnx/encoders';
+import { tokenizerForBundle } from '../../core/model/text/tokenizer';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
+import { parseS3Uri } from '../../core/storage/s3-uri';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
@@ -61,10 +59,10 @@ async function run(uri: string, extra: Partial<RunSpecInput> = {}, runId = uniqu
   return { runId, outcome };
 }
 
-const s3 = () => createS3Client(env.s3);
+const storeIn = (bucket = env.s3.bucket) => ObjectStore.connect({ ...env.s3, bucket });
 const readResult = (uri: string) => {
   const { bucket, key } = parseS3Uri(uri);
-  return getJson<RouteResultFile>(s3(), bucket, key);
+  return storeIn(bucket).requireJson<RouteResultFile>(key);
 };
 
 describe('evaluation with the three routes', () => {
@@ -109,9 +107,7 @@ describe('evaluation with the three routes', () => {
       expect(file.summary.acc1).toBe(r.acc1);
       expect(file.metrics.confusion).toHaveLength(3);
       const { bucket, key } = parseS3Uri(r.metricsUri);
-      const bench = await getJson<Record<string, unknown>>(
-        s3(),
-        bucket,
+      const bench = await storeIn(bucket).requireJson<Record<string, unknown>>(
         key.replace('metrics.json', 'clip-benchmark.json'),
       );
       expect(Object.keys(bench).sort()).toEqual([
@@ -122,13 +118,9 @@ describe('evaluation with the three routes', () => {
         'pretrained',
         'task',
       ]);
-      const p = await s3().send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key.replace('metrics.json', 'predictions.arrow'),
-        }),
+      const predictions = decodePredictions(
+        await storeIn(bucket).requireBytes(key.replace('metrics.json', 'predictions.arrow')),
       );
-      const predictions = decodePredictions(await p.Body!.transformToByteArray());
       expect(predictions.rows).toHaveLength(12);
       expect(predictions.k).toBe(3);
     }
@@ -153,9 +145,9 @@ describe('evaluation with the three routes', () => {
   });
 
   it('zero-shot equals a direct computation on the same shards', async () => {
-    const plan = await getJson<Plan>(s3(), env.s3.bucket, keys.plan(runId));
+    const plan = await storeIn().requireJson<Plan>(keys.plan(runId));
     const local = await loadBundle(TINY_BUNDLE);
-    const test = await readMatrix(s3(), env.s3.bucket, planShardKeys(plan, local), {
+    const test = await readMatrix(storeIn(), planShardKeys(plan, local), {
       bundleHash: local.hash,
       split: 'test',
       view: 0,
@@ -180,11 +172,11 @@ describe('evaluation with the three routes', () => {
   });
 
   it('keeps the learned context with its config and the loss curve', async () => {
-    const ctx = await getJson<{ config: { epochs: number }; losses: number[]; dims: number[] }>(
-      s3(),
-      env.s3.bucket,
-      keys.coopContext(runId, '2shot-seed1'),
-    );
+    const ctx = await storeIn().requireJson<{
+      config: { epochs: number };
+      losses: number[];
+      dims: number[];
+    }>(keys.coopContext(runId, '2shot-seed1'));
     expect(ctx.config.epochs).toBe(3);
     expect(ctx.losses).toHaveLength(3);
     expect(ctx.dims).toEqual([1, 4, 32]);
@@ -242,18 +234,16 @@ describe('bad input for the routes', () => {
     cpSync(TINY_BUNDLE, dir, { recursive: true });
     const manifest = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as { name: string };
     writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ ...manifest, name: 'bundle-b' }));
-    const other = await uploadBundle(s3(), dir, `s3://${env.s3.bucket}/models/${uniqueId('b')}/`);
-    const plan = await getJson<Plan>(s3(), env.s3.bucket, keys.plan(first.runId));
+    const other = await uploadBundle(
+      storeIn(),
+      dir,
+      `s3://${env.s3.bucket}/models/${uniqueId('b')}/`,
+    );
+    const plan = await storeIn().requireJson<Plan>(keys.plan(first.runId));
     const mine = planShardKeys(plan, await loadBundle(TINY_BUNDLE));
     const theirs = planShardKeys(plan, other);
     for (const [i, key] of mine.entries())
-      await s3().send(
-        new CopyObjectCommand({
-          Bucket: env.s3.bucket,
-          Key: theirs[i],
-          CopySource: `${env.s3.bucket}/${key}`,
-        }),
-      );
+      await storeIn().putBytes(theirs[i]!, await storeIn().requireBytes(key));
     const { activities, resources } = createCpuActivities(env);
     const failure = await new MockActivityEnvironment()
       .run(activities.zeroShot, {
@@ -280,13 +270,13 @@ describe('bad input for the routes', () => {
     if (r.outcome.status !== 'COMPLETED') expect.fail(`run ${r.outcome.status}`);
     // Corrupt the last checkpoint and drop the result, as if training had diverged before finishing.
     const key = keys.coopCheckpoint(r.runId, '2shot-seed1');
-    const ckpt = await getJson<CoopCheckpointFile>(s3(), env.s3.bucket, key);
+    const ckpt = await storeIn().requireJson<CoopCheckpointFile>(key);
     const ctx = new Float32Array(Buffer.from(ckpt.ctx, 'base64').buffer.slice(0));
     ctx[1] = Number.NaN;
     const corrupt = { ...ckpt, epoch: 2, ctx: Buffer.from(ctx.buffer).toString('base64') };
-    await putJson(s3(), env.s3.bucket, key, corrupt);
+    await storeIn().putJson(key, corrupt);
     const resultKey = keys.routeResult(r.runId, 'coop', '2shot-seed1', 'metrics.json');
-    await s3().send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: resultKey, Body: '{}' }));
+    await storeIn().putBytes(resultKey, '{}');
     const { activities, resources } = createGpuActivities(env);
     const failure = await new MockActivityEnvironment()
       .run(activities.trainCoopPrompts, {
@@ -304,6 +294,6 @@ describe('bad input for the routes', () => {
     expect((failure as Error).message).toMatch(
       /CoOp diverged at s3:\/\/.*checkpoint.json: context value 1 is NaN/,
     );
-    expect(await getJson(s3(), env.s3.bucket, key)).toEqual(corrupt);
+    expect(await storeIn().requireJson(key)).toEqual(corrupt);
   });
 });

@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy';
 import {
   putObjects,

@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { parseEnvFile } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { keys } from '../../activities/storage/keys';
-import { getJson } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import { parseEnvFile } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { stopProcess } from '../../infra/local-stack/processes';
 import { startTemporal } from '../../infra/local-stack/servers';
 import { stackHome, stackUp } from '../../infra/local-stack/stack';
@@ -125,11 +124,11 @@ describe('local stack', () => {
     try {
       await startEvaluation(client, env, spec, runId);
       // Wait until CoOp is training (a checkpoint exists), then take the server away.
-      const s3 = createS3Client(env.s3);
+      const store = ObjectStore.connect(env.s3);
       const key = keys.coopCheckpoint(runId, '8shot-seed1');
       const deadline = Date.now() + 60_000;
       while (
-        !(await getJson(s3, env.s3.bucket, key).then(
+        !(await store.requireJson(key).then(
           () => true,
           () => false,
         ))

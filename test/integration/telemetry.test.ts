@@ -2,12 +2,11 @@ import { Client, Connection } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../../activities/config/run-spec';
-import { keys } from '../../activities/storage/keys';
-import { getText } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   startWorkers,
   stopWorkers,
@@ -78,7 +77,7 @@ describe('worker telemetry', () => {
     expect(lines.some((l) => l.message === 'clipeval gpu worker polling')).toBe(true);
     const ofRun = lines.filter((l) => l.runId === runId);
     expect(ofRun.length).toBeGreaterThan(0);
-    expect(ofRun.every((l) => l.stage === 'extraction')).toBe(true);
+    expect(ofRun.every((l) => l.stage === 'extracting')).toBe(true);
 
     const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
     expect(metrics).toMatch(/^clipeval_images_embedded\S*\{[^}]*\} 12$/m); // 3 classes x 4 images
@@ -91,10 +90,10 @@ describe('worker telemetry', () => {
     expect(secrets.length).toBeGreaterThan(0);
     const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
     const logs = readFileSync(logPath, 'utf8');
-    const s3 = createS3Client(env.s3);
+    const store = ObjectStore.connect(env.s3);
     const report = await Promise.all(
       (['report.json', 'report.html'] as const).map((f) =>
-        getText(s3, env.s3.bucket, keys.report(runId, f)),
+        store.requireText(keys.report(runId, f)),
       ),
     );
     for (const secret of secrets) {

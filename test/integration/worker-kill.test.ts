@@ -1,19 +1,17 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipevalEnv } from '../../activities/config/env';
-import { parseRunSpec } from '../../activities/config/run-spec';
-import { decodeShard } from '../../activities/embeddings/shard-format';
-import type { RouteResultFile } from '../../activities/heads/route-result';
-import { keys } from '../../activities/storage/keys';
-import { getJson } from '../../activities/storage/objects';
-import { createS3Client } from '../../activities/storage/s3-client';
-import { parseS3Uri } from '../../activities/storage/s3-uri';
-import { startEvaluation, waitForRun } from '../../cli/evaluations';
+import type { ClipevalEnv } from '../../core/config/env';
+import { parseRunSpec } from '../../core/config/run-spec';
+import { decodeShard } from '../../core/embeddings/shard-format';
+import type { RouteResultFile } from '../../core/routes/route-result';
+import { keys } from '../../core/storage/keys';
+import { ObjectStore } from '../../core/storage/object-store';
+import { parseS3Uri } from '../../core/storage/s3-uri';
+import { startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   putObjects,
   startWorkers,
@@ -108,12 +106,10 @@ describe('worker killed mid-shard', () => {
       imagesFailed: 0,
     });
 
-    const s3 = createS3Client(env.s3);
+    const store = ObjectStore.connect(env.s3);
     const seen: string[] = [];
-    for (const key of outcome.summary.extraction.shardKeys) {
-      const r = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }));
-      seen.push(...decodeShard(await r.Body!.transformToByteArray()).rows.map((row) => row.key));
-    }
+    for (const key of outcome.summary.extraction.shardKeys)
+      seen.push(...decodeShard(await store.requireBytes(key)).rows.map((row) => row.key));
     expect(new Set(seen).size).toBe(120);
     expect(seen).toHaveLength(120);
 
@@ -165,10 +161,10 @@ describe('worker killed mid-CoOp', () => {
     for (const c of children) c.kill('SIGKILL'); // no gpu worker left from the test above
     const first = gpuWorkerProcess();
     const { runId } = await startEvaluation(client, env, spec, uniqueId('coop-kill-run'));
-    const s3 = createS3Client(env.s3);
+    const store = ObjectStore.connect(env.s3);
     const checkpointKey = keys.coopCheckpoint(runId, '16shot-seed1');
     const epochOf = () =>
-      getJson<{ epoch: number }>(s3, env.s3.bucket, checkpointKey).then(
+      store.requireJson<{ epoch: number }>(checkpointKey).then(
         (c) => c.epoch,
         () => 0,
       );
@@ -188,7 +184,7 @@ describe('worker killed mid-CoOp', () => {
       expect.fail(`run ${outcome.status}: ${'error' in outcome ? outcome.error : ''}`);
     const [coop] = outcome.summary.routes;
     const { bucket, key } = parseS3Uri(coop!.metricsUri);
-    const result = await getJson<RouteResultFile>(s3, bucket, key);
+    const result = await store.inBucket(bucket).requireJson<RouteResultFile>(key);
     expect(result.details.resumedFromEpoch).toBe(epochAtKill);
     expect(result.details.losses).toHaveLength(200); // one curve: epochs before and after the kill
     expect(readFileSync(second.logPath, 'utf8')).toMatch(/CoOp resumes from checkpoint/);
@@ -199,11 +195,7 @@ describe('worker killed mid-CoOp', () => {
     if (uninterrupted.status !== 'COMPLETED') expect.fail(`run ${uninterrupted.status}`);
     expect(uninterrupted.summary.routes[0]!.acc1).toBe(coop!.acc1);
     const ctxOf = (id: string) =>
-      getJson<{ ctx: string; losses: number[] }>(
-        s3,
-        env.s3.bucket,
-        keys.coopContext(id, '16shot-seed1'),
-      );
+      store.requireJson<{ ctx: string; losses: number[] }>(keys.coopContext(id, '16shot-seed1'));
     expect(await ctxOf(plain)).toEqual(await ctxOf(runId));
   });
 });

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { augmentedView, randomResizedCropBox, viewRandom } from '../../activities/model/augment';
-import { decodeToCrop, decodeToViews } from '../../activities/model/preprocess';
+import { augmentedView, randomResizedCropBox, viewRandom } from '../../core/model/image/augment';
+import { decodeToCrop, decodeToViews } from '../../core/model/image/preprocess';
 import { TINY_GOLDEN } from '../helpers/fixtures';
 
 describe('training augmentation (RandomResizedCrop + horizontal flip)', () => {

@@ -5,7 +5,7 @@ import {
   appendRun,
   compareRuns,
   previousRun,
-} from '../../activities/heads/compare';
+} from '../../core/runs/compare';
 
 const record = (runId: string, zs: number, probe: number, extra = false): RunRecord => ({
   runId,

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../activities/config/errors';
-import { loadEnv, parseEnvFile, temporalTls } from '../../activities/config/env';
-import { loadRunSpec, parseRunSpec } from '../../activities/config/run-spec';
+import { ConfigError } from '../../core/config/errors';
+import { loadEnv, parseEnvFile, temporalTls } from '../../core/config/env';
+import { loadRunSpec, parseRunSpec } from '../../core/config/run-spec';
 
 describe('environment configuration', () => {
   it('applies defaults and reads the bucket', () => {
@@ -48,6 +48,18 @@ describe('environment configuration', () => {
 
   it('requires a bucket', () => {
     expect(() => loadEnv({})).toThrow(/CLIPEVAL_BUCKET/);
+  });
+
+  it('names $CLIPEVAL_HOME/stack.env in its error when CLIPEVAL_HOME is set', () => {
+    const previous = process.env.CLIPEVAL_HOME;
+    const home = mkdtempSync(join(tmpdir(), 'clipeval-home-'));
+    process.env.CLIPEVAL_HOME = home;
+    try {
+      expect(() => loadEnv({})).toThrow(`which writes ${join(home, 'stack.env')})`);
+    } finally {
+      if (previous === undefined) delete process.env.CLIPEVAL_HOME;
+      else process.env.CLIPEVAL_HOME = previous;
+    }
   });
 
   it('turns TLS on with an API key (Temporal Cloud)', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CoopState } from '../../activities/heads/coop/checkpoint';
-import { buildPrompts, type PromptLayout } from '../../activities/heads/coop/prompts';
+import type { CoopState } from '../../core/routes/coop/checkpoint';
+import { buildPrompts, type PromptLayout } from '../../core/routes/coop/prompts';
 import {
   type CoopTrainingConfig,
   gatherGradient,
@@ -8,16 +8,16 @@ import {
   scatterContext,
   trainCoop,
   type TrainingSet,
-} from '../../activities/heads/coop/trainer';
-import { scaledCosineScores } from '../../activities/heads/scores';
-import { classPrototypes } from '../../activities/heads/zero-shot/prototypes';
-import { DEFAULT_TEMPLATES } from '../../activities/heads/zero-shot/templates';
-import { loadBundle, type ModelBundle } from '../../activities/model/bundle';
-import { CoopGraph } from '../../activities/model/coop-graph';
-import { TextEncoder } from '../../activities/model/encoders';
-import { gaussian, seededRandom } from '../../activities/model/random';
-import { type ClipTokenizer, tokenizerForBundle } from '../../activities/model/tokenizer';
-import { l2NormalizeRows } from '../../activities/model/vectors';
+} from '../../core/routes/coop/trainer';
+import { scaledCosineScores } from '../../core/routes/scores';
+import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
+import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
+import { loadBundle, type ModelBundle } from '../../core/model/bundle';
+import { CoopGraph } from '../../core/model/onnx/coop-graph';
+import { TextEncoder } from '../../core/model/onnx/encoders';
+import { gaussian, seededRandom } from '../../core/util/random';
+import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
+import { l2NormalizeRows } from '../../core/util/vectors';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 
 // CoOp through the exported gradient graph on the tiny bundle: the gradient that reaches the

@@ -4,12 +4,12 @@ import {
   CoopDivergedError,
   decodeCheckpoint,
   encodeCheckpoint,
-} from '../../activities/heads/coop/checkpoint';
-import { buildPrompts, initWordIds } from '../../activities/heads/coop/prompts';
-import { defaultEpochs, learningRate, sgdStep } from '../../activities/heads/coop/schedule';
-import { gatherGradient, scatterContext } from '../../activities/heads/coop/trainer';
-import { loadBundle } from '../../activities/model/bundle';
-import { type ClipTokenizer, tokenizerForBundle } from '../../activities/model/tokenizer';
+} from '../../core/routes/coop/checkpoint';
+import { buildPrompts, initWordIds } from '../../core/routes/coop/prompts';
+import { defaultEpochs, learningRate, sgdStep } from '../../core/routes/coop/schedule';
+import { gatherGradient, scatterContext } from '../../core/routes/coop/trainer';
+import { loadBundle } from '../../core/model/bundle';
+import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 
 // CoOp's pieces that need no graph: prompt layout, the published schedule, torch's SGD,

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../activities/config/run-spec';
-import { readImageFolder } from '../../activities/dataset/image-folder';
-import { parseManifest, resolveRelativeKey } from '../../activities/dataset/manifest';
-import { buildPlan, MAX_SHARDS } from '../../activities/dataset/plan';
-import { cutShards } from '../../activities/dataset/shards';
-import { seededSplit } from '../../activities/dataset/split';
-import { DatasetError, type DatasetItem } from '../../activities/dataset/types';
-import type { ListedObject } from '../../activities/storage/objects';
+import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../core/config/run-spec';
+import { readImageFolder } from '../../core/dataset/image-folder';
+import { parseManifest, resolveRelativeKey } from '../../core/dataset/manifest';
+import { buildPlan, MAX_SHARDS } from '../../core/dataset/plan';
+import { cutShards } from '../../core/dataset/shards';
+import { seededSplit } from '../../core/dataset/split';
+import { DatasetError, type DatasetItem } from '../../core/dataset/types';
+import type { ListedObject } from '../../core/storage/object-store';
 
 // Planning tests run extraction-only specs unless they test the routes' own checks.
 const spec = (dataset: Partial<DatasetSpec> & { uri?: string } = {}, shardSize?: number) =>

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundleError, loadBundle, type ModelBundle } from '../../activities/model/bundle';
-import { ImageEncoder, TextEncoder } from '../../activities/model/encoders';
-import { normalizeInto, preprocessImage } from '../../activities/model/preprocess';
-import { cosine } from '../../activities/model/vectors';
+import { BundleError, loadBundle, type ModelBundle } from '../../core/model/bundle';
+import { ImageEncoder, TextEncoder } from '../../core/model/onnx/encoders';
+import { normalizeInto, preprocessImage } from '../../core/model/image/preprocess';
+import { cosine } from '../../core/util/vectors';
 import { goldenImages, goldenTexts, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
 
 // Parity of the ONNX encoders with HF transformers (PyTorch) on the tiny random-init bundle.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fewShotValidation, sampleFewShot } from '../../activities/heads/few-shot';
-import { seededRandom, shuffledIndices } from '../../activities/model/random';
+import { fewShotValidation, sampleFewShot } from '../../core/routes/few-shot';
+import { seededRandom, shuffledIndices } from '../../core/util/random';
 
 /** `count[c]` images of class c, with ids `c<class>-<n>`. */
 function dataset(counts: number[]) {

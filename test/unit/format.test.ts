@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RunOutcome } from '../../cli/evaluations';
+import type { RunOutcome } from '../../client/evaluations';
 import { formatOutcome, progressLine } from '../../cli/format';
 
 // The terminal views of a running run: the status line and the progress line --wait redraws.

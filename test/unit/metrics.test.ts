@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeMetrics, topK } from '../../activities/heads/metrics';
-import { gaussian, seededRandom } from '../../activities/model/random';
+import { computeMetrics, topK } from '../../core/routes/metrics';
+import { gaussian, seededRandom } from '../../core/util/random';
 import { runPythonJson } from '../helpers/python';
 
 /** Row-major scores from nested rows. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cosine } from '../../activities/model/vectors';
+import { cosine } from '../../core/util/vectors';
 import { goldenImages, goldenTexts, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
 
 // `clipeval tokenize` and `clipeval embed` as users script them, on the tiny bundle.

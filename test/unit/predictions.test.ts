@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { topK } from '../../activities/heads/metrics';
-import { decodePredictions, encodePredictions } from '../../activities/heads/predictions';
+import { topK } from '../../core/routes/metrics';
+import { decodePredictions, encodePredictions } from '../../core/routes/predictions';
 import { runPythonJson } from '../helpers/python';
 
 describe('per-image predictions (Arrow IPC file)', () => {

@@ -8,7 +8,7 @@ import {
   normalizeInto,
   preprocessImage,
   type PreprocessParams,
-} from '../../activities/model/preprocess';
+} from '../../core/model/image/preprocess';
 
 const FIXTURES = join(__dirname, '..', 'fixtures');
 const GOLDEN = join(FIXTURES, 'tiny-clip-golden');

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adamwState, adamwStep, cosineLr } from '../../activities/heads/probe/adamw';
-import { ClassColumns } from '../../activities/heads/probe/features';
-import { trainAdamW } from '../../activities/heads/probe/fit-adamw';
-import { ProbeGraph } from '../../activities/heads/probe/probe-graph';
-import { type FitContext, valAccuracy } from '../../activities/heads/probe/recipe';
+import { adamwState, adamwStep, cosineLr } from '../../core/routes/probe/adamw';
+import { ClassColumns } from '../../core/routes/probe/features';
+import { trainAdamW } from '../../core/routes/probe/fit-adamw';
+import { ProbeGraph } from '../../core/routes/probe/probe-graph';
+import { type FitContext, valAccuracy } from '../../core/routes/probe/recipe';
 import {
   CLIP_BENCHMARK_WD_GRID,
   clipBenchmarkSearchWeightDecay,
-} from '../../activities/heads/probe/selection';
+} from '../../core/routes/probe/selection';
 import { clusterProblem } from '../helpers/probe-data';
 
 // CLIP_benchmark's recipe: the AdamW update, the cosine schedule, the weight-decay search, and

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ProbeResult, probeScores, probeScoresInThread } from '../../activities/heads/probe';
-import { lossGradGraph, scoresGraph } from '../../activities/heads/probe/graphs';
-import { ProbeGraph } from '../../activities/heads/probe/probe-graph';
-import { gaussian, seededRandom } from '../../activities/model/random';
-import { SessionThread } from '../../activities/model/session-thread';
+import { type ProbeResult, probeScores, probeScoresInThread } from '../../core/routes/probe';
+import { lossGradGraph, scoresGraph } from '../../core/routes/probe/graphs';
+import { ProbeGraph } from '../../core/routes/probe/probe-graph';
+import { gaussian, seededRandom } from '../../core/util/random';
+import { SessionThread } from '../../core/model/onnx/session-thread';
 import { runPythonJson } from '../helpers/python';
 
 // The probe's ONNX graphs, built in TypeScript: valid ONNX, standard ops only, and the loss and

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { maxAbs, minimizeLbfgs } from '../../activities/heads/probe/lbfgs';
-import { dot, type Objective, wolfeLineSearch } from '../../activities/heads/probe/line-search';
-import { gaussian, seededRandom } from '../../activities/model/random';
+import { maxAbs, minimizeLbfgs } from '../../core/routes/probe/lbfgs';
+import { dot, type Objective, wolfeLineSearch } from '../../core/routes/probe/line-search';
+import { gaussian, seededRandom } from '../../core/util/random';
 
 // The minimiser on its own, on functions with known minima (no ONNX Runtime here).
 

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ABSENT_CLASS_BIAS,
-  type Features,
-  probeScores,
-  trainProbe,
-} from '../../activities/heads/probe';
-import { coopSearchC } from '../../activities/heads/probe/selection';
-import { planValidation } from '../../activities/heads/probe/validation';
+import { ABSENT_CLASS_BIAS, type Features, probeScores, trainProbe } from '../../core/routes/probe';
+import { coopSearchC } from '../../core/routes/probe/selection';
+import { planValidation } from '../../core/routes/probe/validation';
 import { clusterProblem } from '../helpers/probe-data';
 
 // Where the probe's regularisation comes from (val split, carved from train, defaults), CoOp's

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Features, probeScores, trainProbe } from '../../activities/heads/probe';
-import { concatRows } from '../../activities/heads/probe/features';
+import { type Features, probeScores, trainProbe } from '../../core/routes/probe';
+import { concatRows } from '../../core/routes/probe/features';
 import { clusterProblem } from '../helpers/probe-data';
 import { runPythonJson } from '../helpers/python';
 

@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { parseRunSpec } from '../../activities/config/run-spec';
-import { buildPlan } from '../../activities/dataset/plan';
-import type { Split } from '../../activities/dataset/types';
-import { computeMetrics } from '../../activities/heads/metrics';
-import type { RouteResultFile, RouteSummary } from '../../activities/heads/route-result';
-import { chartSpecs, MAX_CLASSES_CHARTED, renderCharts } from '../../activities/report/charts';
-import { escapeHtml, renderHtml } from '../../activities/report/render-html';
+import { parseRunSpec } from '../../core/config/run-spec';
+import { buildPlan } from '../../core/dataset/plan';
+import type { Split } from '../../core/dataset/types';
+import { computeMetrics } from '../../core/routes/metrics';
+import type { RouteResultFile, RouteSummary } from '../../core/routes/route-result';
+import { chartSpecs, MAX_CLASSES_CHARTED, renderCharts } from '../../core/report/charts';
+import { escapeHtml, renderHtml } from '../../core/report/render-html';
 import {
   buildReportData,
   type ReportData,
   type ReportHistory,
   routesToRead,
-} from '../../activities/report/report-data';
-import { keys } from '../../activities/storage/keys';
-import { fewShotTable } from '../../activities/summarize-run';
+} from '../../core/report/report-data';
+import { keys } from '../../core/storage/keys';
+import { fewShotTable } from '../../core/runs/summary';
 
 // The report from hand-made inputs: what report.json holds, the escaped HTML and every chart.
 const EVIL = '<script>alert(1)</script>';

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  clipBenchmarkResult,
-  summarizeFewShot,
-  summarizeSeeds,
-} from '../../activities/heads/results';
+import type { RouteSummary } from '../../core/routes/route-result';
+import { clipBenchmarkResult } from '../../core/routes/results';
+import { fewShotTable, summarizeSeeds } from '../../core/runs/summary';
 
 describe('result layouts', () => {
   it("writes CLIP_benchmark's result JSON", () => {
@@ -32,44 +30,47 @@ describe('result layouts', () => {
     expect(() => summarizeSeeds([])).toThrow(/no values/);
   });
 
-  it('summarizes few-shot runs per shot count, seeds in order', () => {
-    const run = (shots: number | 'all', seed: number, acc1: number, acc5: number | null = 0.9) => ({
-      shots,
-      seed,
-      metrics: { acc1, acc5, meanPerClassRecall: acc1 - 0.1, macroF1: acc1 - 0.2 },
+  it('summarizes few-shot routes per route and shot count, seeds in run order', () => {
+    const run = (
+      route: RouteSummary['route'],
+      shots: number | 'all' | undefined,
+      seed: number | undefined,
+      acc1: number,
+    ): RouteSummary => ({
+      route,
+      ...(shots !== undefined ? { shots } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      n: 10,
+      acc1,
+      acc5: 0.9,
+      meanPerClassRecall: acc1 - 0.1,
+      macroF1: acc1 - 0.2,
+      notes: [],
+      metricsUri: 's3://b/metrics.json',
     });
-    const out = summarizeFewShot([
-      run(16, 2, 0.8),
-      run('all', 1, 0.9),
-      run(1, 1, 0.5),
-      run(16, 1, 0.6),
-      run(16, 3, 0.7),
+    const table = fewShotTable([
+      run('zero-shot', undefined, undefined, 0.4),
+      run('coop', 16, 2, 0.8),
+      run('probe', 'all', 1, 0.9),
+      run('coop', 1, 1, 0.5),
+      run('coop', 16, 1, 0.6),
+      run('coop', 16, 3, 0.7),
+      run('probe', 16, 1, 0.3),
     ]);
-    expect(out.map((s) => s.shots)).toEqual([1, 16, 'all']);
-    const sixteen = out[1]!;
-    expect(sixteen.seeds).toEqual([1, 2, 3]);
-    expect(sixteen.acc1.values).toEqual([0.6, 0.8, 0.7]);
+    // Zero-shot has no row; one row per (route, shots), in the order the routes first appear.
+    expect(table.map((r) => [r.route, r.shots])).toEqual([
+      ['coop', 16],
+      ['probe', 'all'],
+      ['coop', 1],
+      ['probe', 16],
+    ]);
+    const sixteen = table[0]!;
+    expect(sixteen.seeds).toEqual([2, 1, 3]);
     expect(sixteen.acc1.mean).toBeCloseTo(0.7, 12);
+    // Population std (ddof 0), as CoOp reports it: the sample std would be 0.1.
     expect(sixteen.acc1.std).toBeCloseTo(Math.sqrt(0.02 / 3), 12);
     expect(sixteen.macroF1.mean).toBeCloseTo(0.5, 12);
     expect(sixteen.meanPerClassRecall.mean).toBeCloseTo(0.6, 12);
-    expect(sixteen.acc5).toMatchObject({ mean: 0.9, std: 0 });
-  });
-
-  it('has no acc5 summary below 5 classes, and refuses inconsistent runs', () => {
-    const m = (acc5: number | null) => ({ acc1: 0.5, acc5, meanPerClassRecall: 0.5, macroF1: 0.5 });
-    expect(summarizeFewShot([{ shots: 4, seed: 1, metrics: m(null) }])[0]!.acc5).toBeNull();
-    expect(() =>
-      summarizeFewShot([
-        { shots: 4, seed: 1, metrics: m(null) },
-        { shots: 4, seed: 2, metrics: m(0.9) },
-      ]),
-    ).toThrow(/acc5 is missing/);
-    expect(() =>
-      summarizeFewShot([
-        { shots: 4, seed: 1, metrics: m(0.9) },
-        { shots: 4, seed: 1, metrics: m(0.9) },
-      ]),
-    ).toThrow(/seed appears twice/);
+    expect(table[1]).toMatchObject({ seeds: [1], acc1: { mean: 0.9, std: 0 } });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeShard, encodeShard, type ShardRow } from '../../activities/embeddings/shard-format';
+import { decodeShard, encodeShard, type ShardRow } from '../../core/embeddings/shard-format';
 
 describe('embedding shard format (Arrow IPC file)', () => {
   const rows: ShardRow[] = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertRunId, keys } from '../../activities/storage/keys';
-import { formatS3Uri, parseS3Uri } from '../../activities/storage/s3-uri';
+import { assertRunId, keys } from '../../core/storage/keys';
+import { formatS3Uri, parseS3Uri } from '../../core/storage/s3-uri';
 
 describe('S3 URIs and keys', () => {
   it('parses bucket and key', () => {

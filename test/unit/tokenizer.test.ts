@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ClipTokenizer } from '../../activities/model/tokenizer';
+import { ClipTokenizer } from '../../core/model/text/tokenizer';
 
 // Expected ids come from HF CLIPTokenizer (transformers 5.23.0, tokenizers 0.23.3): the golden
 // files, and for the focused cases `tokenizer(text, truncation=True, max_length=77)` in .venv.

@@ -2,23 +2,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { humanizeClassName, promptClassNames } from '../../activities/heads/class-names';
-import { scaledCosineScores } from '../../activities/heads/scores';
-import {
-  decodePrototypes,
-  encodePrototypes,
-} from '../../activities/heads/zero-shot/prototype-file';
-import { classPrototypes } from '../../activities/heads/zero-shot/prototypes';
+import { humanizeClassName, promptClassNames } from '../../core/dataset/class-names';
+import { scaledCosineScores } from '../../core/routes/scores';
+import { decodePrototypes, encodePrototypes } from '../../core/routes/zero-shot/prototype-file';
+import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import {
   DEFAULT_TEMPLATES,
   OPENAI_IMAGENET_TEMPLATES,
   resolveTemplates,
-} from '../../activities/heads/zero-shot/templates';
-import { loadBundle, type ModelBundle } from '../../activities/model/bundle';
-import { TextEncoder } from '../../activities/model/encoders';
-import { seededRandom, gaussian } from '../../activities/model/random';
-import { type ClipTokenizer, tokenizerForBundle } from '../../activities/model/tokenizer';
-import { l2NormalizeRows } from '../../activities/model/vectors';
+} from '../../core/routes/zero-shot/templates';
+import { loadBundle, type ModelBundle } from '../../core/model/bundle';
+import { TextEncoder } from '../../core/model/onnx/encoders';
+import { seededRandom, gaussian } from '../../core/util/random';
+import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
+import { l2NormalizeRows } from '../../core/util/vectors';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 
 // Zero-shot: class names, templates, prototypes and scores, against a straightforward reference

@@ -1,0 +1,36 @@
+import { Context, heartbeat } from '@temporalio/activity';
+import { type ExtractShardInput, extractPlanShard } from '../core/embeddings/extract-plan-shard';
+import type { ExtractResult } from '../core/embeddings/extract-shard';
+import type { ObjectStore } from '../core/storage/object-store';
+import type { WorkerResources } from '../core/worker-resources';
+import type { ExtractionHeartbeat } from '../workflows/progress';
+
+export type { ExtractShardInput } from '../core/embeddings/extract-plan-shard';
+
+/**
+ * Activity (gpu queue): encodes one plan shard into its content-addressed Arrow shard, or
+ * reuses it. Idempotent: the shard key is a hash of what it covers, and the manifest is written
+ * last. Heartbeats carry the images done; cancellation arrives through them and stops the
+ * shard between batches (nothing is written for a cancelled shard).
+ */
+export function extractShardImagesActivity(deps: {
+  store: ObjectStore;
+  resources: WorkerResources;
+}) {
+  return async function extractShardImages(input: ExtractShardInput): Promise<ExtractResult> {
+    const ctx = Context.current();
+    return extractPlanShard(deps, input, {
+      onProgress: (done) => heartbeat({ done } satisfies ExtractionHeartbeat),
+      signal: ctx.cancellationSignal,
+      // Prometheus (via the worker runtime): the rate of clipeval_images_embedded is images/s.
+      onEncoded: ({ images, failed }) => {
+        ctx.metricMeter
+          .createCounter('clipeval_images_embedded', 'images', 'Images encoded')
+          .add(images);
+        ctx.metricMeter
+          .createCounter('clipeval_images_failed', 'images', 'Images that could not be decoded')
+          .add(failed);
+      },
+    });
+  };
+}

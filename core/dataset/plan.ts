@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import type { RunSpec } from '../config/run-spec';
+import { promptClassNames } from './class-names';
+import { cutShards } from './shards';
+import { DatasetError, type DatasetItem, type SkippedObject, type Split } from './types';
+import { PermanentError } from '../util/errors';
+
+/** An image as the rest of the pipeline sees it: where it is, what it is, which class id. */
+export interface PlanItem {
+  uri: string;
+  size: number;
+  etag: string;
+  label: number;
+  split: Split;
+}
+
+export interface PlanShard {
+  index: number;
+  /** Content hash of the URIs and ETags the shard covers. */
+  id: string;
+  count: number;
+  items: PlanItem[];
+}
+
+export type SplitCounts = Record<Split, number>;
+
+/** runs/<runId>/plan.json: deterministic, so re-planning the same data writes the same bytes. */
+export interface Plan {
+  version: 1;
+  runId: string;
+  spec: RunSpec;
+  dataset: {
+    uri: string;
+    kind: 'image-folder' | 'manifest';
+    layout?: 'split-folders' | 'class-folders';
+    /** sha256 over every item's URI, size, ETag, class and split. */
+    fingerprint: string;
+    skipped: { count: number; byReason: Record<string, number>; examples: SkippedObject[] };
+  };
+  /** Class labels; a class's id is its index. */
+  classes: string[];
+  /** What prompts call each class: the spec's display names, else the humanised label. */
+  classNames: string[];
+  counts: { total: number; bySplit: SplitCounts; byClass: Record<string, SplitCounts> };
+  shards: PlanShard[];
+}
+
+/** What the planning activity returns through Temporal: small, no item lists. */
+export interface PlanSummary {
+  planUri: string;
+  fingerprint: string;
+  images: number;
+  classes: number;
+  shards: number;
+  bySplit: SplitCounts;
+  skipped: number;
+  /** The validated extraction settings (workflow code reads them here, never parses specs). */
+  extraction: RunSpec['extraction'];
+  /** Which decision routes run, and the few-shot grid of CoOp and the probe. */
+  routes: {
+    zeroShot: boolean;
+    coop: boolean;
+    probe: boolean;
+    probeFullData: boolean;
+    shots: number[];
+    seeds: number[];
+    coopHeartbeatTimeoutSeconds: number;
+  };
+}
+
+const zeroCounts = (): SplitCounts => ({ train: 0, val: 0, test: 0 });
+
+/**
+ * Shards one run may have: each shard costs about six events in the workflow's history, so
+ * 5,000 shards (5M images at the default size) stay far below Temporal's 51,200-event limit.
+ */
+export const MAX_SHARDS = 5000;
+
+/** A run plan that does not hold what a stage asks of it (a shard index beyond its shards). */
+export class PlanError extends PermanentError {
+  override readonly name = 'PlanError';
+}
+
+/** What the planner is given: the validated spec and the dataset as loaded. */
+export interface PlanInput {
+  runId: string;
+  spec: RunSpec;
+  kind: Plan['dataset']['kind'];
+  layout?: Plan['dataset']['layout'];
+  items: readonly DatasetItem[];
+  skipped: readonly SkippedObject[];
+}
+
+/**
+ * The run plan: classes, labelled items in URI order, counts, fingerprint and shards. Pure and
+ * deterministic (the same data and spec give the same plan); a dataset no route can use is a
+ * DatasetError.
+ */
+export function buildPlan(input: PlanInput): Plan {
+  const { spec } = input;
+  if (input.items.length === 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has no images to evaluate (all objects were skipped).`,
+    );
+  }
+  const { classes, classNames } = planClasses(spec, input.items);
+  const items = labelledItems(input.items, classes);
+  const { bySplit, byClass, fingerprint } = countItems(items, classes);
+  checkRoutesCanRun(spec, classes, bySplit);
+  const shards = planShards(spec, items);
+  return {
+    version: 1,
+    runId: input.runId,
+    spec,
+    dataset: {
+      uri: spec.dataset.uri,
+      kind: input.kind,
+      ...(input.layout ? { layout: input.layout } : {}),
+      fingerprint,
+      skipped: skippedSummary(input.skipped),
+    },
+    classes,
+    classNames,
+    counts: { total: items.length, bySplit, byClass },
+    shards,
+  };
+}
+
+/** The class list (the spec's, in its order, else the labels found, sorted) and prompt names. */
+function planClasses(
+  spec: RunSpec,
+  items: readonly DatasetItem[],
+): { classes: string[]; classNames: string[] } {
+  const found = new Set(items.map((i) => i.className));
+  // A closed class list keeps its given order (users map ids to names with it); otherwise sorted.
+  const classes = spec.dataset.classes ?? [...found].sort();
+  const missing = classes.filter((c) => !found.has(c));
+  if (missing.length > 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: class(es) with no images: ${missing.join(', ')}`,
+    );
+  }
+  const unknown = [...found].filter((c) => !classes.includes(c));
+  if (unknown.length > 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: class(es) not in dataset.classes: ${unknown.join(', ')}. Add them to the list or remove those images.`,
+    );
+  }
+  try {
+    return { classes, classNames: promptClassNames(classes, spec.classNames) };
+  } catch (err) {
+    throw new DatasetError(`Run spec classNames: ${(err as Error).message}`);
+  }
+}
+
+/** The items sorted by URI, each with its class id. */
+function labelledItems(items: readonly DatasetItem[], classes: readonly string[]): PlanItem[] {
+  const classId = new Map(classes.map((c, i) => [c, i]));
+  const sorted = [...items].sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+  return sorted.map((i) => ({
+    uri: i.uri,
+    size: i.size,
+    etag: i.etag,
+    label: classId.get(i.className)!,
+    split: i.split,
+  }));
+}
+
+/** Counts per split and per class, and the dataset fingerprint (sha256 over every item). */
+function countItems(
+  items: readonly PlanItem[],
+  classes: readonly string[],
+): { bySplit: SplitCounts; byClass: Record<string, SplitCounts>; fingerprint: string } {
+  const bySplit = zeroCounts();
+  const byClass: Record<string, SplitCounts> = Object.fromEntries(
+    classes.map((c) => [c, zeroCounts()]),
+  );
+  const fp = createHash('sha256');
+  for (const i of items) {
+    bySplit[i.split]++;
+    byClass[classes[i.label]!]![i.split]++;
+    fp.update(`${i.uri}\t${i.size}\t${i.etag}\t${classes[i.label]}\t${i.split}\n`);
+  }
+  return { bySplit, byClass, fingerprint: fp.digest('hex') };
+}
+
+/** Refuses a dataset the enabled routes cannot use: one class for CoOp/probe, no test split. */
+function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: SplitCounts): void {
+  if (classes.length < 2 && (spec.coop.enabled || spec.probe.enabled)) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has one class (${classes[0]}): CoOp and the linear probe need at least 2. Set coop.enabled and probe.enabled to false to run zero-shot alone.`,
+    );
+  }
+  const anyRoute = spec.zeroShot.enabled || spec.coop.enabled || spec.probe.enabled;
+  if (anyRoute && bySplit.test === 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop and probe to extract embeddings only).`,
+    );
+  }
+}
+
+/** The items cut into content-defined shards, at most MAX_SHARDS of them. */
+function planShards(spec: RunSpec, items: PlanItem[]): PlanShard[] {
+  const shards = cutShards(items, spec.shardSize);
+  if (shards.length > MAX_SHARDS) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: ${items.length} images make ${shards.length} shards of at most ${spec.shardSize}; ` +
+        `one run handles at most ${MAX_SHARDS} shards (Temporal history). Set shardSize to at least ${Math.ceil((2 * items.length) / MAX_SHARDS)}.`,
+    );
+  }
+  return shards.map((s, index) => ({ index, id: s.id, count: s.items.length, items: s.items }));
+}
+
+function skippedSummary(skipped: readonly SkippedObject[]): Plan['dataset']['skipped'] {
+  const byReason: Record<string, number> = {};
+  for (const s of skipped) byReason[s.reason] = (byReason[s.reason] ?? 0) + 1;
+  return { count: skipped.length, byReason, examples: skipped.slice(0, 20) };
+}
+
+export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
+  return {
+    planUri,
+    fingerprint: plan.dataset.fingerprint,
+    images: plan.counts.total,
+    classes: plan.classes.length,
+    shards: plan.shards.length,
+    bySplit: plan.counts.bySplit,
+    skipped: plan.dataset.skipped.count,
+    extraction: plan.spec.extraction,
+    routes: {
+      zeroShot: plan.spec.zeroShot.enabled,
+      coop: plan.spec.coop.enabled,
+      probe: plan.spec.probe.enabled,
+      probeFullData: plan.spec.probe.fullData,
+      shots: plan.spec.fewShot.shots,
+      seeds: plan.spec.fewShot.seeds,
+      coopHeartbeatTimeoutSeconds: plan.spec.coop.heartbeatTimeoutSeconds,
+    },
+  };
+}

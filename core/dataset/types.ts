@@ -1,0 +1,71 @@
+import { PermanentError } from '../util/errors';
+export const SPLITS = ['train', 'val', 'test'] as const;
+export type Split = (typeof SPLITS)[number];
+
+export function isSplit(s: string): s is Split {
+  return (SPLITS as readonly string[]).includes(s);
+}
+
+/** One labelled image of the dataset, as planned (not yet read). */
+export interface DatasetItem {
+  /** Full object URI, s3://bucket/key: datasets may span buckets when a manifest says so. */
+  uri: string;
+  size: number;
+  etag: string;
+  className: string;
+  split: Split;
+}
+
+/** An object the planner left out, with the reason (counted in the plan, never fatal). */
+export interface SkippedObject {
+  uri: string;
+  reason: string;
+}
+
+/**
+ * The dataset cannot be planned as given (empty prefix, missing bucket, bad manifest rows...).
+ * Not retryable: the message says what is wrong and how to fix it.
+ */
+export class DatasetError extends PermanentError {
+  override readonly name = 'DatasetError';
+}
+
+/** Collects row-level problems so the user sees them all at once, not one per attempt. */
+export class ProblemList {
+  private readonly problems: string[] = [];
+  private count = 0;
+  constructor(private readonly limit = 20) {}
+
+  add(problem: string): void {
+    this.count++;
+    if (this.problems.length < this.limit) this.problems.push(problem);
+  }
+
+  throwIfAny(what: string): void {
+    if (this.count === 0) return;
+    const more =
+      this.count > this.problems.length
+        ? `\n  ... and ${this.count - this.problems.length} more`
+        : '';
+    throw new DatasetError(
+      `${what}: ${this.count} problem(s)\n  - ${this.problems.join('\n  - ')}${more}`,
+    );
+  }
+}
+
+/** File extensions clipeval decodes (sharp/libvips); anything else in an ImageFolder is skipped. */
+export const IMAGE_EXTENSIONS = [
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+];
+
+export function hasImageExtension(key: string): boolean {
+  const k = key.toLowerCase();
+  return IMAGE_EXTENSIONS.some((ext) => k.endsWith(ext));
+}

@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import type { PlanItem } from '../dataset/plan';
+import type { ModelBundle } from '../model/bundle';
+import { embedImages, type ImageSource } from '../model/image/embed-images';
+import type { ImageEncoder } from '../model/onnx/encoders';
+import { keys } from '../storage/keys';
+import type { ObjectStore } from '../storage/object-store';
+import { CLIPEVAL_VERSION } from '../util/version';
+import { encodeShard, type ShardRow } from './shard-format';
+import { embeddingSpace, preprocessFingerprint, shardContentHash } from './shard-key';
+
+/** The JSON manifest written beside each shard, after it: its presence means the shard is complete. */
+export interface ShardManifest {
+  shardKey: string;
+  rows: number;
+  /** Distinct images embedded (rows counts augmented views too). */
+  images: number;
+  sha256: string;
+  bundleHash: string;
+  preprocessFingerprint: string;
+  failed: { uri: string; reason: string }[];
+}
+
+export interface ExtractResult {
+  shardKey: string;
+  rows: number;
+  images: number;
+  failed: number;
+  /** True when an earlier run had already written this exact shard. */
+  reused: boolean;
+}
+
+export interface ExtractOptions {
+  batchSize: number;
+  concurrency: number;
+  /** Augmented views per train image (0: center crops only), and their seed. */
+  augment?: { views: number; seed: number };
+  onProgress?: (done: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExtractDeps {
+  /** The output bucket (images are read from wherever their URIs say). */
+  store: ObjectStore;
+  bundle: ModelBundle;
+  encoder: ImageEncoder;
+}
+
+/** Where a shard goes: its two keys, named by embedding space and content. */
+interface ShardTarget {
+  shardKey: string;
+  manifestKey: string;
+  preprocessFingerprint: string;
+  augment: { views: number; seed: number };
+}
+
+/** A shard's rows and embeddings ([rows, dim], in row order), and the images that failed. */
+interface EncodedShard {
+  rows: ShardRow[];
+  embeddings: Float32Array;
+  failed: ShardManifest['failed'];
+}
+
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+const imageId = (uri: string) => sha256(uri).slice(0, 20);
+
+/**
+ * Encodes one plan shard into `embeddings/<space>/<content>.arrow` (+ `.json` manifest), or
+ * reuses it when the manifest already exists. Images stream from S3 with bounded concurrency
+ * while the encoder works; undecodable images go to the manifest's failed list. Both objects are
+ * written with one PutObject each, the manifest last, so no partial shard is ever visible.
+ */
+export async function extractShard(
+  deps: ExtractDeps,
+  input: { items: readonly PlanItem[]; datasetFingerprint: string },
+  opts: ExtractOptions,
+): Promise<ExtractResult> {
+  const target = shardTarget(deps.bundle, input.items, opts.augment);
+  const existing = await reusableShard(deps.store, target);
+  if (existing) {
+    const { rows, images, failed } = existing;
+    return { shardKey: target.shardKey, rows, images, failed: failed.length, reused: true };
+  }
+  const encoded = await encodeItems(deps, input.items, target.augment, opts);
+  const manifest = await writeShard(deps, target, encoded, input.datasetFingerprint);
+  const { shardKey, rows, images, failed } = manifest;
+  return { shardKey, rows, images, failed: failed.length, reused: false };
+}
+
+function shardTarget(
+  bundle: ModelBundle,
+  items: readonly PlanItem[],
+  augment = { views: 0, seed: 0 },
+): ShardTarget {
+  const pp = preprocessFingerprint(bundle.manifest.preprocessing);
+  const space = embeddingSpace(bundle.hash, pp);
+  const content = shardContentHash(items, augment);
+  return {
+    shardKey: keys.embeddingShard(space, content),
+    manifestKey: keys.embeddingManifest(space, content),
+    preprocessFingerprint: pp,
+    augment,
+  };
+}
+
+/** The items as encoder sources: bytes fetched on demand (cancelled with the shard). */
+function imageSources(
+  store: ObjectStore,
+  items: readonly PlanItem[],
+  augment: ShardTarget['augment'],
+  signal: AbortSignal | undefined,
+): ImageSource[] {
+  return items.map((item) => ({
+    id: item.uri,
+    views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
+    bytes: () => {
+      const at = store.at(item.uri);
+      return at.store.requireBytes(at.key, signal ? { signal } : {});
+    },
+  }));
+}
+
+/** Runs the items through the encoder, batch by batch, reporting images done after each. */
+async function encodeItems(
+  deps: ExtractDeps,
+  items: readonly PlanItem[],
+  augment: ShardTarget['augment'],
+  opts: ExtractOptions,
+): Promise<EncodedShard> {
+  const p = deps.bundle.manifest.preprocessing;
+  const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+  const byUri = new Map(items.map((i) => [i.uri, i]));
+  const rows: ShardRow[] = [];
+  const parts: Float32Array[] = [];
+  const failed: ShardManifest['failed'] = [];
+  const source = imageSources(deps.store, items, augment, opts.signal);
+  for await (const batch of embedImages(source, deps.encoder, params, {
+    batchSize: opts.batchSize,
+    concurrency: opts.concurrency,
+    augmentSeed: String(augment.seed),
+  })) {
+    opts.signal?.throwIfAborted();
+    for (const [i, uri] of batch.ids.entries())
+      rows.push(shardRow(byUri.get(uri)!, batch.views[i]!));
+    parts.push(batch.embeddings);
+    failed.push(...batch.failed.map((f) => ({ uri: f.id, reason: f.reason })));
+    opts.onProgress?.(rows.length + failed.length);
+  }
+  const embeddings = new Float32Array(rows.length * deps.bundle.manifest.architecture.embedDim);
+  parts.reduce((at, part) => (embeddings.set(part, at), at + part.length), 0);
+  return { rows, embeddings, failed };
+}
+
+function shardRow(item: PlanItem, view: number): ShardRow {
+  return { key: item.uri, imageId: imageId(item.uri), label: item.label, split: item.split, view };
+}
+
+/** Writes the Arrow shard, then its manifest (last: its presence means the shard is complete). */
+async function writeShard(
+  deps: ExtractDeps,
+  target: ShardTarget,
+  encoded: EncodedShard,
+  datasetFingerprint: string,
+): Promise<ShardManifest> {
+  const { store, bundle } = deps;
+  const meta = {
+    bundleHash: bundle.hash,
+    preprocessFingerprint: target.preprocessFingerprint,
+    datasetFingerprint,
+    clipevalVersion: CLIPEVAL_VERSION,
+  };
+  const dim = bundle.manifest.architecture.embedDim;
+  const bytes = encodeShard(encoded.rows, encoded.embeddings, dim, meta);
+  await store.putBytes(target.shardKey, bytes, 'application/vnd.apache.arrow.file');
+  const manifest: ShardManifest = {
+    shardKey: target.shardKey,
+    rows: encoded.rows.length,
+    images: encoded.rows.filter((r) => r.view === 0).length,
+    sha256: sha256(bytes),
+    bundleHash: bundle.hash,
+    preprocessFingerprint: target.preprocessFingerprint,
+    failed: encoded.failed,
+  };
+  await store.putJson(target.manifestKey, manifest);
+  return manifest;
+}
+
+/**
+ * The finished shard, if there is one and it is intact: its manifest exists and the shard's
+ * bytes still hash to the manifest's sha256. A shard deleted or corrupted since is re-extracted.
+ */
+async function reusableShard(
+  store: ObjectStore,
+  target: ShardTarget,
+): Promise<ShardManifest | undefined> {
+  const manifest = await store.getJson<ShardManifest>(target.manifestKey);
+  if (!manifest) return undefined;
+  const bytes = await store.getBytes(target.shardKey);
+  const shard = store.uri(target.shardKey);
+  if (bytes === undefined) {
+    console.warn(
+      `clipeval: shard ${shard} is missing although its manifest exists; re-extracting it`,
+    );
+  } else if (sha256(bytes) === manifest.sha256) {
+    return manifest;
+  } else {
+    console.warn(`clipeval: shard ${shard} does not match its manifest's sha256; re-extracting it`);
+  }
+  return undefined;
+}

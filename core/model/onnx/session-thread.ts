@@ -1,0 +1,193 @@
+/**
+ * @file One ONNX Runtime InferenceSession living in its own worker thread. `session.run()` blocks
+ * the thread it runs on for the whole computation; Temporal heartbeats and cancellation run on the
+ * main event loop, so sessions must not live there. Calls are serialised: a session runs one call
+ * at a time.
+ */
+import { Worker } from 'node:worker_threads';
+
+export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
+
+export interface TensorMessage {
+  type: 'float32' | 'int64';
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
+
+/** An output tensor (float32: every graph clipeval runs returns float32). */
+export interface OutputTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+// Plain JavaScript evaluated in the thread (no TypeScript loader needed in tests, tsx or dist).
+const THREAD_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+let chain = Promise.resolve();
+// Feeds kept between calls (cacheFeeds): added to every run whose own feeds don't name them.
+const cached = {};
+(async () => {
+  const failures = [];
+  for (const ep of workerData.providers) {
+    try {
+      session = await ort.InferenceSession.create(workerData.model, {
+        executionProviders: [ep],
+        intraOpNumThreads: workerData.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
+      parentPort.postMessage({ type: 'ready', provider: ep, inputNames: session.inputNames, outputNames: session.outputNames, failures });
+      return;
+    } catch (err) {
+      failures.push(ep + ': ' + (err && err.message ? err.message.split('\\n')[0] : String(err)));
+    }
+  }
+  parentPort.postMessage({ type: 'failed', failures });
+})();
+parentPort.on('message', (msg) => {
+  chain = chain.then(async () => {
+    try {
+      if (msg.cache) {
+        for (const name of msg.cache.drop ?? Object.keys(cached)) delete cached[name];
+        for (const [name, t] of Object.entries(msg.cache.keep)) cached[name] = new ort.Tensor(t.type, t.data, t.dims);
+        parentPort.postMessage({ id: msg.id, outputs: {} });
+        return;
+      }
+      const feeds = { ...cached };
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      const results = await session.run(feeds, msg.outputs);
+      const outputs = {};
+      const transfer = [];
+      for (const name of msg.outputs) {
+        const t = results[name];
+        outputs[name] = { data: t.data, dims: t.dims };
+        transfer.push(t.data.buffer);
+      }
+      parentPort.postMessage({ id: msg.id, outputs }, [...new Set(transfer)]);
+    } catch (err) {
+      parentPort.postMessage({ id: msg.id, error: err && err.message ? err.message : String(err) });
+    }
+  });
+});
+`;
+
+interface Pending {
+  resolve: (t: Record<string, OutputTensor>) => void;
+  reject: (e: Error) => void;
+}
+
+export class SessionThread {
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly provider: ExecutionProvider,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {
+    worker.on(
+      'message',
+      (m: { id: number; outputs?: Record<string, OutputTensor>; error?: string }) => {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.error !== undefined) p.reject(new Error(`ONNX Runtime: ${m.error}`));
+        else p.resolve(m.outputs!);
+      },
+    );
+    worker.on('error', (err) => this.failAll(err));
+    worker.on('exit', () => this.failAll(new Error('ONNX Runtime thread exited')));
+  }
+
+  /**
+   * Starts a thread and creates the session with the first execution provider that works.
+   * `model` is a graph file's path or the graph's bytes (graphs clipeval builds itself).
+   */
+  static async start(
+    model: string | Uint8Array,
+    opts: { providers: readonly ExecutionProvider[]; threads: number },
+  ): Promise<SessionThread> {
+    const worker = new Worker(THREAD_SOURCE, {
+      eval: true,
+      workerData: {
+        ortPath: require.resolve('onnxruntime-node'),
+        model,
+        providers: opts.providers,
+        threads: opts.threads,
+      },
+    });
+    type Ready = {
+      type: 'ready';
+      provider: ExecutionProvider;
+      inputNames: string[];
+      outputNames: string[];
+      failures: string[];
+    };
+    type Failed = { type: 'failed'; failures: string[] };
+    const first = await new Promise<Ready | Failed>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (first.type === 'failed') {
+      await worker.terminate();
+      throw new Error(
+        `No execution provider could load ${typeof model === 'string' ? model : 'the graph'}: ${first.failures.join('; ')}`,
+      );
+    }
+    for (const f of first.failures)
+      console.warn(`clipeval: execution provider unavailable, falling back (${f})`);
+    return new SessionThread(worker, first.provider, first.inputNames, first.outputNames);
+  }
+
+  /**
+   * Runs the session and returns the named outputs. Input buffers are transferred to the
+   * thread, so the caller must not reuse them (pass a copy to keep one).
+   */
+  run(
+    feeds: Record<string, TensorMessage>,
+    outputs: readonly string[],
+  ): Promise<Record<string, OutputTensor>> {
+    return this.post({ feeds, outputs }, feeds);
+  }
+
+  private post(
+    message: object,
+    transferred: Record<string, TensorMessage>,
+  ): Promise<Record<string, OutputTensor>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const transfer = [
+        ...new Set(Object.values(transferred).map((t) => t.data.buffer as ArrayBuffer)),
+      ];
+      this.worker.postMessage({ id, ...message }, transfer);
+    });
+  }
+
+  /**
+   * Keeps these feeds in the thread: every later run() gets them unless its own feeds name them
+   * (so a large input, e.g. a probe's training matrix, crosses threads once instead of per call).
+   * Buffers are transferred, as in run(). Replaces a cached feed of the same name.
+   */
+  async cacheFeeds(feeds: Record<string, TensorMessage>): Promise<void> {
+    await this.post({ cache: { keep: feeds, drop: Object.keys(feeds) } }, feeds);
+  }
+
+  /** Forgets the named cached feeds, or all of them. */
+  async dropCachedFeeds(names?: readonly string[]): Promise<void> {
+    await this.post({ cache: { keep: {}, drop: names ?? null } }, {});
+  }
+
+  async close(): Promise<void> {
+    this.pending.clear();
+    await this.worker.terminate();
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * @file report.html: one self-contained page (inline CSS and SVG, no script, font, image or link
+ * that needs the network). Every string that comes from the dataset, the spec or S3 goes through
+ * `escapeHtml`; only the SVGs rendered by Vega (which escapes its own text) are inlined as is.
+ */
+import type { RenderedChart } from './charts';
+import type { ReportData } from './report-data';
+
+/** The page for one run: its report data, with the charts rendered from it. */
+export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): string {
+  const chart = (name: string) => charts.filter((c) => c.name === name);
+  const confusions = charts.filter((c) => c.name.startsWith('confusion-'));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>clipeval report ${escapeHtml(data.runId)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>clipeval report: ${escapeHtml(data.runId)}</h1>
+<p class="meta">Dataset ${code(data.dataset.uri)} · model ${escapeHtml(data.model.name)} · written ${escapeHtml(data.generatedAt)}</p>
+${section('Summary', summaryTable(data))}
+${section('Few-shot curves', figures(chart('few-shot')) + fewShotTable(data))}
+${section('Per-class accuracy', figures(chart('per-class')))}
+${section('Confusion matrices', figures(confusions))}
+${section('CoOp loss', figures(chart('coop-loss')))}
+${data.history ? section('Trend over runs', figures(chart('trend'))) : ''}
+${section('Provenance', provenance(data))}
+${section('Failed items', failedItems(data))}
+${section('Skipped objects', skipped(data))}
+</body>
+</html>
+`;
+}
+
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+}
+
+const code = (s: string) => `<code>${escapeHtml(s)}</code>`;
+const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`);
+
+function section(title: string, body: string): string {
+  return `<section><h2>${escapeHtml(title)}</h2>\n${body || '<p class="none">Nothing to show for this run.</p>'}\n</section>`;
+}
+
+function figures(charts: readonly RenderedChart[]): string {
+  return charts
+    .map(
+      (c) =>
+        `<figure data-chart="${escapeHtml(c.name)}">${c.svg}<figcaption><b>${escapeHtml(c.title)}.</b> ${escapeHtml(c.caption)}</figcaption></figure>`,
+    )
+    .join('\n');
+}
+
+function table(head: readonly string[], rows: readonly string[][]): string {
+  const th = head.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n');
+  return `<table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
+}
+
+function summaryTable(data: ReportData): string {
+  return table(
+    [
+      'route',
+      'variant',
+      'test images',
+      'top-1',
+      'top-5',
+      'mean per-class recall',
+      'macro-F1',
+      'notes',
+    ],
+    data.summary.map((r) => [
+      escapeHtml(r.route),
+      escapeHtml(r.variant ?? ''),
+      String(r.n),
+      pct(r.acc1),
+      pct(r.acc5),
+      pct(r.meanPerClassRecall),
+      pct(r.macroF1),
+      r.notes.map(escapeHtml).join('<br>'),
+    ]),
+  );
+}
+
+function fewShotTable(data: ReportData): string {
+  if (data.fewShot.points.length === 0) return '';
+  return table(
+    ['route', 'shots', 'seeds', 'top-1 mean ± std'],
+    data.fewShot.points.map((p) => [
+      p.route,
+      String(p.shots),
+      p.seeds.join(', '),
+      `${pct(p.mean)} ± ${pct(p.std)}`,
+    ]),
+  );
+}
+
+function provenance(data: ReportData): string {
+  const { dataset, model } = data;
+  const splits = dataset.counts.bySplit;
+  return (
+    table(
+      ['', ''],
+      [
+        ['dataset', code(dataset.uri)],
+        ['kind', escapeHtml(dataset.kind)],
+        ['fingerprint (sha256)', code(dataset.fingerprint)],
+        ['classes', String(dataset.classes.length)],
+        [
+          'images',
+          `${dataset.counts.total} (train ${splits.train}, val ${splits.val}, test ${splits.test})`,
+        ],
+        ['model', escapeHtml(model.name)],
+        ['bundle', code(model.bundle)],
+        ['bundle hash (sha256 of bundle.json)', code(model.hash)],
+        ['summary', code(data.summaryUri)],
+      ],
+    ) +
+    `\n<details><summary>Validated run spec</summary><pre>${escapeHtml(JSON.stringify(data.spec, null, 2))}</pre></details>`
+  );
+}
+
+/** The page lists this many failures; report.json has them all. */
+const MAX_LISTED = 200;
+
+function failedItems(data: ReportData): string {
+  const { failedItems: failed } = data;
+  if (failed.length === 0) return '<p>Every image was decoded.</p>';
+  const more =
+    failed.length > MAX_LISTED
+      ? `<p>…and ${failed.length - MAX_LISTED} more (report.json lists all).</p>`
+      : '';
+  return (
+    `<p>${failed.length} image(s) could not be decoded and were left out of every route.</p>\n` +
+    table(
+      ['image', 'reason'],
+      failed.slice(0, MAX_LISTED).map((f) => [code(f.uri), escapeHtml(f.reason)]),
+    ) +
+    more
+  );
+}
+
+function skipped(data: ReportData): string {
+  const { skipped: s } = data.dataset;
+  if (s.count === 0) return '<p>No object under the dataset prefix was skipped.</p>';
+  return table(
+    ['reason', 'objects'],
+    Object.entries(s.byReason).map(([reason, n]) => [escapeHtml(reason), String(n)]),
+  );
+}
+
+const CSS = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1b1b1b; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
+.meta, .none, figcaption { color: #555; }
+table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td:nth-child(n+3) { font-variant-numeric: tabular-nums; }
+code, pre { font: 12px/1.4 ui-monospace, monospace; word-break: break-all; }
+pre { background: #f7f7f7; padding: .5rem; overflow: auto; max-height: 30rem; }
+figure { margin: 1rem 0; overflow-x: auto; }
+figure svg { max-width: none; }
+`;

@@ -1,0 +1,72 @@
+/**
+ * @file Where CoOp's training starts: the context vectors before the first step (random, or the
+ * token embeddings of init words as the official code does) and the prompt layout they slot into.
+ */
+import type { CoopSpec } from '../../config/run-spec';
+import type { Plan } from '../../dataset/plan';
+import type { CoopGraph } from '../../model/onnx/coop-graph';
+import type { ClipTokenizer } from '../../model/text/tokenizer';
+import type { CoopState } from './checkpoint';
+import { type PromptLayout, buildPrompts, initWordIds } from './prompts';
+import { randomContext } from './trainer';
+
+export interface PromptSetup {
+  layout: PromptLayout;
+  /** The state of a fresh training (a checkpoint of an earlier attempt replaces it). */
+  init: CoopState;
+  /** [contexts, nCtx, width]: the shape of the stored context. */
+  dims: number[];
+}
+
+/** The fresh state and the prompts of the plan's classes, laid out for the spec's nCtx. */
+export async function setupPrompts(
+  graph: CoopGraph,
+  tokenizer: ClipTokenizer,
+  plan: Plan,
+  seed: number,
+): Promise<PromptSetup> {
+  const spec = plan.spec.coop;
+  const classes = plan.classes.length;
+  const { nCtx, state } = await initialState(graph, tokenizer, spec, classes, seed);
+  const layout = buildPrompts(tokenizer, plan.classNames, {
+    nCtx,
+    position: spec.classTokenPosition,
+    maxLength: graph.maxLength,
+  });
+  return { layout, init: state, dims: [spec.classSpecific ? classes : 1, nCtx, graph.width] };
+}
+
+/** The starting context: random N(0, 0.02^2), or the token embeddings of the init words. */
+async function initialState(
+  graph: CoopGraph,
+  tokenizer: ClipTokenizer,
+  spec: Pick<CoopSpec, 'nCtx' | 'init' | 'classSpecific'>,
+  classes: number,
+  seed: number,
+): Promise<{ nCtx: number; state: CoopState }> {
+  const contexts = spec.classSpecific ? classes : 1;
+  if (spec.init === 'random') {
+    return {
+      nCtx: spec.nCtx,
+      state: freshState(randomContext(contexts, spec.nCtx, graph.width, seed)),
+    };
+  }
+  // As the official code: the words' token embeddings (start token skipped), nCtx = their count.
+  const words = initWordIds(tokenizer, spec.init);
+  const ids = [tokenizer.encode('')[0]!, ...words, tokenizer.encode('')[1]!];
+  const embeds = await graph.tokenEmbeddings({
+    ids: BigInt64Array.from(ids, BigInt),
+    mask: new Float32Array(ids.length),
+    eotIndex: BigInt64Array.of(BigInt(ids.length - 1)),
+    classes: 1,
+    length: ids.length,
+  });
+  const one = embeds.slice(graph.width, (1 + words.length) * graph.width);
+  const ctx = new Float32Array(contexts * one.length);
+  for (let c = 0; c < contexts; c++) ctx.set(one, c * one.length);
+  return { nCtx: words.length, state: freshState(ctx) };
+}
+
+function freshState(ctx: Float32Array): CoopState {
+  return { epoch: 0, steps: 0, losses: [], ctx, momentum: new Float32Array(ctx.length) };
+}

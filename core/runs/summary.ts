@@ -1,0 +1,84 @@
+/**
+ * @file runs/<runId>/summary.json: every route's metrics and the few-shot table, the mean and
+ * spread over seeds of each trained route at each shot count (CoOp's protocol reports these).
+ */
+import type { RouteSummary } from '../routes/route-result';
+import { keys } from '../storage/keys';
+import type { ObjectStore } from '../storage/object-store';
+
+export interface SummarizeRunInput {
+  runId: string;
+  planUri: string;
+  routes: RouteSummary[];
+}
+
+/** Mean and spread over seeds of one route at one shot count. */
+export interface FewShotRow {
+  route: 'coop' | 'probe';
+  shots: number | 'all';
+  seeds: number[];
+  acc1: { mean: number; std: number };
+  meanPerClassRecall: { mean: number; std: number };
+  macroF1: { mean: number; std: number };
+}
+export type FewShotTable = FewShotRow[];
+
+export interface SeedSummary {
+  mean: number;
+  /**
+   * Population standard deviation (ddof = 0): CoOp's parse_test_res.py reports np.std(values)
+   * with numpy's default ddof, so "mean +- std" over seeds 1, 2, 3 compares with its tables.
+   */
+  std: number;
+  n: number;
+  values: number[];
+}
+
+/** Writes summary.json and returns the few-shot table. Pure function of its input: idempotent. */
+export async function writeRunSummary(
+  deps: { store: ObjectStore },
+  input: SummarizeRunInput,
+): Promise<{ summaryUri: string; fewShot: FewShotTable }> {
+  const fewShot = fewShotTable(input.routes);
+  const key = keys.runSummary(input.runId);
+  await deps.store.putJson(key, {
+    runId: input.runId,
+    plan: input.planUri,
+    routes: input.routes,
+    fewShot,
+  });
+  return { summaryUri: deps.store.uri(key), fewShot };
+}
+
+/**
+ * One row per trained route and shot count, in the order the routes first appear, over the
+ * seeds run there (in the routes' order). Zero-shot has no shots and no row.
+ */
+export function fewShotTable(routes: readonly RouteSummary[]): FewShotTable {
+  const groups = new Map<string, RouteSummary[]>();
+  for (const r of routes) {
+    if (r.route === 'zero-shot' || r.shots === undefined) continue;
+    const id = `${r.route}\t${r.shots}`;
+    groups.set(id, [...(groups.get(id) ?? []), r]);
+  }
+  const pick = (rs: RouteSummary[], f: (r: RouteSummary) => number) => {
+    const s = summarizeSeeds(rs.map(f));
+    return { mean: s.mean, std: s.std };
+  };
+  return [...groups.values()].map((rs) => ({
+    route: rs[0]!.route as 'coop' | 'probe',
+    shots: rs[0]!.shots!,
+    seeds: rs.map((r) => r.seed ?? 0),
+    acc1: pick(rs, (r) => r.acc1),
+    meanPerClassRecall: pick(rs, (r) => r.meanPerClassRecall),
+    macroF1: pick(rs, (r) => r.macroF1),
+  }));
+}
+
+export function summarizeSeeds(values: readonly number[]): SeedSummary {
+  if (values.length === 0) throw new Error('summarizeSeeds: no values');
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / n;
+  return { mean, std: Math.sqrt(variance), n, values: [...values] };
+}

@@ -1,0 +1,92 @@
+/**
+ * @file The one place that names S3 keys in clipeval's output bucket. Every other module asks here,
+ * so the layout can be read (and changed) in one file:
+ *
+ *   runs/<runId>/plan.json                      the run plan (classes, counts, shards, fingerprint, spec)
+ *   runs/<runId>/summary.json                   every route's metrics and the few-shot table
+ *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
+ *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
+ *   prototypes/<space>/<content>.arrow          zero-shot class prototypes (bundle + class names + templates)
+ *   runs/<runId>/results/<route>[/<variant>]/   metrics.json, clip-benchmark.json, predictions.arrow
+ *   runs/<runId>/coop/<variant>/checkpoint.json CoOp's context and optimiser state after the last epoch
+ *   runs/<runId>/coop/<variant>/context.json    the learned context with its config (the artefact)
+ *   runs/<runId>/probe/<variant>/probe.json     the fitted probe (weights, bias, chosen hyper-parameters)
+ *   runs/<runId>/report.json, report.html       the run's report: its data, and a self-contained page
+ *   runs/<runId>/comparison.json                a scheduled run's deltas against the schedule's previous success
+ *   schedules/<scheduleId>/last-success.json    the schedule's last successful run and its recent history
+ *
+ * <route> is zero-shot, coop or probe; <variant> (trained routes) is `all` (whole train split)
+ * or `<k>shot-seed<s>`.
+ * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
+ * and labels a shard covers: runs over the same data and model share shards.
+ */
+// ':' because Temporal names a scheduled run `<schedule id>-<RFC 3339 time>` and that is its run id.
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+// Shorter than a run id: scheduled run ids append `-2026-01-01T02:00:00Z` (21 characters).
+const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function assertRunId(runId: string): string {
+  if (!RUN_ID.test(runId)) {
+    throw new Error(
+      `run id "${runId}" is not valid: use 1-128 characters from A-Z a-z 0-9 . _ - : (starting with a letter or digit)`,
+    );
+  }
+  return runId;
+}
+
+export function assertScheduleId(scheduleId: string): string {
+  if (!SCHEDULE_ID.test(scheduleId)) {
+    throw new Error(
+      `schedule id "${scheduleId}" is not valid: use 1-100 characters from A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
+    );
+  }
+  return scheduleId;
+}
+
+export const keys = {
+  runPrefix: (runId: string) => `runs/${assertRunId(runId)}/`,
+  plan: (runId: string) => `runs/${assertRunId(runId)}/plan.json`,
+  runSummary: (runId: string) => `runs/${assertRunId(runId)}/summary.json`,
+  embeddingShard: (space: string, content: string) =>
+    `embeddings/${hex(space)}/${hex(content)}.arrow`,
+  embeddingManifest: (space: string, content: string) =>
+    `embeddings/${hex(space)}/${hex(content)}.json`,
+  prototypes: (space: string, content: string) => `prototypes/${hex(space)}/${hex(content)}.arrow`,
+  routeResult: (runId: string, route: Route, variant: string | undefined, file: RouteResultFile) =>
+    `runs/${assertRunId(runId)}/results/${route}/${variant === undefined ? '' : `${checkVariant(variant)}/`}${file}`,
+  coopCheckpoint: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/coop/${checkVariant(variant)}/checkpoint.json`,
+  coopContext: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/coop/${checkVariant(variant)}/context.json`,
+  probeModel: (runId: string, variant: string) =>
+    `runs/${assertRunId(runId)}/probe/${checkVariant(variant)}/probe.json`,
+  report: (runId: string, file: ReportFile) => `runs/${assertRunId(runId)}/${file}`,
+  runComparison: (runId: string) => `runs/${assertRunId(runId)}/comparison.json`,
+  scheduleLastSuccess: (scheduleId: string) =>
+    `schedules/${assertScheduleId(scheduleId)}/last-success.json`,
+  /** The manifest beside an embedding shard (same space and content). */
+  manifestOfShard: (shardKey: string): string => {
+    const m = /^embeddings\/([0-9a-f]{8,64})\/([0-9a-f]{8,64})\.arrow$/.exec(shardKey);
+    if (!m) throw new Error(`"${shardKey}" is not an embedding shard key`);
+    return keys.embeddingManifest(m[1]!, m[2]!);
+  },
+};
+
+export type Route = 'zero-shot' | 'coop' | 'probe';
+export type RouteResultFile = 'metrics.json' | 'clip-benchmark.json' | 'predictions.arrow';
+export type ReportFile = 'report.json' | 'report.html';
+
+/** `all` (the whole train split) or `<k>shot-seed<s>`. */
+export function variantName(shots: number | 'all', seed = 0): string {
+  return shots === 'all' ? 'all' : `${shots}shot-seed${seed}`;
+}
+
+function checkVariant(v: string): string {
+  if (!/^(all|\d+shot-seed\d+)$/.test(v)) throw new Error(`"${v}" is not a route variant`);
+  return v;
+}
+
+function hex(id: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(id)) throw new Error(`"${id}" is not a content hash`);
+  return id;
+}
