@@ -3,7 +3,7 @@ import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ClipevalEnv } from '../../core/config/env';
 import { parseRunSpec } from '../../core/config/run-spec';
 import { decodeShard } from '../../core/embeddings/shard-format';
@@ -49,6 +49,10 @@ afterAll(async () => {
   await stopWorkers(cpu);
   await client.connection.close();
 });
+
+// Each test starts and SIGKILLs worker processes and waits out a heartbeat timeout: ~30-40 s on
+// an idle 2-core machine, about twice that on a loaded one; the default 60 s was too tight.
+vi.setConfig({ testTimeout: 180_000 });
 
 describe('worker killed mid-shard', () => {
   it('completes after a new worker takes over; every image appears exactly once', async () => {
