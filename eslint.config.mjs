@@ -2,8 +2,8 @@
 // (ARCHITECTURE.md). Each layer may import only what sits below it:
 //   core/        plain modules: no Temporal, nothing from the layers above
 //   activities/  Temporal adapters: core/ and the workflow contract's types; never client/ or cli/
-//   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports, and
-//                core/util/concurrency (pure and workflow-safe)
+//   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports,
+//                core/util/concurrency and core/util/run-identity (pure and workflow-safe)
 //   client/      the package API: core/ and workflows/; never cli/, activities/ or workers/
 //   cli/         commands: client/ and core/; never activities/
 // Import cycles are checked by dependency-cruiser (.dependency-cruiser.cjs, part of `npm run lint`).
@@ -115,10 +115,11 @@ export default tseslint.config(
                 '!../core/util',
                 '../core/util/*',
                 '!../core/util/concurrency',
+                '!../core/util/run-identity',
               ],
               allowTypeImports: true,
               message:
-                'Workflow code may import values only from workflows/ and core/util/concurrency (pure); import types with `import type`.',
+                'Workflow code may import values only from workflows/, core/util/concurrency and core/util/run-identity (pure); import types with `import type`.',
             },
           ],
         },

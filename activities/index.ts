@@ -1,8 +1,9 @@
 /**
  * @file The activity sets of the two worker kinds. Each activity is registered under the name of
  * its file (activities/<kebab-name>.ts exports <name>Activity) and of its stub in
- * workflows/activity-stubs.ts, and every one goes through withPermanentErrors, the one way an
- * activity fails permanently.
+ * workflows/activity-stubs.ts, and every one goes through `registered`: withRunIdentity (an
+ * input's runId / scheduleId must be the calling workflow's own) and withPermanentErrors, the one
+ * way an activity fails permanently.
  */
 import type { ClipevalEnv } from '../core/config/env';
 import { ObjectStore } from '../core/storage/object-store';
@@ -12,10 +13,16 @@ import { extractShardImagesActivity } from './extract-shard-images';
 import { fitLinearProbeActivity } from './fit-linear-probe';
 import { withPermanentErrors } from './permanent-errors';
 import { planDatasetActivity } from './plan-dataset';
+import { withRunIdentity } from './run-identity';
 import { summarizeRunActivity } from './summarize-run';
 import { trainCoopPromptsActivity } from './train-coop-prompts';
 import { writeReportActivity } from './write-report';
 import { zeroShotActivity } from './zero-shot';
+
+/** What every registered activity is wrapped in (outermost first). */
+function registered<T extends Record<string, (...args: never[]) => Promise<unknown>>>(set: T): T {
+  return withPermanentErrors(withRunIdentity(set));
+}
 
 /**
  * What a worker's activities share: the output bucket, and `resources`, the worker's bundles and
@@ -23,7 +30,8 @@ import { zeroShotActivity } from './zero-shot';
  */
 function workerDeps(env: ClipevalEnv) {
   const store = ObjectStore.connect(env.s3);
-  return { store, resources: new WorkerResources(store, env.bundleCache, env.onnx) };
+  const resources = new WorkerResources(store, env.bundleCache, env.onnx, env.sources, env.limits);
+  return { store, resources };
 }
 
 /**
@@ -33,8 +41,8 @@ function workerDeps(env: ClipevalEnv) {
 export function createCpuActivities(env: ClipevalEnv) {
   const { store, resources } = workerDeps(env);
   return {
-    activities: withPermanentErrors({
-      planDataset: planDatasetActivity({ store }),
+    activities: registered({
+      planDataset: planDatasetActivity({ store, limits: env.planning, sources: env.sources }),
       zeroShot: zeroShotActivity({ store, resources }),
       fitLinearProbe: fitLinearProbeActivity({ store, resources, onnx: env.onnx }),
       summarizeRun: summarizeRunActivity({ store }),
@@ -49,7 +57,7 @@ export function createCpuActivities(env: ClipevalEnv) {
 export function createGpuActivities(env: ClipevalEnv) {
   const { store, resources } = workerDeps(env);
   return {
-    activities: withPermanentErrors({
+    activities: registered({
       extractShardImages: extractShardImagesActivity({ store, resources }),
       trainCoopPrompts: trainCoopPromptsActivity({ store, resources }),
     }),

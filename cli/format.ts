@@ -2,9 +2,34 @@ import { type Comparison, routeName } from '../core/runs/compare';
 import type { RouteSummary } from '../core/routes/route-result';
 import type { RunListing, RunOutcome } from '../client/evaluations';
 import type { ScheduleInfo } from '../client/schedules';
+import { escapeControls } from '../core/util/text';
+
+/**
+ * Text for a terminal. Keys, labels and error messages may carry terminal escape codes, carriage
+ * returns or bidi overrides (S3 keys may hold any character): those are shown as `\u{..}`
+ * escapes, so what clipeval prints can neither recolour nor rewrite the terminal. Line feeds and
+ * tabs stay: clipeval's own output is laid out with them.
+ */
+export const terminalText = (s: string): string => escapeControls(s, '\n\t');
+
+/**
+ * JSON for a terminal: JSON.stringify escapes C0 controls but leaves DEL, C1 controls (U+009B is
+ * an 8-bit CSI), U+2028/U+2029 and bidi controls raw; they become `\uXXXX` here (still the same
+ * JSON value).
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
 
 /** Human-readable run outcome for the terminal (`--json` prints the object itself). */
 export function formatOutcome(o: RunOutcome): string {
+  return terminalText(outcomeText(o));
+}
+
+function outcomeText(o: RunOutcome): string {
   if (o.status === 'RUNNING') {
     const p = o.progress;
     if (!p) return `run ${o.runId}: running (waiting for a worker)`;
@@ -74,6 +99,10 @@ function comparisonLines(c: Comparison): string[] {
 
 export function formatRunList(runs: readonly RunListing[]): string {
   if (runs.length === 0) return 'no evaluation runs';
+  return terminalText(runListText(runs));
+}
+
+function runListText(runs: readonly RunListing[]): string {
   const width = Math.max(...runs.map((r) => r.runId.length), 6);
   return [
     `${'run id'.padEnd(width)}  ${'status'.padEnd(10)}  ${'started'.padEnd(20)}  ${'closed'.padEnd(20)}  schedule`,
@@ -85,6 +114,10 @@ export function formatRunList(runs: readonly RunListing[]): string {
 }
 
 export function formatSchedule(s: ScheduleInfo): string {
+  return terminalText(scheduleText(s));
+}
+
+function scheduleText(s: ScheduleInfo): string {
   return [
     `schedule ${s.scheduleId}${s.paused ? ' (paused' + (s.note ? `: ${s.note}` : '') + ')' : ''}`,
     `  cron            ${s.cron ?? '?'} (${s.timezone ?? 'UTC'})`,
@@ -127,6 +160,10 @@ function routesTable(routes: readonly RouteSummary[]): string[] {
  * route jobs) and CoOp's epoch and loss. Redrawn in place by the CLI (`\r`).
  */
 export function progressLine(o: RunOutcome, width = 24): string {
+  return terminalText(progressText(o, width));
+}
+
+function progressText(o: RunOutcome, width: number): string {
   if (o.status !== 'RUNNING') return '';
   const p = o.progress;
   if (!p) return 'waiting for a worker';

@@ -3,10 +3,9 @@
 // service, 3 a scheduled run regressed (client/exit-codes.ts).
 import type { Client } from '@temporalio/client';
 import { Command } from 'commander';
-import { ConfigError } from '../core/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
 import { loadRunSpec } from '../core/config/run-spec';
-import { BundleError } from '../core/model/bundle';
+import { PermanentError } from '../core/util/errors';
 import { UsageError } from '../client/errors';
 import { EXIT, exitCodeOf } from '../client/exit-codes';
 import { withExitCode } from './exit-code';
@@ -21,15 +20,15 @@ import {
   watchRun,
   type RunOutcome,
 } from '../client/evaluations';
-import { formatOutcome, formatRunList, progressLine } from './format';
+import { formatOutcome, formatRunList, progressLine, terminalJson, terminalText } from './format';
 import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
-import { checkRunBuckets, hasPollers } from '../client/preflight';
+import { checkRunBuckets, checkRunBundle, hasPollers } from '../client/preflight';
 import { addScheduleCommands } from './schedule-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
-  console.log(json ? JSON.stringify(outcome, null, 2) : formatOutcome(outcome));
+  console.log(json ? terminalJson(outcome, 2) : formatOutcome(outcome));
 
 /**
  * Waits for a run; on a terminal (and without --json) a progress line is redrawn in place on
@@ -86,9 +85,9 @@ const program = new Command('clipeval')
 program
   .command('run')
   .description('start an evaluation run and print its id')
-  .requiredOption(
+  .option(
     '--dataset <uri>',
-    'ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path',
+    "ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path (default: the spec's dataset.uri)",
   )
   .option('--spec <file>', 'run spec file (YAML or JSON)')
   .option(
@@ -104,7 +103,7 @@ program
   .action(
     withExitCode(
       async (opts: {
-        dataset: string;
+        dataset?: string;
         spec?: string;
         bundle?: string;
         runId?: string;
@@ -116,9 +115,10 @@ program
         const spec = await loadRunSpec({
           ...(opts.spec ? { file: opts.spec } : {}),
           ...(opts.bundle ? { bundle: opts.bundle } : {}),
-          datasetUri: opts.dataset,
+          ...(opts.dataset !== undefined ? { datasetUri: opts.dataset } : {}),
         });
         await checkRunBuckets(env, spec);
+        await checkRunBundle(env, spec);
         const client = await connectClient(env);
         if (!(await hasPollers(client, env.temporal.namespace, env.queues.cpu))) {
           console.error(
@@ -214,7 +214,7 @@ program
         throw new UsageError(`--limit must be a positive integer, got "${opts.limit}"`);
       const { client } = await connect();
       const runs = await listEvaluations(client, { limit });
-      console.log(opts.json ? JSON.stringify(runs, null, 2) : formatRunList(runs));
+      console.log(opts.json ? terminalJson(runs, 2) : formatRunList(runs));
       return EXIT.ok;
     }),
   );
@@ -229,13 +229,17 @@ program
   // Exit explicitly: open gRPC and HTTP connections would otherwise keep the process alive.
   .then(() => process.exit(process.exitCode ?? 0))
   .catch((err: unknown) => {
-    const known =
-      err instanceof UsageError || err instanceof ConfigError || err instanceof BundleError;
+    // Bad input found before anything started: a usage error, or any deterministic failure
+    // (PermanentError: a bad spec or bundle, an invalid run id...) exits 2.
+    const known = err instanceof UsageError || err instanceof PermanentError;
     // Red "error:" on a terminal (and not under NO_COLOR); plain text when piped.
     const tag =
       process.stderr.isTTY && process.env.NO_COLOR === undefined
         ? '\x1b[31merror:\x1b[0m'
         : 'error:';
-    console.error(`clipeval: ${tag} ${err instanceof Error ? err.message : String(err)}`);
+    // The message may quote keys and labels: escape codes in them are shown, not obeyed.
+    console.error(
+      `clipeval: ${tag} ${terminalText(err instanceof Error ? err.message : String(err))}`,
+    );
     process.exit(known ? 2 : 1);
   });

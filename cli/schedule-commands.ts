@@ -6,7 +6,7 @@ import { UsageError } from '../client/errors';
 import { EXIT } from '../client/exit-codes';
 import { withExitCode } from './exit-code';
 import { formatSchedule } from './format';
-import { checkRunBuckets } from '../client/preflight';
+import { checkRunBuckets, checkRunBundle } from '../client/preflight';
 import {
   OVERLAP_POLICIES,
   type OverlapOption,
@@ -74,6 +74,7 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
           });
           const { env, client } = await connect();
           await checkRunBuckets(env, spec);
+          await checkRunBundle(env, spec);
           await createSchedule(client, env, spec, {
             scheduleId: id,
             cron: opts.cron,

@@ -41,17 +41,28 @@ export async function connectClient(env: ClipevalEnv): Promise<Client> {
   return new Client({ connection, namespace: env.temporal.namespace });
 }
 
-/** A readable default run id: `<dataset folder>-<UTC timestamp>`. */
+/** The longest dataset name a default run id keeps: the id is at most 128 characters. */
+const MAX_RUN_NAME = 128 - '-20260101-120000'.length;
+
+/**
+ * A readable default run id: `<dataset folder>-<UTC timestamp>`. Always a valid run id, whatever
+ * the folder is called: characters outside A-Z a-z 0-9 . _ - become `-` (runs of them one), the
+ * name starts with a letter or digit (`dataset` if nothing is left) and is cut to fit 128.
+ */
 export function defaultRunId(spec: RunSpec, now = new Date()): string {
   const { key } = parseS3Uri(spec.dataset.uri);
-  const name =
+  const last =
     key
       .split('/')
       .filter(Boolean)
       .pop()
-      ?.replace(/\.[^.]+$/, '') ?? 'dataset';
+      ?.replace(/\.[^.]+$/, '') ?? '';
+  const name = last
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, MAX_RUN_NAME);
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  return `${name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'dataset'}-${stamp}`;
+  return `${name || 'dataset'}-${stamp}`;
 }
 
 /**

@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { type ClipevalEnv, envSource } from '../core/config/env';
 import type { RunSpec } from '../core/config/run-spec';
 import { ObjectStore } from '../core/storage/object-store';
+import { isS3Uri } from '../core/storage/s3-uri';
 import { UsageError } from './errors';
 
 /**
@@ -13,6 +16,45 @@ export async function checkRunBuckets(env: ClipevalEnv, spec: RunSpec): Promise<
   const output = ObjectStore.connect(env.s3);
   await checkBucket(output, env, 'output (CLIPEVAL_BUCKET)');
   await checkBucket(output.at(spec.dataset.uri).store, env, 'dataset');
+}
+
+/**
+ * Checks that the run's model bundle exists (its bundle.json, in a local folder or under an
+ * s3:// prefix) before a run or a schedule is created: without one, a run would plan the whole
+ * dataset and fail only at extraction. Exit code 2, with the fix in the message.
+ */
+export async function checkRunBundle(env: ClipevalEnv, spec: RunSpec): Promise<void> {
+  const ref = spec.model.bundle ?? env.defaultBundle;
+  const from =
+    spec.model.bundle !== undefined
+      ? "--bundle or the spec's model.bundle"
+      : envSource('CLIPEVAL_DEFAULT_BUNDLE');
+  let manifest: string;
+  let found: boolean;
+  if (isS3Uri(ref)) {
+    const { store, key } = ObjectStore.connect(env.s3).at(ref);
+    const bundleJson = `${key === '' || key.endsWith('/') ? key : `${key}/`}bundle.json`;
+    manifest = store.uri(bundleJson);
+    try {
+      found = await store.exists(bundleJson);
+    } catch (err) {
+      throw new UsageError(
+        `Cannot check the model bundle ${ref} (${from}): ${(err as Error).name}: ${(err as Error).message}`,
+      );
+    } finally {
+      store.client.destroy();
+    }
+  } else {
+    manifest = join(resolve(ref), 'bundle.json');
+    found = existsSync(manifest);
+  }
+  if (!found) {
+    const target = isS3Uri(ref) ? ref : 's3://<bucket>/models/<name>/';
+    throw new UsageError(
+      `No model bundle at ${ref} (${from}): ${manifest} does not exist.\n` +
+        `Upload one with \`clipeval model upload <bundle folder> ${target}\`, or point --bundle, the spec's model.bundle or CLIPEVAL_DEFAULT_BUNDLE at an existing bundle.`,
+    );
+  }
 }
 
 /** Checks that the store's bucket exists; an unreachable S3 is a UsageError that says where. */

@@ -64,6 +64,8 @@ export async function createSchedule(
         workflowType: evaluateDataset,
         args: [input],
         taskQueue: env.queues.cpu,
+        // Temporal appends `-<RFC 3339 time>` to each run's id; the workflow and its activities
+        // accept `schedule.id` only from such a run (core/util/run-identity.ts).
         workflowId: scheduleId,
         memo: { [SCHEDULE_MEMO]: scheduleId },
       },

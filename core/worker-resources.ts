@@ -1,9 +1,13 @@
+import type { SourcePolicy } from './config/allowed-sources';
+import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from './config/env';
 import type { Plan } from './dataset/plan';
 import { type ModelBundle, resolveBundle } from './model/bundle';
 import { CoopGraph } from './model/onnx/coop-graph';
 import { type EncoderOptions, ImageEncoder, TextEncoder } from './model/onnx/encoders';
 import { type ClipTokenizer, tokenizerForBundle } from './model/text/tokenizer';
+import type { ImageLimits } from './model/image/embed-images';
 import type { ObjectStore } from './storage/object-store';
+import { ByteBudget } from './util/byte-budget';
 
 /**
  * What a worker keeps between activities: bundles (fetched once), one encoder per bundle and
@@ -23,11 +27,32 @@ export class WorkerResources {
     readonly store: ObjectStore,
     private readonly bundleCache: string,
     private readonly encoderOptions: EncoderOptions,
-  ) {}
+    /** Where bundles may come from (CLIPEVAL_ALLOWED_*): checked before any bundle is read. */
+    private readonly sources?: SourcePolicy,
+    /** What one image or bundle file may cost this worker (env.limits); default: the defaults. */
+    private readonly limits: ResourceLimits = DEFAULT_RESOURCE_LIMITS,
+  ) {
+    this.images = {
+      maxBytes: limits.maxImageBytes,
+      maxPixels: limits.maxImagePixels,
+      budget: new ByteBudget(limits.imageMemoryBudget),
+    };
+  }
+
+  /**
+   * The image limits of this worker, with its one memory budget for images in flight: shared by
+   * every shard the worker extracts at the same time.
+   */
+  readonly images: ImageLimits;
 
   bundle(ref: string): Promise<ModelBundle> {
     return memo(this.bundles, ref, () =>
-      resolveBundle(ref, { store: this.store, cacheDir: this.bundleCache }),
+      resolveBundle(ref, {
+        store: this.store,
+        cacheDir: this.bundleCache,
+        limits: { maxFileBytes: this.limits.maxBundleFileBytes },
+        ...(this.sources ? { sources: this.sources } : {}),
+      }),
     );
   }
 

@@ -4,11 +4,22 @@ import { stackDown, stackUp } from '../infra/local-stack/stack';
 /**
  * Starts the test stack with the same code as `npm run stack:up`, in its own state folder so
  * tests never touch a developer's stack. If either server cannot start, this throws and the
- * whole test run fails: integration tests are never skipped.
+ * whole test run fails: integration tests are never skipped. The error says which server failed,
+ * its log file and the log's last lines (infra/local-stack/processes.ts ServerStartError), and is
+ * printed before vitest's own summary (which would otherwise only say "No test files found").
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const home = resolve(process.env.CLIPEVAL_TEST_HOME ?? '.clipeval/test');
-  const stack = await stackUp(home);
+  let stack;
+  try {
+    stack = await stackUp(home);
+  } catch (err) {
+    const message =
+      `The test stack (Temporal dev server + versitygw, state in ${home}) did not start, so no test ran:\n` +
+      (err instanceof Error ? err.message : String(err));
+    console.error(`\n${message}\n`);
+    throw new Error(message, { cause: err });
+  }
   Object.assign(process.env, stack.env, { CLIPEVAL_HOME: home });
   return async () => {
     if (stack.started) await stackDown(home);

@@ -26,11 +26,13 @@ import {
   progressQuery,
 } from './progress';
 import { forEachLimited } from '../core/util/concurrency';
+import { runIdentityProblem } from '../core/util/run-identity';
 
 export interface EvaluateDatasetInput {
   /**
-   * The run id (S3 keys live under runs/<runId>/). Absent for runs a schedule starts: Temporal
-   * names them `<schedule id>-<time>`, and that workflow id becomes the run id.
+   * The run id (S3 keys live under runs/<runId>/): the workflow id, or the workflow refuses to run.
+   * Absent for runs a schedule starts: Temporal names them `<schedule id>-<time>`, and that
+   * workflow id becomes the run id.
    */
   runId?: string;
   /** The run spec (validated by the planning activity: workflow code does no I/O or parsing). */
@@ -38,7 +40,10 @@ export interface EvaluateDatasetInput {
   /** Resolved by the client: the spec's model.bundle or the deployment's default. */
   bundle: string;
   queues: { gpu: string };
-  /** Set by `clipeval schedule create`: scheduled runs are compared with the previous success. */
+  /**
+   * Set by `clipeval schedule create`: scheduled runs are compared with the previous success. The
+   * workflow id must be `<id>-<time>`, the name Temporal gives the schedule's runs.
+   */
   schedule?: { id: string };
 }
 
@@ -51,7 +56,7 @@ type Run = EvaluateDatasetInput & { runId: string };
  * scheduled run compare with the schedule's previous successful run, and write the report.
  */
 export async function evaluateDataset(input: EvaluateDatasetInput): Promise<EvaluationSummary> {
-  const run: Run = { ...input, runId: input.runId ?? workflowInfo().workflowId };
+  const run: Run = { ...input, runId: ownRunId(input) };
   let progress: RunProgress = { runId: run.runId, stage: 'planning' };
   setHandler(progressQuery, () => progress);
 
@@ -109,6 +114,19 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
     ...(run.schedule ? { schedule: run.schedule } : {}),
     ...(compared?.comparison ? { comparison: compared.comparison } : {}),
   };
+}
+
+/**
+ * The run id is the workflow's own id, and a schedule may be claimed only by its own runs: S3 keys
+ * are named after both, so a client cannot start a workflow that writes over another run's results
+ * or another schedule's baseline (core/util/run-identity.ts; the activities check it again).
+ */
+function ownRunId(input: EvaluateDatasetInput): string {
+  const { workflowId } = workflowInfo();
+  const claims = { runId: input.runId, scheduleId: input.schedule?.id };
+  const problem = runIdentityProblem(workflowId, claims);
+  if (problem) throw ApplicationFailure.nonRetryable(`Refusing to run: ${problem}.`, 'RunIdentity');
+  return workflowId;
 }
 
 /** Extraction on the gpu queue, a sliding window of shards at a time. */

@@ -1,13 +1,36 @@
 /**
  * @file Everything clipeval reads from the environment, validated in one place. Values come from
  * process.env; when $CLIPEVAL_HOME/stack.env exists (written by `npm run stack:up`), it fills
- * whatever the environment leaves unset, so the local stack works without exporting anything.
+ * what the environment leaves unset, so the local stack works without exporting anything (only
+ * the variables stack:up writes, under the rules in ./stack-env.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { type SourcePolicy, sourcePolicy } from './allowed-sources';
 import { ConfigError, formatIssues } from './errors';
+import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from './run-limits';
+import { stackEnvFile, stackEnvNote } from './stack-env';
+
+/** The defaults of CLIPEVAL_MAX_IMAGE_BYTES, _MAX_IMAGE_PIXELS, _IMAGE_MEMORY_BUDGET, _MAX_BUNDLE_FILE_BYTES. */
+export const DEFAULT_RESOURCE_LIMITS: ResourceLimits = {
+  maxImageBytes: 64 * 1024 ** 2,
+  maxImagePixels: 100_000_000,
+  imageMemoryBudget: 1024 ** 3,
+  maxBundleFileBytes: 2 * 1024 ** 3, // ViT-L/14's image graph is ~1.2 GB
+};
+
+/** A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB`. */
+function byteSize(fallback: number) {
+  const units: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  return z
+    .string()
+    .regex(/^\d+(B|KiB|MiB|GiB)?$/, 'expected a size in bytes, e.g. 67108864, 64MiB or 1GiB')
+    .default(String(fallback))
+    .transform((v) => Number(/^\d+/.exec(v)![0]) * units[v.replace(/^\d+/, '')]!)
+    .refine((n) => n > 0 && Number.isSafeInteger(n), 'expected a positive size');
+}
 
 const envSchema = z.object({
   TEMPORAL_ADDRESS: z
@@ -47,6 +70,9 @@ const envSchema = z.object({
     .min(0, 'expected 0 (all cores) or a thread count')
     .default(0),
   CLIPEVAL_DEFAULT_BUNDLE: z.string().min(1).optional(),
+  /** Where runs may read datasets and bundles from (core/config/allowed-sources.ts). */
+  CLIPEVAL_ALLOWED_SOURCES: z.string().min(1).optional(),
+  CLIPEVAL_ALLOWED_BUNDLE_DIRS: z.string().min(1).optional(),
   CLIPEVAL_BUNDLE_CACHE: z
     .string()
     .min(1)
@@ -63,6 +89,27 @@ const envSchema = z.object({
   CLIPEVAL_LOG_LEVEL: z
     .enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'], 'expected TRACE, DEBUG, INFO, WARN or ERROR')
     .default('INFO'),
+  // Resource limits of the workers (docs/security-and-limits.md#limits): sizes are bytes, or a
+  // number with KiB, MiB or GiB.
+  CLIPEVAL_MAX_IMAGE_BYTES: byteSize(DEFAULT_RESOURCE_LIMITS.maxImageBytes),
+  CLIPEVAL_MAX_IMAGE_PIXELS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(DEFAULT_RESOURCE_LIMITS.maxImagePixels),
+  CLIPEVAL_IMAGE_MEMORY_BUDGET: byteSize(DEFAULT_RESOURCE_LIMITS.imageMemoryBudget),
+  CLIPEVAL_MAX_BUNDLE_FILE_BYTES: byteSize(DEFAULT_RESOURCE_LIMITS.maxBundleFileBytes),
+  // Planning limits (core/config/run-limits.ts).
+  CLIPEVAL_MAX_DATASET_OBJECTS: z.coerce
+    .number()
+    .int()
+    .positive('expected a positive number of objects')
+    .default(DEFAULT_PLANNING_LIMITS.maxDatasetObjects),
+  CLIPEVAL_MAX_CLASSES: z.coerce
+    .number()
+    .int()
+    .positive('expected a positive number of classes')
+    .default(DEFAULT_PLANNING_LIMITS.maxClasses),
 });
 
 export interface ClipevalEnv {
@@ -81,6 +128,8 @@ export interface ClipevalEnv {
   bundleCache: string;
   /** The bundle a run uses when its spec names none. */
   defaultBundle: string;
+  /** Where runs may read datasets, manifest rows and bundles from (CLIPEVAL_ALLOWED_*). */
+  sources: SourcePolicy;
   /** ONNX Runtime: execution providers tried in order, and intra-op threads per session (0: all cores). */
   onnx: { providers: ('cuda' | 'webgpu' | 'cpu')[]; threads: number };
   /** Worker telemetry: Prometheus endpoint (off when unset) and log lines (JSON by default). */
@@ -89,55 +138,38 @@ export interface ClipevalEnv {
     logFormat: 'json' | 'text';
     logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   };
+  /** What one image or bundle file may cost a worker (docs/security-and-limits.md#limits). */
+  limits: ResourceLimits;
+  /** What one run may plan: objects listed or manifest rows, classes (CLIPEVAL_MAX_DATASET_OBJECTS, CLIPEVAL_MAX_CLASSES). */
+  planning: PlanningLimits;
 }
 
-/** Where the local stack keeps its state: $CLIPEVAL_HOME, default ./.clipeval. */
-export function clipevalHome(cwd = process.cwd()): string {
-  return resolve(cwd, process.env.CLIPEVAL_HOME ?? '.clipeval');
+export interface ResourceLimits {
+  /** Largest image object read, in bytes (CLIPEVAL_MAX_IMAGE_BYTES). */
+  maxImageBytes: number;
+  /** Largest image decoded, in pixels (CLIPEVAL_MAX_IMAGE_PIXELS). */
+  maxImagePixels: number;
+  /** Bytes a worker lets images in flight (fetched + decoding) hold (CLIPEVAL_IMAGE_MEMORY_BUDGET). */
+  imageMemoryBudget: number;
+  /** Largest model bundle file, in bytes (CLIPEVAL_MAX_BUNDLE_FILE_BYTES). */
+  maxBundleFileBytes: number;
 }
 
-/** The env file `npm run stack:up` writes into a stack home: the one place its path is built. */
-export function stackEnvFile(home = clipevalHome()): string {
-  return join(home, 'stack.env');
-}
-
-const filledFromStackEnv = new Set<string>();
-
-/** Where a variable's value came from, for error messages that say where clipeval looked. */
-export function envSource(name: string): string {
-  if (filledFromStackEnv.has(name)) return `${name} from ${stackEnvFile()}`;
-  return process.env[name] !== undefined
-    ? `${name} from the environment`
-    : `${name} unset, default`;
-}
-
-export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.trim().replace(/^'(.*)'$/, '$1');
-  }
-  return out;
-}
-
-/** Reads $CLIPEVAL_HOME/stack.env (if any) and lets it fill variables process.env leaves unset. */
-export function loadStackEnvDefaults(cwd = process.cwd()): void {
-  const file = stackEnvFile(clipevalHome(cwd));
-  if (!existsSync(file)) return;
-  for (const [k, v] of Object.entries(parseEnvFile(readFileSync(file, 'utf8')))) {
-    if (process.env[k] === undefined) {
-      process.env[k] = v;
-      filledFromStackEnv.add(k);
-    }
-  }
-}
+// stack.env (what `stack:up` writes, and the narrow rules for reading it back) is its own module.
+export {
+  clipevalHome,
+  envSource,
+  loadStackEnvDefaults,
+  parseEnvFile,
+  stackEnvFile,
+} from './stack-env';
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(
       `Invalid environment configuration:\n${formatIssues(parsed.error.issues, (p) => p)}\n` +
-        `Set these variables (or run \`npm run stack:up\`, which writes ${stackEnvFile()}).`,
+        `Set these variables (or run \`npm run stack:up\`, which writes ${stackEnvFile()}).${stackEnvNote()}`,
       'environment',
     );
   }
@@ -155,6 +187,8 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverName: e.TEMPORAL_TLS_SERVER_NAME } : {}),
   };
   const tlsFiles = Object.keys(files).length > 0 ? files : undefined;
+  const defaultBundle =
+    e.CLIPEVAL_DEFAULT_BUNDLE ?? `s3://${e.CLIPEVAL_BUCKET}/models/clip-vit-base-patch32/`;
   return {
     temporal: {
       address: e.TEMPORAL_ADDRESS,
@@ -171,8 +205,13 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     queues: { cpu: e.CLIPEVAL_CPU_QUEUE, gpu: e.CLIPEVAL_GPU_QUEUE },
     shutdownGrace: e.CLIPEVAL_SHUTDOWN_GRACE,
     bundleCache: e.CLIPEVAL_BUNDLE_CACHE,
-    defaultBundle:
-      e.CLIPEVAL_DEFAULT_BUNDLE ?? `s3://${e.CLIPEVAL_BUCKET}/models/clip-vit-base-patch32/`,
+    defaultBundle,
+    sources: sourcePolicy({
+      outputBucket: e.CLIPEVAL_BUCKET,
+      defaultBundle,
+      allowedSources: e.CLIPEVAL_ALLOWED_SOURCES,
+      allowedBundleDirs: e.CLIPEVAL_ALLOWED_BUNDLE_DIRS,
+    }),
     onnx: {
       providers: e.CLIPEVAL_EXECUTION_PROVIDERS.split(',') as ClipevalEnv['onnx']['providers'],
       threads: e.CLIPEVAL_ORT_THREADS,
@@ -181,6 +220,16 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
       ...(e.CLIPEVAL_METRICS_ADDRESS ? { metricsAddress: e.CLIPEVAL_METRICS_ADDRESS } : {}),
       logFormat: e.CLIPEVAL_LOG_FORMAT,
       logLevel: e.CLIPEVAL_LOG_LEVEL,
+    },
+    limits: {
+      maxImageBytes: e.CLIPEVAL_MAX_IMAGE_BYTES,
+      maxImagePixels: e.CLIPEVAL_MAX_IMAGE_PIXELS,
+      imageMemoryBudget: e.CLIPEVAL_IMAGE_MEMORY_BUDGET,
+      maxBundleFileBytes: e.CLIPEVAL_MAX_BUNDLE_FILE_BYTES,
+    },
+    planning: {
+      maxDatasetObjects: e.CLIPEVAL_MAX_DATASET_OBJECTS,
+      maxClasses: e.CLIPEVAL_MAX_CLASSES,
     },
   };
 }

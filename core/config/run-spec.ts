@@ -7,8 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { isS3Uri } from '../storage/s3-uri';
+import { isS3Uri, parseS3Uri } from '../storage/s3-uri';
 import { ConfigError, formatIssues } from './errors';
+import { MAX_COOP_CONTEXT, MAX_FEW_SHOT_GRID, MAX_SEEDS, MAX_SHOT_COUNTS } from './run-limits';
 
 const splitRatio = z
   .strictObject({
@@ -20,16 +21,66 @@ const splitRatio = z
     message: 'train + val + test must add up to 1',
   });
 
+/** The values that occur more than once in a list, each once, in order of first repeat. */
+function duplicates<T>(xs: readonly T[]): T[] {
+  const seen = new Set<T>();
+  const dup = new Set<T>();
+  for (const x of xs) (seen.has(x) ? dup : seen).add(x);
+  return [...dup];
+}
+
+/** A list whose entries must be distinct; the issue names the repeated ones. */
+function distinct<T extends z.ZodType<string | number>>(item: T, why: string) {
+  return z.array(item).superRefine((xs, ctx) => {
+    const dup = duplicates(xs);
+    if (dup.length > 0) {
+      const shown = dup.slice(0, 5).map((d) => JSON.stringify(d));
+      ctx.addIssue({
+        code: 'custom',
+        message: `${shown.join(', ')}${dup.length > 5 ? ` and ${dup.length - 5} more` : ''} listed more than once: ${why}`,
+      });
+    }
+  });
+}
+
 export const datasetSpecSchema = z.strictObject({
   /** An ImageFolder prefix (`s3://b/p/`) or a manifest object (`s3://b/p/list.jsonl|.csv`). */
-  uri: z.string().refine(isS3Uri, 'expected s3://bucket/prefix or s3://bucket/path/manifest.jsonl'),
+  uri: z
+    .string()
+    .refine(isS3Uri, 'expected s3://bucket/prefix or s3://bucket/path/manifest.jsonl')
+    // A dataset at the bucket root would make planning list the whole bucket.
+    .refine(
+      (u) => !isS3Uri(u) || parseS3Uri(u).key.replace(/^\/+|\/+$/g, '') !== '',
+      'a dataset cannot be the bucket root (planning would list the whole bucket): put it under a prefix, e.g. s3://bucket/my-dataset/',
+    ),
   /** ImageFolder layout: `split/class/file`, `class/file`, or detect from the top-level folders. */
   layout: z.enum(['auto', 'split-folders', 'class-folders']).default('auto'),
   /** Used where the data has no split: `class/file` folders, or a manifest without a split column. */
   splitRatio: splitRatio.default({ train: 0.8, val: 0.1, test: 0.1 }),
   splitSeed: z.int().min(0).default(0),
   /** Optional closed class list: labels outside it are errors, listed classes must have images. */
-  classes: z.array(z.string().min(1)).min(1).optional(),
+  classes: distinct(z.string().min(1), 'each class is listed once (its position is its id)')
+    .min(1)
+    .optional(),
+});
+
+/**
+ * Display names by label, as a null-prototype object with an own property per label. Zod's
+ * record drops a `__proto__` key silently (it assigns through the prototype setter), and a
+ * plain object answers `constructor` or `toString` from its prototype: labels are user strings,
+ * so they are never looked up on an object that has one.
+ */
+const classNamesSchema = z.custom<Record<string, string>>().transform((value, ctx) => {
+  const out = Object.create(null) as Record<string, string>;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a mapping of label: display name' });
+    return out;
+  }
+  for (const [label, name] of Object.entries(value)) {
+    if (typeof name === 'string' && name.trim() !== '') out[label] = name;
+    else ctx.addIssue({ code: 'custom', path: [label], message: 'expected a display name' });
+  }
+  return out;
 });
 
 /** Zero-shot: class prototypes from prompt templates (CLIP's recipe). */
@@ -53,8 +104,23 @@ const coopSpecSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Learnable context vectors; ignored when `init` gives words (their token count is used). */
   nCtx: z.int().min(1).max(64).default(16),
-  /** `random` (N(0, 0.02^2)) or initialisation words such as "a photo of a". */
-  init: z.string().min(1).default('random'),
+  /**
+   * `random` (N(0, 0.02^2)) or initialisation words such as "a photo of a": one context vector
+   * per token of the words, so at most 64 words (CoOp checks the token count once the bundle's
+   * tokenizer is known).
+   */
+  init: z
+    .string()
+    .min(1)
+    .refine(
+      (s) => s === 'random' || initWords(s) >= 1,
+      'expected "random" or initialisation words such as "a photo of a"',
+    )
+    .refine(
+      (s) => s === 'random' || initWords(s) <= MAX_COOP_CONTEXT,
+      `at most ${MAX_COOP_CONTEXT} words: each word is at least one context vector, and CoOp allows at most ${MAX_COOP_CONTEXT} (as nCtx)`,
+    )
+    .default('random'),
   classTokenPosition: z.enum(['end', 'middle', 'front']).default('end'),
   /** Class-specific context (CSC): one context per class instead of one shared. */
   classSpecific: z.boolean().default(false),
@@ -85,11 +151,30 @@ const probeSpecSchema = z.strictObject({
   batchSize: z.int().min(1).max(65536).default(64),
 });
 
-/** Few-shot protocol for CoOp and the probe: k images per class, one fit per (shots, seed). */
-const fewShotSpecSchema = z.strictObject({
-  shots: z.array(z.int().min(1).max(10000)).min(1).default([16]),
-  seeds: z.array(z.int().min(0)).min(1).default([1]),
-});
+/**
+ * Few-shot protocol for CoOp and the probe: k images per class, one fit per (shots, seed). Shot
+ * counts and seeds are distinct (a repeat would write the same result keys and count twice in the
+ * mean over seeds) and the grid is capped (core/config/run-limits.ts says why).
+ */
+const fewShotSpecSchema = z
+  .strictObject({
+    shots: distinct(z.int().min(1).max(10000), 'each (shots, seed) pair is one result')
+      .min(1)
+      .max(MAX_SHOT_COUNTS, `at most ${MAX_SHOT_COUNTS} shot counts`)
+      .default([16]),
+    seeds: distinct(z.int().min(0), 'each (shots, seed) pair is one result')
+      .min(1)
+      .max(MAX_SEEDS, `at most ${MAX_SEEDS} seeds`)
+      .default([1]),
+  })
+  .refine((f) => f.shots.length * f.seeds.length <= MAX_FEW_SHOT_GRID, {
+    message: `at most ${MAX_FEW_SHOT_GRID} (shots, seed) pairs: CoOp and the probe run one job per pair, all at once; use fewer shot counts or seeds`,
+  });
+
+/** Whitespace-separated words of CoOp's init text (each is at least one token). */
+function initWords(s: string): number {
+  return s.split(/\s+/).filter(Boolean).length;
+}
 
 /**
  * Scheduled runs are compared with the schedule's previous successful run: a route whose
@@ -135,7 +220,7 @@ export const runSpecSchema = z.strictObject({
       augmentSeed: 0,
     }),
   /** Display names for class labels (`n02085620: Chihuahua`); others are humanised. */
-  classNames: z.record(z.string(), z.string().min(1)).default({}),
+  classNames: classNamesSchema.default(() => ({})),
   zeroShot: zeroShotSpecSchema.default(() => zeroShotSpecSchema.parse({})),
   coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),
   probe: probeSpecSchema.default(() => probeSpecSchema.parse({})),
@@ -194,7 +279,10 @@ export async function readRunSpecFile(path: string): Promise<Record<string, unkn
   return data as Record<string, unknown>;
 }
 
-/** Spec file plus CLI overrides (`--dataset`), validated as one. */
+/**
+ * Spec file plus CLI overrides (`--dataset`, `--bundle`), validated as one. The dataset comes
+ * from `--dataset` or the file's dataset.uri; with neither, a ConfigError says how to give one.
+ */
 export async function loadRunSpec(opts: {
   file?: string;
   datasetUri?: string;
@@ -203,6 +291,12 @@ export async function loadRunSpec(opts: {
   const base = opts.file ? await readRunSpecFile(opts.file) : {};
   const dataset = { ...(base.dataset as object | undefined) } as Record<string, unknown>;
   if (opts.datasetUri !== undefined) dataset.uri = opts.datasetUri;
+  if (dataset.uri === undefined) {
+    throw new ConfigError(
+      `No dataset: give --dataset s3://bucket/prefix/ (or a manifest .jsonl/.csv), or set dataset.uri in ${opts.file ? `the run spec ${opts.file}` : 'a run spec (--spec)'}.`,
+      opts.file ?? 'run spec',
+    );
+  }
   const model = { ...(base.model as object | undefined) } as Record<string, unknown>;
   if (opts.bundle !== undefined) model.bundle = opts.bundle;
   return parseRunSpec({ ...base, dataset, model }, opts.file ?? 'run spec');

@@ -3,6 +3,7 @@
  * `TrafficLight`); prompts need words. Explicit display names from the run spec win; the rest are
  * humanised: underscores and hyphens become spaces, camelCase is split.
  */
+import { shown, shownList } from '../util/text';
 
 /** `golden_retriever` -> `golden retriever`, `TrafficLight` -> `Traffic Light`. */
 export function humanizeClassName(label: string): string {
@@ -14,17 +15,30 @@ export function humanizeClassName(label: string): string {
     .trim();
 }
 
-/** The names prompts use, in class-index order; unknown keys in `display` are an error. */
+/**
+ * The names prompts use, in class-index order; unknown keys in `display` are an error. `display`
+ * is read through a Map of its own entries, so a label named like an Object.prototype member
+ * (`constructor`, `toString`, `__proto__`) is humanised or looked up like any other, never
+ * answered by the prototype. Keys are compared in NFC, as labels are.
+ */
 export function promptClassNames(
   labels: readonly string[],
   display: Readonly<Record<string, string>> = {},
 ): string[] {
-  const unknown = Object.keys(display).filter((k) => !labels.includes(k));
+  const names = new Map<string, string>();
+  for (const [label, name] of Object.entries(display)) {
+    const key = label.normalize('NFC');
+    if (names.has(key))
+      throw new Error(`classNames names ${shown(key)} twice (NFC and NFD spellings are one label)`);
+    names.set(key, name);
+  }
+  const known = new Set(labels);
+  const unknown = [...names.keys()].filter((k) => !known.has(k));
   if (unknown.length > 0) {
     throw new Error(
-      `classNames names labels the dataset does not have: ${unknown.slice(0, 5).join(', ')}. ` +
-        `Use the dataset's labels as keys (e.g. ${labels.slice(0, 3).join(', ')}).`,
+      `classNames names labels the dataset does not have: ${shownList(unknown, 5)}. ` +
+        `Use the dataset's labels as keys (e.g. ${shownList(labels.slice(0, 3))}).`,
     );
   }
-  return labels.map((l) => display[l] ?? humanizeClassName(l));
+  return labels.map((l) => names.get(l) ?? humanizeClassName(l));
 }

@@ -1,5 +1,6 @@
 import type { DatasetSpec } from '../config/run-spec';
 import type { ListedObject } from '../storage/object-store';
+import { quoted, shown, shownList } from '../util/text';
 import { seededSplit } from './split';
 import {
   DatasetError,
@@ -8,7 +9,11 @@ import {
   type SkippedObject,
   hasImageExtension,
   isSplit,
+  normalizeClassName,
 } from './types';
+
+/** Why an object with a `.` or `..` path segment is left out (see hasDotSegment in ./types). */
+export const DOT_SEGMENT_REASON = 'a "." or ".." path segment in the key';
 
 /**
  * Reads an ImageFolder listing: `<prefix>/<split>/<class>/<file>` (splits train, val, test) or
@@ -20,7 +25,7 @@ export function readImageFolder(
   prefix: string,
   spec: DatasetSpec,
 ): { items: DatasetItem[]; skipped: SkippedObject[]; layout: 'split-folders' | 'class-folders' } {
-  const where = `s3://${bucket}/${prefix}`;
+  const where = `s3://${bucket}/${shown(prefix)}`;
   const files = listing.filter((o) => !o.key.endsWith('/')); // folder markers are not objects
   if (files.length === 0) {
     throw new DatasetError(
@@ -28,7 +33,21 @@ export function readImageFolder(
         `folder that holds the class or split folders) and that the images were uploaded.`,
     );
   }
-  const rel = files.map((o) => ({ o, parts: o.key.slice(prefix.length).split('/') }));
+  const skipped: SkippedObject[] = [];
+  const seenKeys = new Set<string>();
+  const rel = files.flatMap((o) => {
+    const parts = o.key.slice(prefix.length).split('/');
+    const uri = `s3://${bucket}/${o.key}`;
+    // A store that cannot spell a key in its listing (control characters) may list two as one.
+    const reason = seenKeys.has(o.key)
+      ? 'listed twice'
+      : parts.some((p) => p === '.' || p === '..')
+        ? DOT_SEGMENT_REASON
+        : undefined;
+    seenKeys.add(o.key);
+    if (reason) skipped.push({ uri, reason });
+    return reason ? [] : [{ o, uri, parts }];
+  });
   const layout =
     spec.layout === 'auto'
       ? detectLayout(
@@ -39,10 +58,8 @@ export function readImageFolder(
   const depth = layout === 'split-folders' ? 3 : 2;
 
   const items: DatasetItem[] = [];
-  const skipped: SkippedObject[] = [];
   const classesSeen = new Map<string, { images: number; others: number }>();
-  for (const { o, parts } of rel) {
-    const uri = `s3://${bucket}/${o.key}`;
+  for (const { o, uri, parts } of rel) {
     if (parts.length !== depth || parts.some((p) => p === '')) {
       skipped.push({
         uri,
@@ -50,11 +67,12 @@ export function readImageFolder(
       });
       continue;
     }
-    const [splitName, className] =
+    const [splitName, folderName] =
       layout === 'split-folders' ? [parts[0]!, parts[1]!] : [undefined, parts[0]!];
+    const className = normalizeClassName(folderName);
     if (splitName !== undefined && !isSplit(splitName)) {
       throw new DatasetError(
-        `Dataset ${where}: unknown split folder "${splitName}". Split folders must be named ${SPLITS.join(', ')}; ` +
+        `Dataset ${where}: unknown split folder ${quoted(splitName)}. Split folders must be named ${SPLITS.join(', ')}; ` +
           `rename it, or set dataset.layout: class-folders if the top-level folders are classes.`,
       );
     }
@@ -77,7 +95,7 @@ export function readImageFolder(
   const empty = [...classesSeen].filter(([, s]) => s.images === 0).map(([c]) => c);
   if (empty.length > 0) {
     throw new DatasetError(
-      `Dataset ${where}: class folder(s) with no images: ${empty.join(', ')}. ` +
+      `Dataset ${where}: class folder(s) with no images: ${shownList(empty)}. ` +
         `Add images (${['.jpg', '.png', '...'].join(' ')}) or remove the folder(s).`,
     );
   }
@@ -92,7 +110,10 @@ function detectLayout(paths: string[][], where: string): 'split-folders' | 'clas
   if (others.length > 0) {
     throw new DatasetError(
       `Dataset ${where}: top-level folders mix split names (${splitNamed.join(', ')}) with unknown split ` +
-        `name(s) ${others.map((o) => `"${o}"`).join(', ')}. Split folders must be ${SPLITS.join(', ')}; ` +
+        `name(s) ${others
+          .slice(0, 10)
+          .map((o) => quoted(o, 100))
+          .join(', ')}. Split folders must be ${SPLITS.join(', ')}; ` +
         `or set dataset.layout explicitly.`,
     );
   }

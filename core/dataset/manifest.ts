@@ -2,7 +2,18 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { DatasetSpec } from '../config/run-spec';
 import { isS3Uri, parseS3Uri, type S3Location } from '../storage/s3-uri';
 import { seededSplit } from './split';
-import { DatasetError, ProblemList, SPLITS, type Split, isSplit } from './types';
+import { quoted, shown, shownList } from '../util/text';
+import {
+  DatasetError,
+  MAX_KEY_BYTES,
+  ProblemList,
+  SPLITS,
+  type Split,
+  hasDotSegment,
+  hasLoneSurrogate,
+  isSplit,
+  normalizeClassName,
+} from './types';
 
 export type ManifestFormat = 'jsonl' | 'csv';
 
@@ -22,34 +33,88 @@ export interface ManifestEntry {
 }
 
 interface RawRow {
+  /** The line of the file where the row starts (JSONL: its line; CSV: its first line). */
   row: number;
+  /** The row's fields by column name; a null-prototype object (a column may be `__proto__`). */
   fields: Record<string, unknown>;
 }
 
+/** The row's own field `name` (never one inherited from Object.prototype). */
+const field = (fields: Record<string, unknown>, name: string): unknown =>
+  Object.hasOwn(fields, name) ? fields[name] : undefined;
+
 function rawRows(text: string, format: ManifestFormat, where: string): RawRow[] {
-  if (format === 'csv') {
-    let records: Record<string, string>[];
-    try {
-      records = parseCsv(text, { columns: true, skip_empty_lines: true, trim: true, bom: true });
-    } catch (err) {
-      throw new DatasetError(`Manifest ${where} is not valid CSV: ${(err as Error).message}`);
-    }
-    return records.map((fields, i) => ({ row: i + 2, fields })); // row 1 is the header
-  }
+  return format === 'csv' ? csvRows(text, where) : jsonlRows(text, where);
+}
+
+function jsonlRows(text: string, where: string): RawRow[] {
   const rows: RawRow[] = [];
   const problems = new ProblemList();
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      const value: unknown = JSON.parse(line);
-      if (value === null || typeof value !== 'object' || Array.isArray(value))
-        throw new Error('not an object');
-      rows.push({ row: i + 1, fields: value as Record<string, unknown> });
-    } catch (err) {
-      problems.add(`line ${i + 1}: not a JSON object (${(err as Error).message})`);
-    }
-  });
+  // A UTF-8 byte-order mark (editors on Windows write one) is not part of the first line.
+  text
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        const value: unknown = JSON.parse(line);
+        if (value === null || typeof value !== 'object' || Array.isArray(value))
+          throw new Error('not an object');
+        rows.push({ row: i + 1, fields: value as Record<string, unknown> });
+      } catch (err) {
+        problems.add(`line ${i + 1}: not a JSON object (${shown((err as Error).message)})`);
+      }
+    });
   problems.throwIfAny(`Manifest ${where} has invalid lines`);
+  return rows;
+}
+
+/** Line breaks as an editor counts them. */
+const LINE_BREAK = /\r\n|\n|\r/g;
+const countBreaks = (s: string): number => s.match(LINE_BREAK)?.length ?? 0;
+
+/**
+ * CSV rows with the line each starts on: a quoted field may hold line breaks, so a row's line is
+ * counted from the raw text of the rows before it (and the empty lines skipped before it), not
+ * from its index.
+ */
+function csvRows(text: string, where: string): RawRow[] {
+  let records: { record: string[]; raw: string }[];
+  try {
+    records = parseCsv(text, {
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      raw: true,
+      relax_column_count: true,
+    }) as unknown as { record: string[]; raw: string }[];
+  } catch (err) {
+    throw new DatasetError(`Manifest ${where} is not valid CSV: ${shown((err as Error).message)}`);
+  }
+  const [header, ...body] = records;
+  if (!header) return [];
+  const columns = header.record;
+  const repeated = columns.filter((c, i) => columns.indexOf(c) !== i);
+  if (repeated.length > 0)
+    throw new DatasetError(`Manifest ${where}: the CSV header repeats ${shownList(repeated)}`);
+  const problems = new ProblemList();
+  const rows: RawRow[] = [];
+  let line = 1 + countBreaks(header.raw);
+  for (const { record, raw } of body) {
+    const start = line + countBreaks(/^[\s]*/.exec(raw)![0]); // empty lines skipped before it
+    line += countBreaks(raw);
+    if (record.length === 1 && record[0] === '') continue; // a line of spaces
+    if (record.length !== columns.length) {
+      problems.add(
+        `row ${start}: ${record.length} field(s), but the header has ${columns.length} (${shownList(columns)})`,
+      );
+      continue;
+    }
+    const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    columns.forEach((c, i) => (fields[c] = record[i]));
+    rows.push({ row: start, fields });
+  }
+  problems.throwIfAny(`Manifest ${where} has invalid rows`);
   return rows;
 }
 
@@ -72,6 +137,32 @@ export function resolveRelativeKey(folder: string, key: string): string | undefi
 }
 
 /**
+ * Where a row's key points: a full s3:// URI as given, a relative key inside the manifest's
+ * folder; or why it cannot be read (the rest of a message that starts with the key).
+ */
+function rowLocation(key: string, manifest: S3Location, folder: string): S3Location | string {
+  if (hasLoneSurrogate(key)) return 'is not valid Unicode (a lone surrogate): no S3 key holds it';
+  let location: S3Location;
+  if (isS3Uri(key)) {
+    location = parseS3Uri(key);
+    if (location.key === '' || location.key.endsWith('/')) return 'names a folder, not an object';
+    if (hasDotSegment(location.key))
+      return 'has a "." or ".." path segment, which S3 clients and proxies may resolve to another object; give the key without it';
+  } else if (/^s3:\/\//i.test(key)) {
+    return 'is not a valid S3 URI (expected s3://bucket/key with a lowercase bucket name)';
+  } else {
+    const resolved = resolveRelativeKey(folder, key);
+    if (resolved === undefined)
+      return `escapes the manifest's folder s3://${manifest.bucket}/${shown(folder)}`;
+    location = { bucket: manifest.bucket, key: resolved };
+  }
+  const bytes = Buffer.byteLength(location.key, 'utf8');
+  if (bytes > MAX_KEY_BYTES)
+    return `is ${bytes} bytes long; S3 keys are at most ${MAX_KEY_BYTES} bytes of UTF-8`;
+  return location;
+}
+
+/**
  * Parses a manifest (JSONL or CSV; fields key, label and split). Every row problem is
  * collected and reported together, with row numbers, before anything is planned.
  */
@@ -80,7 +171,7 @@ export function parseManifest(
   manifest: S3Location,
   spec: DatasetSpec,
 ): ManifestEntry[] {
-  const where = `s3://${manifest.bucket}/${manifest.key}`;
+  const where = `s3://${manifest.bucket}/${shown(manifest.key)}`;
   const format = manifestFormat(manifest.key);
   if (!format) throw new DatasetError(`Manifest ${where}: expected a .jsonl or .csv file`);
   const folder = manifest.key.includes('/')
@@ -89,18 +180,25 @@ export function parseManifest(
   const rows = rawRows(text, format, where);
   if (rows.length === 0) throw new DatasetError(`Manifest ${where} has no rows`);
 
-  const hasSplit = rows.some((r) => r.fields.split !== undefined && r.fields.split !== '');
-  const allowed = spec.classes ? new Set(spec.classes) : undefined;
+  const hasSplit = rows.some((r) => {
+    const split = field(r.fields, 'split');
+    return split !== undefined && split !== '';
+  });
+  const allowed = spec.classes ? new Set(spec.classes.map(normalizeClassName)) : undefined;
   const problems = new ProblemList();
   const seen = new Map<string, number>();
   const entries: ManifestEntry[] = [];
   for (const { row, fields } of rows) {
-    const key = typeof fields.key === 'string' ? fields.key.trim() : '';
+    const rawKey = field(fields, 'key');
+    const rawLabel = field(fields, 'label');
+    const rawSplit = field(fields, 'split');
+    // Keys lose only surrounding spaces and tabs: any other character may be part of the key.
+    const key = typeof rawKey === 'string' ? rawKey.replace(/^[ \t]+|[ \t]+$/g, '') : '';
     const label =
-      typeof fields.label === 'string' || typeof fields.label === 'number'
-        ? String(fields.label).trim()
+      typeof rawLabel === 'string' || typeof rawLabel === 'number'
+        ? normalizeClassName(String(rawLabel).trim())
         : '';
-    const split = typeof fields.split === 'string' ? fields.split.trim() : '';
+    const split = typeof rawSplit === 'string' ? rawSplit.trim() : '';
     const missing = [!key && 'key', !label && 'label', hasSplit && !split && 'split'].filter(
       Boolean,
     );
@@ -109,29 +207,22 @@ export function parseManifest(
       continue;
     }
     if (split && !isSplit(split)) {
-      problems.add(`row ${row}: unknown split "${split}" (expected ${SPLITS.join(', ')})`);
+      problems.add(`row ${row}: unknown split ${quoted(split)} (expected ${SPLITS.join(', ')})`);
       continue;
     }
     if (allowed && !allowed.has(label)) {
-      problems.add(`row ${row}: label "${label}" is not in dataset.classes`);
+      problems.add(`row ${row}: label ${quoted(label)} is not in dataset.classes`);
       continue;
     }
-    let location: S3Location;
-    if (isS3Uri(key)) location = parseS3Uri(key);
-    else {
-      const resolved = resolveRelativeKey(folder, key);
-      if (resolved === undefined) {
-        problems.add(
-          `row ${row}: key "${key}" escapes the manifest's folder s3://${manifest.bucket}/${folder}`,
-        );
-        continue;
-      }
-      location = { bucket: manifest.bucket, key: resolved };
+    const location = rowLocation(key, manifest, folder);
+    if (typeof location === 'string') {
+      problems.add(`row ${row}: key ${quoted(key)} ${location}`);
+      continue;
     }
     const uri = `s3://${location.bucket}/${location.key}`;
     const first = seen.get(uri);
     if (first !== undefined) {
-      problems.add(`row ${row}: duplicate key ${uri} (first at row ${first})`);
+      problems.add(`row ${row}: duplicate key ${shown(uri)} (first at row ${first})`);
       continue;
     }
     seen.set(uri, row);

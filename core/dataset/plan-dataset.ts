@@ -2,13 +2,19 @@
  * @file The planning stage as one function: validate the run spec, list or read the dataset,
  * build the plan and write it to runs/<runId>/plan.json in one PutObject. Idempotent: the plan is
  * a pure function of the dataset and spec, so doing it again rewrites identical bytes. Bad data
- * or a bad spec throws a DatasetError or ConfigError (both permanent).
+ * or a bad spec throws a DatasetError or ConfigError, and a plan too large for one JSON file a
+ * JsonTooLargeError (all permanent).
  */
+import type { SourcePolicy } from '../config/allowed-sources';
+import type { PlanningLimits } from '../config/run-limits';
+import { ConfigError } from '../config/errors';
 import { parseRunSpec } from '../config/run-spec';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
-import { loadDataset } from './load';
+import { type PlanningProgress, loadDataset } from './load';
 import { buildPlan, type PlanSummary, summarisePlan } from './plan';
+
+export type { PlanningProgress } from './load';
 
 export interface PlanDatasetInput {
   runId: string;
@@ -16,16 +22,57 @@ export interface PlanDatasetInput {
   spec: unknown;
 }
 
-/** Plans the run into `store` (the output bucket); `onListed` hears how many objects were listed. */
+export interface PlanDatasetOptions {
+  /**
+   * Hears progress: after every listing page, every few hundred manifest objects checked, and
+   * every few seconds while plan.json is written (the activity heartbeats it).
+   */
+  onProgress?: (p: PlanningProgress) => void;
+  /** Deployment limits (CLIPEVAL_MAX_DATASET_OBJECTS, CLIPEVAL_MAX_CLASSES); defaults if absent. */
+  limits?: PlanningLimits;
+  /** Where datasets and manifest rows may be (CLIPEVAL_ALLOWED_SOURCES); unchecked if absent. */
+  sources?: SourcePolicy;
+}
+
+/** While plan.json is written (one large PutObject), progress every this many ms. */
+const WRITE_PROGRESS_MS = 10_000;
+
+/** Plans the run into `store` (the output bucket). */
 export async function planDataset(
   store: ObjectStore,
   input: PlanDatasetInput,
-  onListed?: (objectsListed: number) => void,
+  opts: PlanDatasetOptions = {},
 ): Promise<PlanSummary> {
   const spec = parseRunSpec(input.spec);
-  const data = await loadDataset(store, spec.dataset, onListed);
-  const plan = buildPlan({ runId: input.runId, spec, ...data });
+  // A completed run (its report is the last thing it writes) is never planned over: Temporal lets
+  // a client reuse a closed workflow id, and the run id is the workflow id.
+  if (await store.exists(keys.report(input.runId, 'report.json'))) {
+    throw new ConfigError(
+      `Run "${input.runId}" already completed (${store.uri(keys.report(input.runId, 'report.json'))} exists); its results are not overwritten. Start the run under a new run id.`,
+      'run id',
+    );
+  }
+  const { onProgress, limits, sources } = opts;
+  const data = await loadDataset(store, spec.dataset, {
+    ...(onProgress ? { onProgress } : {}),
+    ...(limits ? { limits } : {}),
+    ...(sources ? { sources } : {}),
+  });
+  const plan = buildPlan({ runId: input.runId, spec, ...data, ...(limits ? { limits } : {}) });
   const key = keys.plan(input.runId);
-  await store.putJson(key, plan);
+  const images = plan.counts.total;
+  const ticker = setInterval(
+    () => onProgress?.({ objectsListed: data.items.length, writingPlan: true }),
+    WRITE_PROGRESS_MS,
+  );
+  try {
+    await store.putJson(
+      key,
+      plan,
+      `A plan of ${images} images in ${plan.shards.length} shards does not fit in one plan.json: split the dataset into several runs (or lower CLIPEVAL_MAX_DATASET_OBJECTS so planning refuses such datasets up front).`,
+    );
+  } finally {
+    clearInterval(ticker);
+  }
   return summarisePlan(plan, store.uri(key));
 }

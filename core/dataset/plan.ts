@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
+import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config/run-limits';
 import type { RunSpec } from '../config/run-spec';
 import { promptClassNames } from './class-names';
 import { cutShards } from './shards';
-import { DatasetError, type DatasetItem, type SkippedObject, type Split } from './types';
+import {
+  DatasetError,
+  type DatasetItem,
+  type SkippedObject,
+  type Split,
+  normalizeClassName,
+} from './types';
+import { quoted, shownList } from '../util/text';
 import { PermanentError } from '../util/errors';
 
 /** An image as the rest of the pipeline sees it: where it is, what it is, which class id. */
@@ -72,9 +80,26 @@ const zeroCounts = (): SplitCounts => ({ train: 0, val: 0, test: 0 });
 
 /**
  * Shards one run may have: each shard costs about six events in the workflow's history, so
- * 5,000 shards (5M images at the default size) stay far below Temporal's 51,200-event limit.
+ * 5,000 shards stay far below Temporal's 51,200-event limit. Shards are content-defined
+ * (core/dataset/shards.ts) and average ~0.43 x shardSize images (443 expected and 427 measured
+ * at the default 1024), so the cap is ~2.1-2.2M images at the default shardSize, not 5M; a larger
+ * shardSize holds more, up to what plan.json can hold (~3.4M images with ~60-character URIs:
+ * docs/security-and-limits.md has the measured limits, bench/json-limits.ts measures them).
  */
 export const MAX_SHARDS = 5000;
+
+/** The schema's largest shardSize (core/config/run-spec.ts). */
+const MAX_SHARD_SIZE = 65536;
+
+/**
+ * The expected images per shard at a shardSize: a shard ends where an item's hash is 0 modulo
+ * m = ceil(shardSize / 2) (probability 1/m) or when full, so its length is a geometric
+ * distribution cut at shardSize, of mean m·(1 - (1 - 1/m)^shardSize) (~0.43 x shardSize).
+ */
+export function meanShardSize(shardSize: number): number {
+  const m = Math.max(1, Math.ceil(shardSize / 2));
+  return m * (1 - Math.pow(1 - 1 / m, shardSize));
+}
 
 /** A run plan that does not hold what a stage asks of it (a shard index beyond its shards). */
 export class PlanError extends PermanentError {
@@ -89,6 +114,8 @@ export interface PlanInput {
   layout?: Plan['dataset']['layout'];
   items: readonly DatasetItem[];
   skipped: readonly SkippedObject[];
+  /** Deployment limits (max classes); the defaults when absent. */
+  limits?: PlanningLimits;
 }
 
 /**
@@ -103,7 +130,11 @@ export function buildPlan(input: PlanInput): Plan {
       `Dataset ${spec.dataset.uri} has no images to evaluate (all objects were skipped).`,
     );
   }
-  const { classes, classNames } = planClasses(spec, input.items);
+  const { classes, classNames } = planClasses(
+    spec,
+    input.items,
+    input.limits ?? DEFAULT_PLANNING_LIMITS,
+  );
   const items = labelledItems(input.items, classes);
   const { bySplit, byClass, fingerprint } = countItems(items, classes);
   checkRoutesCanRun(spec, classes, bySplit);
@@ -130,26 +161,75 @@ export function buildPlan(input: PlanInput): Plan {
 function planClasses(
   spec: RunSpec,
   items: readonly DatasetItem[],
+  limits: PlanningLimits,
 ): { classes: string[]; classNames: string[] } {
-  const found = new Set(items.map((i) => i.className));
+  const found = new Set(items.map((i) => normalizeClassName(i.className)));
   // A closed class list keeps its given order (users map ids to names with it); otherwise sorted.
-  const classes = spec.dataset.classes ?? [...found].sort();
+  const classes = spec.dataset.classes?.map(normalizeClassName) ?? [...found].sort();
+  if (Math.max(classes.length, found.size) > limits.maxClasses) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has ${Math.max(classes.length, found.size)} classes; one run handles at most ${limits.maxClasses} ` +
+        `(CLIPEVAL_MAX_CLASSES: per-class metrics, prompts and score matrices grow with the class count). Evaluate a subset of the classes per run.`,
+    );
+  }
+  // Sets, not includes/indexOf: with 100,000 classes a quadratic check blocks planning for minutes.
+  const listed = new Set<string>();
+  const twice = classes.filter((c) => {
+    const again = listed.has(c);
+    listed.add(c);
+    return again;
+  });
+  if (twice.length > 0) {
+    throw new DatasetError(
+      `Run spec dataset.classes lists ${shownList(twice)} more than once (NFC and NFD spellings of a name are one class). List each class once.`,
+    );
+  }
   const missing = classes.filter((c) => !found.has(c));
   if (missing.length > 0) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri}: class(es) with no images: ${missing.join(', ')}`,
+      `Dataset ${spec.dataset.uri}: class(es) with no images: ${shownList(missing)}`,
     );
   }
-  const unknown = [...found].filter((c) => !classes.includes(c));
+  const unknown = [...found].filter((c) => !listed.has(c));
   if (unknown.length > 0) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri}: class(es) not in dataset.classes: ${unknown.join(', ')}. Add them to the list or remove those images.`,
+      `Dataset ${spec.dataset.uri}: class(es) not in dataset.classes: ${shownList(unknown)}. Add them to the list or remove those images.`,
     );
   }
+  let classNames: string[];
   try {
-    return { classes, classNames: promptClassNames(classes, spec.classNames) };
+    classNames = promptClassNames(classes, spec.classNames);
   } catch (err) {
     throw new DatasetError(`Run spec classNames: ${(err as Error).message}`);
+  }
+  if (spec.zeroShot.enabled || spec.coop.enabled) checkDistinctPrompts(spec, classes, classNames);
+  return { classes, classNames };
+}
+
+/**
+ * Refuses classes whose prompts would read the same: the CLIP tokenizer lowercases and collapses
+ * whitespace, so `Cat` and `cat` (class folders differing only in case), or `sea_lion` and
+ * `sea-lion`, would get identical text prototypes and zero-shot and CoOp could never tell them
+ * apart. Labels stay case-sensitive (S3 keys are), so the linear probe alone accepts them.
+ */
+function checkDistinctPrompts(
+  spec: RunSpec,
+  classes: readonly string[],
+  classNames: readonly string[],
+): void {
+  const byText = new Map<string, number>();
+  const clashes: string[] = [];
+  classNames.forEach((name, i) => {
+    const text = name.normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
+    const first = byText.get(text);
+    if (first === undefined) byText.set(text, i);
+    else clashes.push(`${quoted(classes[first]!, 100)} and ${quoted(classes[i]!, 100)}`);
+  });
+  if (clashes.length > 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: class(es) whose prompts would be identical (the tokenizer ignores case): ${clashes.slice(0, 10).join('; ')}. ` +
+        'Give them distinct display names in classNames, merge the folders or labels, or disable zeroShot and coop.',
+    );
   }
 }
 
@@ -161,7 +241,7 @@ function labelledItems(items: readonly DatasetItem[], classes: readonly string[]
     uri: i.uri,
     size: i.size,
     etag: i.etag,
-    label: classId.get(i.className)!,
+    label: classId.get(normalizeClassName(i.className))!,
     split: i.split,
   }));
 }
@@ -172,9 +252,9 @@ function countItems(
   classes: readonly string[],
 ): { bySplit: SplitCounts; byClass: Record<string, SplitCounts>; fingerprint: string } {
   const bySplit = zeroCounts();
-  const byClass: Record<string, SplitCounts> = Object.fromEntries(
-    classes.map((c) => [c, zeroCounts()]),
-  );
+  // Null prototype: a class may be called `__proto__` or `constructor`.
+  const byClass = Object.create(null) as Record<string, SplitCounts>;
+  for (const c of classes) byClass[c] = zeroCounts();
   const fp = createHash('sha256');
   for (const i of items) {
     bySplit[i.split]++;
@@ -188,7 +268,12 @@ function countItems(
 function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: SplitCounts): void {
   if (classes.length < 2 && (spec.coop.enabled || spec.probe.enabled)) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri} has one class (${classes[0]}): CoOp and the linear probe need at least 2. Set coop.enabled and probe.enabled to false to run zero-shot alone.`,
+      `Dataset ${spec.dataset.uri} has one class (${shownList(classes)}): CoOp and the linear probe need at least 2. Set coop.enabled and probe.enabled to false to run zero-shot alone.`,
+    );
+  }
+  if (bySplit.train === 0 && (spec.coop.enabled || spec.probe.enabled)) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has no train images, so CoOp and the linear probe cannot train. Add a train/ split folder, a "train" split in the manifest, or give splitRatio.train > 0 (or set coop.enabled and probe.enabled to false to run zero-shot alone).`,
     );
   }
   const anyRoute = spec.zeroShot.enabled || spec.coop.enabled || spec.probe.enabled;
@@ -203,12 +288,34 @@ function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: S
 function planShards(spec: RunSpec, items: PlanItem[]): PlanShard[] {
   const shards = cutShards(items, spec.shardSize);
   if (shards.length > MAX_SHARDS) {
+    const needed = shardSizeFor(items.length);
+    const fits =
+      needed === undefined || spec.shardSize >= MAX_SHARD_SIZE
+        ? undefined
+        : Math.max(needed, spec.shardSize + 1);
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri}: ${items.length} images make ${shards.length} shards of at most ${spec.shardSize}; ` +
-        `one run handles at most ${MAX_SHARDS} shards (Temporal history). Set shardSize to at least ${Math.ceil((2 * items.length) / MAX_SHARDS)}.`,
+      `Dataset ${spec.dataset.uri}: ${items.length} images make ${shards.length} shards of at most ${spec.shardSize} ` +
+        `(~${Math.round(meanShardSize(spec.shardSize))} on average); one run handles at most ${MAX_SHARDS} shards (Temporal history). ` +
+        (fits === undefined
+          ? 'Split the dataset into several runs.'
+          : `Set shardSize to at least ${fits}, or split the dataset into several runs.`),
     );
   }
   return shards.map((s, index) => ({ index, id: s.id, count: s.items.length, items: s.items }));
+}
+
+/** The smallest shardSize whose expected shard count leaves 5% of MAX_SHARDS spare, if any. */
+function shardSizeFor(images: number): number | undefined {
+  const fits = (size: number) => images / meanShardSize(size) <= 0.95 * MAX_SHARDS;
+  if (!fits(MAX_SHARD_SIZE)) return undefined;
+  let lo = 1;
+  let hi = MAX_SHARD_SIZE;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 function skippedSummary(skipped: readonly SkippedObject[]): Plan['dataset']['skipped'] {

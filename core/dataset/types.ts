@@ -53,6 +53,27 @@ export class ProblemList {
   }
 }
 
+/**
+ * A class name as planned: labels and folder names in Unicode NFC, so the NFC and NFD spellings of
+ * one name (`café` typed on Linux, uploaded from macOS) are one class, not two. Keys are never
+ * normalised: they name objects, and S3 compares them byte for byte.
+ */
+export const normalizeClassName = (name: string): string => name.normalize('NFC');
+
+/** S3's limit on a key: 1,024 bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+
+/**
+ * Whether a key has a `.` or `..` path segment. S3 stores such keys literally, but URL parsers,
+ * proxies and some S3-compatible stores resolve them (to another object, or outside the dataset),
+ * so clipeval never reads one.
+ */
+export const hasDotSegment = (key: string): boolean =>
+  key.split('/').some((seg) => seg === '.' || seg === '..');
+
+/** Whether a string holds a lone surrogate (no UTF-8 encoding, so no S3 key can hold it). */
+export const hasLoneSurrogate = (s: string): boolean => /\p{Cs}/u.test(s);
+
 /** File extensions clipeval decodes (sharp/libvips); anything else in an ImageFolder is skipped. */
 export const IMAGE_EXTENSIONS = [
   '.jpg',

@@ -44,7 +44,7 @@ export async function extractPlanShard(
   const encoder = await deps.resources.imageEncoder(bundle);
   hooks.onProgress?.(0);
   const result = await extractShard(
-    { store: deps.store, bundle, encoder },
+    { store: deps.store, bundle, encoder, limits: deps.resources.images },
     { items: shard.items, datasetFingerprint: plan.dataset.fingerprint },
     {
       batchSize: input.batchSize,

@@ -1,10 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';
 import type { ModelBundle } from '../model/bundle';
-import { embedImages, type ImageSource } from '../model/image/embed-images';
+import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
+import { ImageDecodeError } from '../model/image/image-errors';
 import type { ImageEncoder } from '../model/onnx/encoders';
 import { keys } from '../storage/keys';
-import type { ObjectStore } from '../storage/object-store';
+import {
+  ObjectChangedError,
+  type ObjectStore,
+  ObjectTooLargeError,
+  isUnreadableKey,
+} from '../storage/object-store';
+import { formatBytes } from '../util/byte-budget';
+import { shown } from '../util/text';
 import { CLIPEVAL_VERSION } from '../util/version';
 import { encodeShard, type ShardRow } from './shard-format';
 import { embeddingSpace, preprocessFingerprint, shardContentHash } from './shard-key';
@@ -44,6 +52,8 @@ export interface ExtractDeps {
   store: ObjectStore;
   bundle: ModelBundle;
   encoder: ImageEncoder;
+  /** What one image may cost (bytes, pixels, the worker's memory budget); default 100 MP only. */
+  limits?: ImageLimits;
 }
 
 /** Where a shard goes: its two keys, named by embedding space and content. */
@@ -103,21 +113,68 @@ function shardTarget(
   };
 }
 
-/** The items as encoder sources: bytes fetched on demand (cancelled with the shard). */
+/**
+ * The items as encoder sources: bytes fetched on demand (cancelled with the shard), with their
+ * planned size (checked against the limits before any request).
+ */
 function imageSources(
   store: ObjectStore,
   items: readonly PlanItem[],
   augment: ShardTarget['augment'],
+  limits: ImageLimits | undefined,
   signal: AbortSignal | undefined,
 ): ImageSource[] {
   return items.map((item) => ({
     id: item.uri,
+    size: item.size,
     views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
-    bytes: () => {
-      const at = store.at(item.uri);
-      return at.store.requireBytes(at.key, signal ? { signal } : {});
-    },
+    bytes: () => readImage(store, item, limits?.maxBytes, signal),
   }));
+}
+
+/**
+ * An image's bytes. A key that cannot be read (isUnreadableKey: refused by the store, gone
+ * since planning, not a valid key) is this image's failure, counted like an undecodable file,
+ * never an error that fails and retries the whole shard (one such key would otherwise stop every
+ * worker that picks the shard up). Other errors (network, throttling, credentials) are retried.
+ *
+ * The read insists on the planned ETag (If-Match): the shard's key is a hash of URIs and ETags,
+ * so an object replaced since planning must not be embedded under it; it fails as `changed`
+ * (HTTP 412, not retried). An object over `maxBytes` is refused from its Content-Length, before
+ * its body is read (`too-large`).
+ */
+async function readImage(
+  store: ObjectStore,
+  item: PlanItem,
+  maxBytes: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  try {
+    const at = store.at(item.uri);
+    return await at.store.requireBytes(at.key, {
+      ...(item.etag ? { ifMatch: item.etag } : {}),
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    if (err instanceof ObjectChangedError)
+      throw new ImageDecodeError(
+        'changed',
+        `changed since planning: re-plan the run (the object no longer has ETag ${item.etag})`,
+        { cause: err },
+      );
+    if (err instanceof ObjectTooLargeError) {
+      const size = err.size === undefined ? 'larger than that' : formatBytes(err.size);
+      throw new ImageDecodeError(
+        'too-large',
+        `too-large: the file is ${size}, over the limit of ${formatBytes(err.maxBytes)} per image (CLIPEVAL_MAX_IMAGE_BYTES)`,
+        { cause: err },
+      );
+    }
+    if (!isUnreadableKey(err)) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ImageDecodeError('unreadable', `unreadable: ${shown(why)}`, { cause: err });
+  }
 }
 
 /** Runs the items through the encoder, batch by batch, reporting images done after each. */
@@ -133,11 +190,13 @@ async function encodeItems(
   const rows: ShardRow[] = [];
   const parts: Float32Array[] = [];
   const failed: ShardManifest['failed'] = [];
-  const source = imageSources(deps.store, items, augment, opts.signal);
+  const source = imageSources(deps.store, items, augment, deps.limits, opts.signal);
   for await (const batch of embedImages(source, deps.encoder, params, {
     batchSize: opts.batchSize,
     concurrency: opts.concurrency,
     augmentSeed: String(augment.seed),
+    ...(deps.limits ? { limits: deps.limits } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   })) {
     opts.signal?.throwIfAborted();
     for (const [i, uri] of batch.ids.entries())

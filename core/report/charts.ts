@@ -7,6 +7,8 @@
 import type * as Vega from 'vega' with { 'resolution-mode': 'import' };
 import type * as VegaLite from 'vega-lite' with { 'resolution-mode': 'import' };
 import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
+import { PermanentError } from '../util/errors';
+import { shown as forMessage } from '../util/text';
 import type { ReportData, RouteDetail } from './report-data';
 
 export interface ChartSpec {
@@ -37,21 +39,46 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
   ];
 }
 
+/**
+ * The report cannot be drawn from this run's data. Rendering is a pure function of the data, so
+ * another attempt would fail the same way: permanent, with the chart and the cause named, instead
+ * of ten identical attempts.
+ */
+export class ReportRenderError extends PermanentError {
+  override readonly name = 'ReportRenderError';
+}
+
 export async function renderCharts(data: ReportData): Promise<RenderedChart[]> {
   const out: RenderedChart[] = [];
+  await loadLibraries(); // a failure to load Vega is not the data's: not wrapped
   // One at a time: each view holds its scenegraph until finalised.
-  for (const { spec, ...rest } of chartSpecs(data))
-    out.push({ ...rest, svg: await renderSvg(spec) });
+  for (const chart of chartSpecs(data)) out.push(await renderChart(chart));
   return out;
+}
+
+/** One chart as SVG; a chart its data breaks is a ReportRenderError (permanent). */
+export async function renderChart({ spec, ...rest }: ChartSpec): Promise<RenderedChart> {
+  try {
+    return { ...rest, svg: await renderSvg(spec) };
+  } catch (err) {
+    throw new ReportRenderError(
+      `report: chart "${rest.name}" cannot be rendered from this run's data: ${forMessage(err instanceof Error ? err.message : String(err))}`,
+      { cause: err },
+    );
+  }
 }
 
 type Libraries = [typeof Vega, typeof VegaLite];
 let libraries: Promise<Libraries> | undefined;
 
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+function loadLibraries(): Promise<Libraries> {
   // vega and vega-lite are ES modules only; clipeval is CommonJS, so they load with import().
   libraries ??= Promise.all([import('vega'), import('vega-lite')]);
-  const [vega, vegaLite] = await libraries;
+  return libraries;
+}
+
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const [vega, vegaLite] = await loadLibraries();
   const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -127,6 +154,14 @@ function fewShotChart(data: ReportData): ChartSpec[] {
   ];
 }
 
+/**
+ * Sorts a nominal or ordinal axis by a numeric field of the data. Never by an array of the values
+ * (`sort: [...]`): Vega-Lite turns such an array into a Vega expression, and a dataset string
+ * there (a label with U+2028, which JSON allows and Vega's expression parser does not) fails
+ * the whole report. Data values are only ever data, never code.
+ */
+const byField = (field: string) => ({ field, op: 'min' as const, order: 'ascending' as const });
+
 /** Classes to chart: all of them, or the MAX_CLASSES_CHARTED ranked first by `score` (low first). */
 function chartedClasses(classes: readonly string[], score: (c: number) => number): string[] {
   if (classes.length <= MAX_CLASSES_CHARTED) return [...classes];
@@ -148,11 +183,17 @@ function perClassChart(data: ReportData): ChartSpec[] {
     return accs.length === 0 ? Infinity : accs.reduce((s, a) => s + a, 0) / accs.length;
   };
   const shown = chartedClasses(classes, meanAccuracy);
-  const keep = new Set(shown);
-  const values = data.details.flatMap((d) =>
+  const classOrder = new Map(shown.map((c, i) => [c, i]));
+  const values = data.details.flatMap((d, routeOrder) =>
     d.perClass
-      .filter((c) => keep.has(c.name) && c.accuracy !== null)
-      .map((c) => ({ route: d.label, className: c.name, accuracy: c.accuracy })),
+      .filter((c) => classOrder.has(c.name) && c.accuracy !== null)
+      .map((c) => ({
+        route: d.label,
+        routeOrder,
+        className: c.name,
+        classOrder: classOrder.get(c.name)!,
+        accuracy: c.accuracy,
+      })),
   );
   const routes = data.details.map((d) => d.label);
   return [
@@ -171,8 +212,8 @@ function perClassChart(data: ReportData): ChartSpec[] {
         data: { values },
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'className', type: 'nominal', title: 'class', sort: shown },
-          yOffset: { field: 'route', type: 'nominal', sort: routes },
+          y: { field: 'className', type: 'nominal', title: 'class', sort: byField('classOrder') },
+          yOffset: { field: 'route', type: 'nominal', sort: byField('routeOrder') },
           x: {
             field: 'accuracy',
             type: 'quantitative',
@@ -180,7 +221,7 @@ function perClassChart(data: ReportData): ChartSpec[] {
             scale: { domain: [0, 1] },
             axis: PERCENT,
           },
-          color: { field: 'route', type: 'nominal', title: 'route', sort: routes },
+          color: { field: 'route', type: 'nominal', title: 'route', sort: byField('routeOrder') },
         },
       },
     },
@@ -189,18 +230,31 @@ function perClassChart(data: ReportData): ChartSpec[] {
 
 function confusionChart(detail: RouteDetail): ChartSpec {
   const classes = detail.perClass.map((c) => c.name);
-  const m = detail.confusion;
+  // Sparse cells [true, predicted, count]: one pass, never K x K.
+  const counts = new Map<string, number>();
   // Most confused first: off-diagonal counts in the class's row and column.
-  const confusedness = (c: number) =>
-    -classes.reduce((s, _, j) => s + (j === c ? 0 : (m[c]?.[j] ?? 0) + (m[j]?.[c] ?? 0)), 0);
-  const shown = chartedClasses(classes, confusedness);
+  const offDiagonal = new Array<number>(classes.length).fill(0);
+  for (const [t, p, count] of detail.confusionCells) {
+    counts.set(`${t},${p}`, count);
+    if (t !== p) {
+      offDiagonal[t] = (offDiagonal[t] ?? 0) + count;
+      offDiagonal[p] = (offDiagonal[p] ?? 0) + count;
+    }
+  }
+  const shown = chartedClasses(classes, (c) => -(offDiagonal[c] ?? 0));
   const index = new Map(classes.map((c, i) => [c, i]));
-  const values = shown.flatMap((t) =>
-    shown.map((p) => ({ actual: t, predicted: p, count: m[index.get(t)!]?.[index.get(p)!] ?? 0 })),
+  const values = shown.flatMap((t, actualOrder) =>
+    shown.map((p, predictedOrder) => ({
+      actual: t,
+      actualOrder,
+      predicted: p,
+      predictedOrder,
+      count: counts.get(`${index.get(t)},${index.get(p)}`) ?? 0,
+    })),
   );
   const cell = shown.length <= 12 ? 28 : 12;
-  const axis = (field: string, title: string) =>
-    ({ field, type: 'ordinal', title, sort: shown }) as const;
+  const axis = (field: 'actual' | 'predicted', title: string) =>
+    ({ field, type: 'ordinal', title, sort: byField(`${field}Order`) }) as const;
   return {
     name: `confusion-${detail.label.replace(/ /g, '-')}`,
     title: `Confusion matrix: ${detail.label}`,

@@ -1,6 +1,6 @@
 /**
  * @file report.html: one self-contained page (inline CSS and SVG, no script, font, image or link
- * that needs the network). Every string that comes from the dataset, the spec or S3 goes through
+ * that needs the network), under a Content-Security-Policy that forbids all of those anyway. Every string that comes from the dataset, the spec or S3 goes through
  * `escapeHtml`; only the SVGs rendered by Vega (which escapes its own text) are inlined as is.
  */
 import type { RenderedChart } from './charts';
@@ -14,6 +14,7 @@ export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): 
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>clipeval report ${escapeHtml(data.runId)}</title>
 <style>${CSS}</style>
@@ -34,6 +35,14 @@ ${section('Skipped objects', skipped(data))}
 </html>
 `;
 }
+
+/**
+ * The page's Content-Security-Policy: nothing may load or run (no script, font, image, frame,
+ * form or base URL), only the inline `<style>` and the SVGs' style attributes apply. A string that
+ * slipped past escaping still could not run or fetch anything.
+ */
+export const CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'";
 
 const HTML_ESCAPES: Record<string, string> = {
   '&': '&amp;',

@@ -5,6 +5,7 @@
  */
 import type { RunSpec } from '../config/run-spec';
 import type { Plan, SplitCounts } from '../dataset/plan';
+import { type ConfusionCell, sparseConfusion } from '../routes/metrics';
 import { type RouteResultFile, type RouteSummary, routeJob } from '../routes/route-result';
 import type { Route } from '../storage/keys';
 import type { FewShotTable } from '../runs/summary';
@@ -36,12 +37,17 @@ export interface RouteDetail {
   variant?: string;
   /** Per class (plan order): test images and the share of them predicted right (null: none). */
   perClass: { name: string; support: number; accuracy: number | null }[];
-  /** [K][K] counts: rows true classes, columns predicted classes (plan order). */
-  confusion: number[][];
+  /**
+   * The confusion matrix's non-zero cells, [true class, predicted class, count] (class ids in
+   * plan order), as in metrics.json: sparse, so the report scales with the test split, not with
+   * classes² (a dense matrix per route made report.json exceed V8's string limit near 4,100 classes).
+   */
+  confusionCells: ConfusionCell[];
 }
 
 export interface ReportData {
-  format: 'clipeval-report/1';
+  /** /2: confusion matrices as sparse cells (`details[].confusionCells`); /1 had dense matrices. */
+  format: 'clipeval-report/2';
   runId: string;
   generatedAt: string;
   summaryUri: string;
@@ -131,7 +137,7 @@ export function buildReportData(input: ReportInputs): ReportData {
   };
   const zeroShot = input.routes.find((r) => r.route === 'zero-shot');
   return {
-    format: 'clipeval-report/1',
+    format: 'clipeval-report/2',
     runId: input.runId,
     generatedAt: input.generatedAt,
     summaryUri: input.summaryUri,
@@ -165,7 +171,7 @@ export function buildReportData(input: ReportInputs): ReportData {
           support: c.support,
           accuracy: c.recall,
         })),
-        confusion: metrics.confusion,
+        confusionCells: confusionCellsOf(metrics),
       };
     }),
     coopLosses: sortRoutes(input.routes.filter(isCoop)).map((r) => ({
@@ -202,6 +208,16 @@ function sortRoutes(routes: readonly RouteSummary[]): RouteSummary[] {
       shots(a) - shots(b) ||
       (a.seed ?? 0) - (b.seed ?? 0),
   );
+}
+
+/**
+ * The sparse confusion of a metrics.json: `confusionCells`, or the dense `confusion` matrix of a
+ * file written before the sparse form (a run resumed across versions reuses such results).
+ */
+function confusionCellsOf(
+  metrics: RouteResultFile['metrics'] & { confusion?: number[][] },
+): ConfusionCell[] {
+  return metrics.confusionCells ?? sparseConfusion(metrics.confusion ?? []);
 }
 
 /** CoOp's per-epoch mean loss (details.losses); anything else there is not a curve. */

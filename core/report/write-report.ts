@@ -15,7 +15,7 @@ import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapLimited } from '../util/concurrency';
 import type { WorkerResources } from '../worker-resources';
-import { renderCharts } from './charts';
+import { ReportRenderError, renderCharts } from './charts';
 import { renderHtml } from './render-html';
 import { type ReportData, type ReportHistory, buildReportData, routesToRead } from './report-data';
 
@@ -55,7 +55,16 @@ export async function writeRunReport(
   const { store } = deps;
   const data = await reportData(deps, input);
   hooks.heartbeat('rendering');
-  const html = renderHtml(data, await renderCharts(data));
+  const charts = await renderCharts(data); // a chart the data breaks: ReportRenderError
+  let html: string;
+  try {
+    html = renderHtml(data, charts);
+  } catch (err) {
+    // Pure string building from the data: the same data fails again, so it is permanent.
+    throw new ReportRenderError(`report: the page cannot be built: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
   const htmlKey = keys.report(input.runId, 'report.html');
   const jsonKey = keys.report(input.runId, 'report.json');
   await store.putBytes(htmlKey, html, 'text/html; charset=utf-8');

@@ -41,10 +41,32 @@ export interface Metrics {
   macroF1: number;
   meanPerClassRecall: number;
   perClass: ClassMetrics[];
-  /** [K][K] counts: rows are true classes, columns predicted classes. */
-  confusion: number[][];
+  /**
+   * The confusion matrix, sparse: its non-zero cells as [true class, predicted class, count],
+   * ordered by true class then predicted class. At most one cell per test image, so the file
+   * grows with the test split, not with classes² (a dense matrix made metrics.json exceed V8's
+   * string limit near 8,700 classes). `denseConfusion` expands it for small K.
+   */
+  confusionCells: ConfusionCell[];
   /** Classes with no test image: excluded from meanPerClassRecall. */
   absentClasses: string[];
+}
+
+/** [true class, predicted class, count] of one non-zero cell of a confusion matrix. */
+export type ConfusionCell = [trueClass: number, predicted: number, count: number];
+
+/** A [K][K] matrix from sparse cells: rows true classes, columns predicted classes. */
+export function denseConfusion(cells: readonly ConfusionCell[], K: number): number[][] {
+  const m = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  for (const [t, p, count] of cells) m[t]![p]! += count;
+  return m;
+}
+
+/** The non-zero cells of a dense [K][K] matrix (metrics.json files written before the sparse form). */
+export function sparseConfusion(matrix: readonly (readonly number[])[]): ConfusionCell[] {
+  return matrix.flatMap((row, t) =>
+    row.flatMap((count, p): ConfusionCell[] => (count !== 0 ? [[t, p, count]] : [])),
+  );
 }
 
 export interface TopK {
@@ -100,17 +122,31 @@ export function computeMetrics(
   }
   const k = Math.min(5, K);
   const top = topK(scores, n, K, k);
-  const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
+  // Counts per (true, predicted) pair present, and per class: O(n + K), never K x K.
+  const cells = new Map<number, number>();
+  const support = new Array<number>(K).fill(0);
+  const predicted = new Array<number>(K).fill(0);
+  const correct = new Array<number>(K).fill(0);
   let hits1 = 0;
   let hits5 = 0;
   for (let i = 0; i < n; i++) {
     const y = labels[i]!;
     const pred = top.indices[i * k]!;
-    confusion[y]![pred]!++;
-    if (pred === y) hits1++;
+    cells.set(y * K + pred, (cells.get(y * K + pred) ?? 0) + 1);
+    support[y]!++;
+    predicted[pred]!++;
+    if (pred === y) {
+      hits1++;
+      correct[y]!++;
+    }
     for (let j = 0; j < k; j++) if (top.indices[i * k + j] === y) hits5++;
   }
-  const perClass = classNames.map((name, c) => classMetrics(name, c, confusion));
+  const perClass = classNames.map((name, c) =>
+    classMetrics(name, support[c]!, predicted[c]!, correct[c]!),
+  );
+  const confusionCells = [...cells]
+    .sort((a, b) => a[0] - b[0])
+    .map(([at, count]): ConfusionCell => [Math.floor(at / K), at % K, count]);
   const present = perClass.filter((m) => m.recall !== null);
   const inUnion = perClass.filter((m) => m.f1 !== null);
   return {
@@ -120,15 +156,17 @@ export function computeMetrics(
     macroF1: mean(inUnion.map((m) => m.f1!)),
     meanPerClassRecall: mean(present.map((m) => m.recall!)),
     perClass,
-    confusion,
+    confusionCells,
     absentClasses: perClass.filter((m) => m.support === 0).map((m) => m.name),
   };
 }
 
-function classMetrics(name: string, c: number, confusion: number[][]): ClassMetrics {
-  const support = confusion[c]!.reduce((a, b) => a + b, 0);
-  const predicted = confusion.reduce((a, row) => a + row[c]!, 0);
-  const correct = confusion[c]![c]!;
+function classMetrics(
+  name: string,
+  support: number,
+  predicted: number,
+  correct: number,
+): ClassMetrics {
   return {
     name,
     support,

@@ -116,7 +116,11 @@ export async function writeRouteResult(
     metrics,
     details: input.details,
   };
-  await store.putJson(key('metrics.json'), file);
+  await store.putJson(
+    key('metrics.json'),
+    file,
+    `Its per-class metrics (${k} classes) and confusion cells do not fit in one JSON file: evaluate fewer classes per run (CLIPEVAL_MAX_CLASSES refuses such datasets at planning).`,
+  );
   return summary;
 }
 

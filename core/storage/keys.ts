@@ -20,6 +20,16 @@
  * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
  * and labels a shard covers: runs over the same data and model share shards.
  */
+import { PermanentError } from '../util/errors';
+
+/**
+ * A run id, schedule id, variant or content hash that cannot name a key: deterministic (the same
+ * input fails every time), so permanent.
+ */
+export class InvalidKeyError extends PermanentError {
+  override readonly name = 'InvalidKeyError';
+}
+
 // ':' because Temporal names a scheduled run `<schedule id>-<RFC 3339 time>` and that is its run id.
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 // Shorter than a run id: scheduled run ids append `-2026-01-01T02:00:00Z` (21 characters).
@@ -27,7 +37,7 @@ const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function assertRunId(runId: string): string {
   if (!RUN_ID.test(runId)) {
-    throw new Error(
+    throw new InvalidKeyError(
       `run id "${runId}" is not valid: use 1-128 characters from A-Z a-z 0-9 . _ - : (starting with a letter or digit)`,
     );
   }
@@ -36,7 +46,7 @@ export function assertRunId(runId: string): string {
 
 export function assertScheduleId(scheduleId: string): string {
   if (!SCHEDULE_ID.test(scheduleId)) {
-    throw new Error(
+    throw new InvalidKeyError(
       `schedule id "${scheduleId}" is not valid: use 1-100 characters from A-Z a-z 0-9 . _ - (starting with a letter or digit)`,
     );
   }
@@ -67,7 +77,7 @@ export const keys = {
   /** The manifest beside an embedding shard (same space and content). */
   manifestOfShard: (shardKey: string): string => {
     const m = /^embeddings\/([0-9a-f]{8,64})\/([0-9a-f]{8,64})\.arrow$/.exec(shardKey);
-    if (!m) throw new Error(`"${shardKey}" is not an embedding shard key`);
+    if (!m) throw new InvalidKeyError(`"${shardKey}" is not an embedding shard key`);
     return keys.embeddingManifest(m[1]!, m[2]!);
   },
 };
@@ -82,11 +92,12 @@ export function variantName(shots: number | 'all', seed = 0): string {
 }
 
 function checkVariant(v: string): string {
-  if (!/^(all|\d+shot-seed\d+)$/.test(v)) throw new Error(`"${v}" is not a route variant`);
+  if (!/^(all|\d+shot-seed\d+)$/.test(v))
+    throw new InvalidKeyError(`"${v}" is not a route variant`);
   return v;
 }
 
 function hex(id: string): string {
-  if (!/^[0-9a-f]{8,64}$/.test(id)) throw new Error(`"${id}" is not a content hash`);
+  if (!/^[0-9a-f]{8,64}$/.test(id)) throw new InvalidKeyError(`"${id}" is not a content hash`);
   return id;
 }

@@ -15,8 +15,10 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { constants as bufferConstants } from 'node:buffer';
 import { type S3Settings, createS3Client } from './s3-client';
-import { formatS3Uri, parseS3Uri } from './s3-uri';
+import { InvalidS3UriError, formatS3Uri, parseS3Uri } from './s3-uri';
+import { PermanentError } from '../util/errors';
 
 /** One listed object: what the planner needs to fingerprint a dataset. */
 export interface ListedObject {
@@ -26,8 +28,13 @@ export interface ListedObject {
 }
 
 export interface ReadOptions {
-  /** Fail (HTTP 412) unless the object still has this ETag. */
+  /** Fail (HTTP 412, an ObjectChangedError) unless the object still has this ETag. */
   ifMatch?: string;
+  /**
+   * Refuse (ObjectTooLargeError) an object over this many bytes: checked on the response's
+   * Content-Length before the body is read (the body is then aborted), and while it streams.
+   */
+  maxBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -36,6 +43,58 @@ export class ObjectNotFoundError extends Error {
   override readonly name = 'ObjectNotFoundError';
   constructor(readonly uri: string) {
     super(`${uri} does not exist`);
+  }
+}
+
+/** A read with `maxBytes` met a larger object; nothing more of it was read. */
+export class ObjectTooLargeError extends Error {
+  override readonly name = 'ObjectTooLargeError';
+  constructor(
+    readonly uri: string,
+    /** The object's size when S3 said it; undefined when the limit was hit while streaming. */
+    readonly size: number | undefined,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `${uri} is ${size === undefined ? `over ${maxBytes}` : size} bytes, more than the limit of ${maxBytes}`,
+    );
+  }
+}
+
+/** A read with `ifMatch` found another version of the object (HTTP 412 PreconditionFailed). */
+export class ObjectChangedError extends Error {
+  override readonly name = 'ObjectChangedError';
+  constructor(
+    readonly uri: string,
+    readonly expectedEtag: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${uri} no longer has ETag ${expectedEtag}: it was changed or replaced`, options);
+  }
+}
+
+/**
+ * A value too large to serialise as one JSON string: V8 strings hold at most
+ * MAX_JSON_CHARS characters (~512 Mi on 64-bit). Deterministic, so permanent: the message names the object
+ * and the setting to change.
+ */
+export class JsonTooLargeError extends PermanentError {
+  override readonly name = 'JsonTooLargeError';
+}
+
+/** V8's string length limit (2^29 - 24 on 64-bit Node 20): the most characters one JSON file can have. */
+export const MAX_JSON_CHARS = bufferConstants.MAX_STRING_LENGTH;
+
+/** JSON.stringify without indentation; a RangeError (string too long) becomes a JsonTooLargeError. */
+export function toJson(value: unknown, uri: () => string, fix?: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new JsonTooLargeError(
+      `${uri()} is too large to write as JSON (${err.message}: one JSON file holds at most ${MAX_JSON_CHARS} characters).` +
+        (fix ? ` ${fix}` : ''),
+    );
   }
 }
 
@@ -75,9 +134,11 @@ export class ObjectStore {
         }),
         opts.signal ? { abortSignal: opts.signal } : {},
       );
-      return await r.Body!.transformToByteArray();
+      return await readBody(r.Body, r.ContentLength, opts.maxBytes, () => this.uri(key));
     } catch (err) {
       if (isNotFound(err)) return undefined;
+      if (opts.ifMatch && isPreconditionFailed(err))
+        throw new ObjectChangedError(this.uri(key), opts.ifMatch, { cause: err });
       throw err;
     }
   }
@@ -117,8 +178,17 @@ export class ObjectStore {
     );
   }
 
-  async putJson(key: string, value: unknown): Promise<void> {
-    await this.putBytes(key, JSON.stringify(value, null, 1), 'application/json');
+  /**
+   * Compact JSON (no indentation: these are machine files, and sizes must scale) in one
+   * PutObject. A value beyond V8's string limit is a JsonTooLargeError naming the object and
+   * `fix`, what to change (retrying cannot help).
+   */
+  async putJson(key: string, value: unknown, fix?: string): Promise<void> {
+    await this.putBytes(
+      key,
+      toJson(value, () => this.uri(key), fix),
+      'application/json',
+    );
   }
 
   async head(key: string): Promise<ListedObject | undefined> {
@@ -186,8 +256,85 @@ export function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
+}
+
+type Body = AsyncIterable<Uint8Array> & {
+  destroy?: () => void;
+  transformToByteArray?: () => Promise<Uint8Array>;
+};
+
+/**
+ * A GetObject body as bytes, refusing more than `maxBytes` (from Content-Length before reading,
+ * else while streaming; the body is aborted either way). With a known length the bytes go
+ * straight into one array of that size (no second copy), and a body that ends early or runs
+ * long is an error (retryable: the next read may be whole).
+ */
+async function readBody(
+  raw: unknown,
+  length: number | undefined,
+  maxBytes: number | undefined,
+  uri: () => string,
+): Promise<Uint8Array> {
+  const body = raw as Body;
+  if (maxBytes !== undefined && length !== undefined && length > maxBytes) {
+    body.destroy?.();
+    throw new ObjectTooLargeError(uri(), length, maxBytes);
+  }
+  if (typeof body[Symbol.asyncIterator] !== 'function') {
+    const bytes = await body.transformToByteArray!();
+    if (maxBytes !== undefined && bytes.length > maxBytes)
+      throw new ObjectTooLargeError(uri(), bytes.length, maxBytes);
+    return bytes;
+  }
+  const out = length !== undefined ? new Uint8Array(length) : undefined;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of body) {
+      if (maxBytes !== undefined && total + chunk.length > maxBytes)
+        throw new ObjectTooLargeError(uri(), undefined, maxBytes);
+      if (out) {
+        if (total + chunk.length > out.length)
+          throw new Error(`${uri()}: the body is longer than its Content-Length (${out.length})`);
+        out.set(chunk, total);
+      } else {
+        chunks.push(chunk);
+      }
+      total += chunk.length;
+    }
+  } catch (err) {
+    body.destroy?.();
+    throw err;
+  }
+  if (out && total !== out.length)
+    throw new Error(`${uri()}: the body ended after ${total} of ${out.length} bytes`);
+  if (out) return out;
+  const joined = new Uint8Array(total);
+  chunks.reduce((at, c) => (joined.set(c, at), at + c.length), 0);
+  return joined;
+}
+
 function isNoSuchBucket(err: unknown): boolean {
   return (err as { name?: string })?.name === 'NoSuchBucket';
+}
+
+/** S3 error codes that refuse one key as such (too long, not a valid name): the same every time. */
+const KEY_REFUSED = new Set(['KeyTooLongError', 'InvalidURI', 'InvalidObjectName', 'InvalidKey']);
+
+/**
+ * Whether a read failed because of the key itself, so no retry can succeed: the URI does not
+ * parse, the key has no UTF-8 form (a lone surrogate: the SDK cannot encode it), the store
+ * refuses the key (too long for it, an invalid name), or the object is not there (deleted since
+ * planning, or listed by a store that could not spell its key). Credentials, throttling,
+ * timeouts and server errors are not: those are retried.
+ */
+export function isUnreadableKey(err: unknown): boolean {
+  if (err instanceof InvalidS3UriError || err instanceof URIError) return true;
+  if (err instanceof ObjectNotFoundError || isNotFound(err)) return true;
+  return KEY_REFUSED.has((err as { name?: string })?.name ?? '');
 }
 
 const cleanEtag = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');

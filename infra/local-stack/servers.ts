@@ -2,7 +2,7 @@ import { Connection } from '@temporalio/client';
 import { mkdirSync } from 'node:fs';
 import { ObjectStore } from '../../core/storage/object-store';
 import { createS3Client } from '../../core/storage/s3-client';
-import { freePort, isRunning, spawnDetached, waitFor } from './processes';
+import { freePort, spawnDetached, startServer } from './processes';
 
 export interface TemporalServer {
   pid: number;
@@ -10,10 +10,24 @@ export interface TemporalServer {
   uiUrl: string;
 }
 
+/** Picks a port; freePort by default (tests pass one that hands out a taken port first). */
+export type PortPicker = () => Promise<number>;
+
+/** `n` different ports from `pick`, starting with `fixed` when given. */
+async function pickPorts(n: number, pick: PortPicker, fixed?: number): Promise<number[]> {
+  const ports = fixed === undefined ? [] : [fixed];
+  for (let i = 0; ports.length < n; i++) {
+    const port = await pick();
+    if (!ports.includes(port) || i >= 4 * n) ports.push(port);
+  }
+  return ports;
+}
+
 /**
  * `temporal server start-dev` on loopback with a SQLite file, so workflows and schedules
  * survive a restart. Every port is chosen free, so several stacks (a developer's and a test
- * run's) can share one machine.
+ * run's) can share one machine; if one is taken before the server binds it, the server is
+ * started again on new ones (startServer).
  */
 export async function startTemporal(opts: {
   bin: string;
@@ -22,37 +36,32 @@ export async function startTemporal(opts: {
   namespace: string;
   /** Frontend port; a free one by default. A restart on the same port lets workers reconnect. */
   port?: number;
+  pickPort?: PortPicker;
+  /** Starts tried when a port turns out to be taken (default 5). */
+  tries?: number;
 }): Promise<TemporalServer> {
-  const [port, uiPort, httpPort, metricsPort] = [
-    opts.port ?? (await freePort()),
-    await freePort(),
-    await freePort(),
-    await freePort(),
-  ];
-  const args = [
-    'server',
-    'start-dev',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--ui-port',
-    String(uiPort),
-  ];
-  args.push('--http-port', String(httpPort), '--metrics-port', String(metricsPort));
-  args.push('--db-filename', opts.dbFile, '--namespace', opts.namespace, '--log-level', 'warn');
-  const pid = spawnDetached(opts.bin, args, opts.logFile, process.env);
-  const server = { pid, address: `127.0.0.1:${port}`, uiUrl: `http://127.0.0.1:${uiPort}` };
-  await waitFor(
-    `Temporal dev server (${opts.bin}, log ${opts.logFile})`,
-    () => temporalHealthy(server.address, opts.namespace),
-    {
-      timeoutMs: 90_000,
-      alive: () => isRunning(pid, 'temporal'),
-      logFile: opts.logFile,
+  const started = await startServer({
+    server: `Temporal dev server (${opts.bin})`,
+    binaryName: 'temporal',
+    logFile: opts.logFile,
+    timeoutMs: 90_000,
+    ...(opts.tries ? { tries: opts.tries } : {}),
+    launch: async () => {
+      const [port, uiPort, httpPort, metricsPort] = (await pickPorts(
+        4,
+        opts.pickPort ?? freePort,
+        opts.port,
+      )) as [number, number, number, number];
+      const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port)];
+      args.push('--ui-port', String(uiPort), '--http-port', String(httpPort));
+      args.push('--metrics-port', String(metricsPort), '--db-filename', opts.dbFile);
+      args.push('--namespace', opts.namespace, '--log-level', 'warn');
+      const pid = spawnDetached(opts.bin, args, opts.logFile, process.env);
+      return { pid, port, address: `127.0.0.1:${port}`, uiUrl: `http://127.0.0.1:${uiPort}` };
     },
-  );
-  return server;
+    healthy: (server) => temporalHealthy(server.address, opts.namespace),
+  });
+  return { pid: started.pid, address: started.address, uiUrl: started.uiUrl };
 }
 
 /** Healthy means: the frontend answers and the namespace exists. */
@@ -83,33 +92,37 @@ export async function startVersitygw(opts: {
   metaDir: string;
   logFile: string;
   credentials: S3Credentials;
+  pickPort?: PortPicker;
+  /** Starts tried when the port turns out to be taken (default 5). */
+  tries?: number;
 }): Promise<S3Server> {
   mkdirSync(opts.dataDir, { recursive: true });
   mkdirSync(opts.metaDir, { recursive: true });
-  const port = await freePort();
   const env = {
     ...process.env,
     ROOT_ACCESS_KEY: opts.credentials.accessKeyId,
     ROOT_SECRET_KEY: opts.credentials.secretAccessKey,
     VGW_REGION: opts.credentials.region,
   };
-  const pid = spawnDetached(
-    opts.bin,
-    ['--port', `127.0.0.1:${port}`, 'posix', '--sidecar', opts.metaDir, opts.dataDir],
-    opts.logFile,
-    env,
-  );
-  const server = { pid, endpoint: `http://127.0.0.1:${port}` };
-  await waitFor(
-    `versitygw (${opts.bin}, log ${opts.logFile})`,
-    () => s3Healthy(server.endpoint, opts.credentials),
-    {
-      timeoutMs: 30_000,
-      alive: () => isRunning(pid, 'versitygw'),
-      logFile: opts.logFile,
+  const started = await startServer({
+    server: `versitygw (${opts.bin})`,
+    binaryName: 'versitygw',
+    logFile: opts.logFile,
+    timeoutMs: 30_000,
+    ...(opts.tries ? { tries: opts.tries } : {}),
+    launch: async () => {
+      const port = await (opts.pickPort ?? freePort)();
+      const pid = spawnDetached(
+        opts.bin,
+        ['--port', `127.0.0.1:${port}`, 'posix', '--sidecar', opts.metaDir, opts.dataDir],
+        opts.logFile,
+        env,
+      );
+      return { pid, port, endpoint: `http://127.0.0.1:${port}` };
     },
-  );
-  return server;
+    healthy: (server) => s3Healthy(server.endpoint, opts.credentials),
+  });
+  return { pid: started.pid, endpoint: started.endpoint };
 }
 
 /** A store on the stack's server with its own credentials (the bucket may not exist yet). */

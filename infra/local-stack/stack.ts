@@ -4,11 +4,23 @@
  * harness's global setup all use stackUp(), so everyone runs the same servers the same way.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clipevalHome, stackEnvFile } from '../../core/config/env';
+import {
+  clipevalHome,
+  formatEnvFile,
+  type StackEnvVariable,
+  stackEnvFile,
+} from '../../core/config/stack-env';
 import { isRunning, stopProcess } from './processes';
-import { ensureBucket, s3Healthy, startTemporal, startVersitygw, temporalHealthy } from './servers';
+import {
+  ensureBucket,
+  type PortPicker,
+  s3Healthy,
+  startTemporal,
+  startVersitygw,
+  temporalHealthy,
+} from './servers';
 import { resolveTool } from './tools';
 
 export interface StackState {
@@ -45,8 +57,11 @@ function readState(home: string): StackState | undefined {
   }
 }
 
-/** The variables clients and workers need, as written to stack.env. */
-export function stackEnv(s: StackState): Record<string, string> {
+/**
+ * The variables clients and workers need, as written to stack.env: exactly the names the reader
+ * accepts (STACK_ENV_VARIABLES in core/config/stack-env.ts), checked by the type.
+ */
+export function stackEnv(s: StackState): Record<StackEnvVariable, string> {
   return {
     TEMPORAL_ADDRESS: s.temporal.address,
     TEMPORAL_NAMESPACE: s.temporal.namespace,
@@ -75,18 +90,27 @@ async function isHealthy(s: StackState): Promise<boolean> {
 
 export interface StackUpResult {
   state: StackState;
-  env: Record<string, string>;
+  env: Record<StackEnvVariable, string>;
   envFile: string;
   /** False when an already running stack was reused. */
   started: boolean;
 }
 
-export async function stackUp(home = stackHome()): Promise<StackUpResult> {
+/**
+ * Starts the stack in `home` (or reuses a healthy one there). `pickPort` chooses the servers'
+ * ports (free ones by default; a test hands out a taken one to check the retry).
+ */
+export async function stackUp(
+  home = stackHome(),
+  opts: { pickPort?: PortPicker } = {},
+): Promise<StackUpResult> {
   const p = paths(home);
   mkdirSync(p.dir, { recursive: true });
   const previous = readState(home);
   if (previous && (await isHealthy(previous))) {
-    return { state: previous, env: stackEnv(previous), envFile: p.env, started: false };
+    const env = stackEnv(previous);
+    writeEnvFile(p.env, env); // rewritten, so an older file gets today's quoting and mode
+    return { state: previous, env, envFile: p.env, started: false };
   }
   if (previous) await stopStack(previous); // half-running: start both afresh
 
@@ -115,6 +139,7 @@ export async function stackUp(home = stackHome()): Promise<StackUpResult> {
     metaDir: p.s3Meta,
     logFile: p.s3Log,
     credentials,
+    ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
   });
   let temporal;
   try {
@@ -123,8 +148,13 @@ export async function stackUp(home = stackHome()): Promise<StackUpResult> {
       dbFile: p.temporalDb,
       logFile: p.temporalLog,
       namespace,
+      ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
     });
-    await ensureBucket(s3.endpoint, credentials, bucket);
+    await ensureBucket(s3.endpoint, credentials, bucket).catch((err: Error) => {
+      throw new Error(
+        `versitygw at ${s3.endpoint} (log ${p.s3Log}) could not create bucket "${bucket}": ${err.name}: ${err.message}`,
+      );
+    });
   } catch (err) {
     await stopProcess(s3.pid, 'versitygw');
     if (temporal) await stopProcess(temporal.pid, 'temporal');
@@ -140,14 +170,19 @@ export async function stackUp(home = stackHome()): Promise<StackUpResult> {
   };
   writeFileSync(p.state, JSON.stringify(state, null, 2), { mode: 0o600 });
   const env = stackEnv(state);
-  writeFileSync(
-    p.env,
-    Object.entries(env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n') + '\n',
-    { mode: 0o600 },
-  );
+  writeEnvFile(p.env, env);
   return { state, env, envFile: p.env, started: true };
+}
+
+/**
+ * Writes stack.env private to this user (mode 600 on a fresh file, then renamed over the old one:
+ * the reader refuses a file that group or others may read or change) with shell-safe quoting.
+ */
+function writeEnvFile(file: string, env: Record<StackEnvVariable, string>): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, formatEnvFile(env), { mode: 0o600, flag: 'wx' });
+  renameSync(tmp, file);
 }
 
 async function stopStack(s: StackState): Promise<void> {

@@ -193,3 +193,13 @@ export function spawnGpuWorker(
   });
   return Object.assign(child, { logPath });
 }
+
+/**
+ * Activity info for MockActivityEnvironment as if scheduled by the workflow of `runId` (activities
+ * refuse an input runId that is not their workflow's id: activities/run-identity.ts).
+ */
+export function asWorkflow(runId: string) {
+  return {
+    workflowExecution: { workflowId: runId, runId: '00000000-0000-0000-0000-000000000000' },
+  };
+}

@@ -169,3 +169,63 @@ describe('clipeval CLI', () => {
     expect(unknown.stderr).toMatch(/No run with id/);
   });
 });
+
+describe('clipeval CLI: usage errors found before any work starts (issue 12, item 14)', () => {
+  it("takes the dataset from the spec's dataset.uri when --dataset is absent", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-cli-'));
+    const folder = uniqueId('fromspec');
+    writeFileSync(join(dir, 'run.yaml'), `dataset:\n  uri: s3://${env.s3.bucket}/${folder}/\n`);
+    const r = await clipeval(['run', '--spec', join(dir, 'run.yaml')]);
+    expect(r.stderr).not.toMatch(/--dataset/);
+    expect(r.code).toBe(0);
+    // The default run id is named after the spec's dataset folder.
+    expect(r.stdout.trim()).toMatch(new RegExp(`^${folder}-\\d{8}-\\d{6}$`));
+
+    writeFileSync(join(dir, 'no-dataset.yaml'), 'shardSize: 64\n');
+    const none = await clipeval(['run', '--spec', join(dir, 'no-dataset.yaml')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/No dataset: give --dataset s3:\/\/bucket\/prefix\//);
+  });
+
+  it('exits 2 with the fix when the model bundle does not exist, before starting a run', async () => {
+    const missing = `s3://${env.s3.bucket}/models/${uniqueId('none')}/`;
+    const runId = uniqueId('nobundle');
+    const args = [
+      'run',
+      '--dataset',
+      `s3://${env.s3.bucket}/${uniqueId('ds')}/`,
+      '--run-id',
+      runId,
+    ];
+    const r = await clipeval(args, { CLIPEVAL_DEFAULT_BUNDLE: missing });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(
+      `No model bundle at ${missing} (CLIPEVAL_DEFAULT_BUNDLE from the environment): ${missing}bundle.json does not exist.`,
+    );
+    expect(r.stderr).toContain(`clipeval model upload <bundle folder> ${missing}`);
+    // Nothing was started under that id.
+    expect((await clipeval(['status', runId])).stderr).toMatch(/No run with id/);
+
+    const local = join(mkdtempSync(join(tmpdir(), 'clipeval-nobundle-')), 'bundle');
+    const l = await clipeval([...args, '--bundle', local]);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toMatch(
+      /No model bundle at .*bundle \(--bundle or the spec's model\.bundle\)/,
+    );
+  });
+
+  it('schedule create also checks the bundle, and creates nothing without one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-cli-'));
+    writeFileSync(join(dir, 'run.yaml'), `dataset:\n  uri: s3://${env.s3.bucket}/pets/\n`);
+    const id = uniqueId('nobundle-schedule');
+    const missing = `s3://${env.s3.bucket}/models/${uniqueId('none')}/`;
+    const r = await clipeval(
+      ['schedule', 'create', id, '--cron', '0 2 * * *', '--spec', join(dir, 'run.yaml')],
+      { CLIPEVAL_DEFAULT_BUNDLE: missing },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`No model bundle at ${missing}`);
+    expect((await clipeval(['schedule', 'describe', id])).code).toBe(2);
+  });
+});

@@ -11,7 +11,14 @@ import type { ReportData } from '../../core/report/report-data';
 import type { WriteReportInput, WriteReportResult } from '../../core/report/write-report';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
-import { startPipeline, type TestPipeline, uniqueId, runCli, uploadShapes } from '../helpers/stack';
+import {
+  asWorkflow,
+  startPipeline,
+  type TestPipeline,
+  uniqueId,
+  runCli,
+  uploadShapes,
+} from '../helpers/stack';
 
 // A real run's report: written by the writeReport activity, saved by `clipeval report`, and
 // opened in headless Chromium without any network, every chart visible.
@@ -73,7 +80,7 @@ beforeAll(async () => {
       },
     ],
   };
-  written = await new MockActivityEnvironment().run(activities.writeReport, input);
+  written = await new MockActivityEnvironment(asWorkflow(runId)).run(activities.writeReport, input);
   await resources.close();
 }, 400_000);
 afterAll(() => pipeline?.close());

@@ -5,6 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/config/errors';
 import { loadEnv, parseEnvFile, temporalTls } from '../../core/config/env';
 import { loadRunSpec, parseRunSpec } from '../../core/config/run-spec';
+import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
+import {
+  envSource,
+  formatEnvFile,
+  loadStackEnvDefaults,
+  STACK_ENV_VARIABLES,
+  type StackEnvVariable,
+} from '../../core/config/stack-env';
 
 describe('environment configuration', () => {
   it('applies defaults and reads the bucket', () => {
@@ -214,6 +222,302 @@ describe('run spec', () => {
     );
     await expect(loadRunSpec({ file: join(dir, 'list.yaml') })).rejects.toThrow(
       /must be a mapping/,
+    );
+  });
+});
+
+describe('stack.env (issue 12, item 8: trusted blindly)', () => {
+  const STACK: Record<StackEnvVariable, string> = {
+    TEMPORAL_ADDRESS: '127.0.0.1:7233',
+    TEMPORAL_NAMESPACE: 'default',
+    CLIPEVAL_S3_ENDPOINT: 'http://127.0.0.1:7070',
+    CLIPEVAL_BUCKET: 'clipeval',
+    AWS_ACCESS_KEY_ID: 'stackkey',
+    AWS_SECRET_ACCESS_KEY: 'stacksecret',
+    AWS_REGION: 'us-east-1',
+  };
+  /** Every variable stack.env could touch, plus the guards, cleared for each test. */
+  const TOUCHED = [
+    ...STACK_ENV_VARIABLES,
+    'CLIPEVAL_HOME',
+    'CLIPEVAL_DEFAULT_BUNDLE',
+    'PATH_EXTRA',
+    'TEMPORAL_API_KEY',
+    'TEMPORAL_TLS',
+    'TEMPORAL_TLS_CERT',
+    'TEMPORAL_TLS_KEY',
+    'AWS_SESSION_TOKEN',
+  ];
+
+  /** Runs `fn` with `env` as the only values of TOUCHED in process.env, then restores them. */
+  function withEnv<T>(env: Record<string, string>, fn: () => T): T {
+    const saved = Object.fromEntries(TOUCHED.map((k) => [k, process.env[k]]));
+    for (const k of TOUCHED) delete process.env[k];
+    Object.assign(process.env, env);
+    try {
+      return fn();
+    } finally {
+      for (const k of TOUCHED) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  }
+
+  /** A checkout folder whose ./.clipeval/stack.env has `text` (mode 600 unless told). */
+  function checkout(text: string, mode = 0o600): { cwd: string; file: string } {
+    const cwd = mkdtempSync(join(tmpdir(), 'clipeval-checkout-'));
+    mkdirSync(join(cwd, '.clipeval'));
+    const file = join(cwd, '.clipeval', 'stack.env');
+    writeFileSync(file, text, { mode });
+    chmodSync(file, mode);
+    return { cwd, file };
+  }
+
+  it('quotes values for the shell and reads the quoting back', () => {
+    const tricky = { ...STACK, AWS_SECRET_ACCESS_KEY: `it's $(rm -rf ~) "x" \`y\` a b` };
+    const text = formatEnvFile(tricky);
+    expect(text).toContain(`AWS_SECRET_ACCESS_KEY='it'\\''s $(rm -rf ~) "x" \`y\` a b'`);
+    expect(parseEnvFile(text)).toEqual(tricky);
+  });
+
+  it('refuses values a shell would expand or split, naming the line but not the value', () => {
+    expect(() => parseEnvFile('A=ok\nTEMPORAL_ADDRESS=$(curl evil)\n')).toThrow(
+      /stack\.env line 2: the value of TEMPORAL_ADDRESS is not single-quoted/,
+    );
+    expect(() => parseEnvFile('B="secret value"')).toThrow(/line 1/);
+    expect(() => parseEnvFile("C='unterminated")).toThrow(/unterminated quote/);
+    expect(() => parseEnvFile('D=a b')).toThrow(/line 1/);
+    try {
+      parseEnvFile('E="hunter2"');
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('takes only the variables stack:up writes (never CLIPEVAL_DEFAULT_BUNDLE)', () => {
+    const { cwd } = checkout(
+      formatEnvFile(STACK) +
+        "CLIPEVAL_DEFAULT_BUNDLE='s3://evil/bundle/'\nPATH_EXTRA='/tmp/evil'\n",
+    );
+    withEnv({}, () => {
+      const report = loadStackEnvDefaults(cwd)!;
+      expect([...report.applied].sort()).toEqual([...STACK_ENV_VARIABLES].sort());
+      expect(process.env.CLIPEVAL_DEFAULT_BUNDLE).toBeUndefined();
+      expect(process.env.PATH_EXTRA).toBeUndefined();
+      expect(report.ignored).toContainEqual({
+        variables: ['CLIPEVAL_DEFAULT_BUNDLE', 'PATH_EXTRA'],
+        reason: 'stack:up never writes these',
+      });
+      expect(process.env.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');
+      expect(envSource('TEMPORAL_ADDRESS')).toMatch(/TEMPORAL_ADDRESS from .*stack\.env/);
+      // Loading again (a command may) changes nothing and still credits the file.
+      expect(loadStackEnvDefaults(cwd)!.applied).toHaveLength(STACK_ENV_VARIABLES.length);
+      expect(envSource('TEMPORAL_ADDRESS')).toMatch(/TEMPORAL_ADDRESS from .*stack\.env/);
+    });
+  });
+
+  it('never routes Temporal when the environment holds a Temporal API key or TLS settings', () => {
+    const { cwd } = checkout(formatEnvFile(STACK));
+    for (const guard of ['TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TLS_CERT']) {
+      withEnv({ [guard]: 'x', CLIPEVAL_BUCKET: 'mine' }, () => {
+        loadStackEnvDefaults(cwd);
+        expect(process.env.TEMPORAL_ADDRESS).toBeUndefined();
+        expect(process.env.TEMPORAL_NAMESPACE).toBeUndefined();
+        // The S3 group is independent, and the environment's own values still win within it.
+        expect(process.env.CLIPEVAL_S3_ENDPOINT).toBe('http://127.0.0.1:7070');
+        expect(process.env.CLIPEVAL_BUCKET).toBe('mine');
+        expect(envSource('TEMPORAL_ADDRESS')).toContain(
+          `its Temporal settings are not used because the environment sets ${guard}`,
+        );
+        expect(() => loadEnv({ TEMPORAL_ADDRESS: 'x' })).toThrow(
+          /Not taken from .*stack\.env:\n {2}- TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: its Temporal settings/,
+        );
+      });
+    }
+    // An exported TEMPORAL_ADDRESS (a server of the user's own) also keeps the file's namespace out.
+    withEnv({ TEMPORAL_ADDRESS: 'temporal.example.com:7233' }, () => {
+      loadStackEnvDefaults(cwd);
+      expect(process.env.TEMPORAL_NAMESPACE).toBeUndefined();
+    });
+  });
+
+  it("never sends the environment's AWS credentials to the file's S3 endpoint", () => {
+    const { cwd } = checkout(formatEnvFile(STACK));
+    const exported: Record<string, string>[] = [
+      { AWS_ACCESS_KEY_ID: 'AKIAUSERKEY', AWS_SECRET_ACCESS_KEY: 'usersecret' },
+      { AWS_SESSION_TOKEN: 'token' },
+      { CLIPEVAL_S3_ENDPOINT: 'https://s3.example.com' },
+    ];
+    for (const env of exported) {
+      withEnv(env, () => {
+        loadStackEnvDefaults(cwd);
+        expect(process.env.CLIPEVAL_BUCKET).toBeUndefined();
+        expect(process.env.AWS_REGION).toBeUndefined();
+        if (!('CLIPEVAL_S3_ENDPOINT' in env))
+          expect(process.env.CLIPEVAL_S3_ENDPOINT).toBeUndefined();
+        expect(process.env.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');
+      });
+    }
+    // The same keys as the file's (stack:up adopts exported keys): nothing new is sent, so it applies.
+    withEnv({ AWS_ACCESS_KEY_ID: 'stackkey' }, () => {
+      loadStackEnvDefaults(cwd);
+      expect(process.env.CLIPEVAL_S3_ENDPOINT).toBe('http://127.0.0.1:7070');
+      expect(process.env.AWS_SECRET_ACCESS_KEY).toBe('stacksecret');
+    });
+    // An endpoint without the file's own keys would be signed with ambient credentials: refused.
+    const keyless = checkout(
+      formatEnvFile(STACK)
+        .split('\n')
+        .filter((l) => !l.startsWith('AWS_'))
+        .join('\n'),
+    );
+    withEnv({}, () => {
+      loadStackEnvDefaults(keyless.cwd);
+      expect(process.env.CLIPEVAL_S3_ENDPOINT).toBeUndefined();
+      expect(envSource('CLIPEVAL_S3_ENDPOINT')).toMatch(/S3 settings are incomplete/);
+    });
+  });
+
+  it('refuses a file naming a server off this machine (stack:up binds loopback only)', () => {
+    for (const bad of [
+      { TEMPORAL_ADDRESS: 'evil.example.com:7233' },
+      { CLIPEVAL_S3_ENDPOINT: 'https://evil.example.com' },
+    ]) {
+      const { cwd, file } = checkout(formatEnvFile({ ...STACK, ...bad }));
+      withEnv({}, () => {
+        expect(() => loadStackEnvDefaults(cwd)).toThrow(ConfigError);
+        expect(() => loadStackEnvDefaults(cwd)).toThrow(`Refusing to read ${file}`);
+        expect(process.env.TEMPORAL_ADDRESS).toBeUndefined();
+      });
+    }
+  });
+
+  it('refuses a file others may read or change, a symbolic link, or one owned by someone else', () => {
+    const shared = checkout(formatEnvFile(STACK), 0o644); // as a git checkout or archive leaves it
+    withEnv({}, () => {
+      expect(() => loadStackEnvDefaults(shared.cwd)).toThrow(
+        `Refusing to read ${shared.file}: its mode is 644`,
+      );
+      expect(() => loadStackEnvDefaults(shared.cwd)).toThrow(`chmod 600 ${shared.file}`);
+      expect(process.env.TEMPORAL_ADDRESS).toBeUndefined();
+    });
+    const groupWritable = checkout(formatEnvFile(STACK), 0o620);
+    withEnv({}, () => expect(() => loadStackEnvDefaults(groupWritable.cwd)).toThrow(/mode is 620/));
+
+    const target = checkout(formatEnvFile(STACK));
+    const linked = mkdtempSync(join(tmpdir(), 'clipeval-checkout-'));
+    mkdirSync(join(linked, '.clipeval'));
+    symlinkSync(target.file, join(linked, '.clipeval', 'stack.env'));
+    withEnv({}, () => expect(() => loadStackEnvDefaults(linked)).toThrow(/symbolic link/));
+
+    // Ownership: testable only where this process may give a file away (root, as in CI containers).
+    if (process.getuid?.() === 0) {
+      const foreign = checkout(formatEnvFile(STACK));
+      chownSync(foreign.file, 65534, 65534);
+      withEnv({}, () =>
+        expect(() => loadStackEnvDefaults(foreign.cwd)).toThrow(/owned by uid 65534, not by you/),
+      );
+    }
+  });
+
+  it('reads the file stack:up wrote before quoting (plain values) the same way', () => {
+    const { cwd } = checkout(
+      Object.entries(STACK)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n'),
+    );
+    withEnv({}, () => {
+      loadStackEnvDefaults(cwd);
+      expect(process.env.CLIPEVAL_S3_ENDPOINT).toBe(STACK.CLIPEVAL_S3_ENDPOINT);
+    });
+  });
+});
+
+describe('run spec caps and uniqueness (issue 12)', () => {
+  const uri = 's3://bkt/ds/';
+  const invalid = (extra: Record<string, unknown>) => {
+    try {
+      parseRunSpec({ dataset: { uri }, ...extra });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as Error).message;
+    }
+    throw new Error('expected the spec to be refused');
+  };
+  const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
+
+  it('refuses repeated shot counts and seeds (same result keys, counted twice), naming them', () => {
+    const msg = invalid({ fewShot: { shots: [1, 4, 4, 8, 1], seeds: [2, 2] } });
+    expect(msg).toMatch(/fewShot\.shots: 4, 1 listed more than once/);
+    expect(msg).toMatch(/fewShot\.seeds: 2 listed more than once/);
+  });
+
+  it('caps shot counts, seeds and the (shots, seed) grid', () => {
+    expect(invalid({ fewShot: { shots: range(17), seeds: [1] } })).toMatch(
+      /fewShot\.shots: at most 16 shot counts/,
+    );
+    expect(invalid({ fewShot: { shots: [1], seeds: range(11) } })).toMatch(
+      /fewShot\.seeds: at most 10 seeds/,
+    );
+    // 50 x 50 was 5,000 route activities at once.
+    expect(invalid({ fewShot: { shots: range(50), seeds: range(50) } })).toMatch(
+      /fewShot: at most 64 \(shots, seed\) pairs/,
+    );
+    expect(invalid({ fewShot: { shots: range(13), seeds: range(5) } })).toMatch(
+      /at most 64 \(shots, seed\) pairs/,
+    );
+    const ok = parseRunSpec({ dataset: { uri }, fewShot: { shots: range(16), seeds: range(4) } });
+    expect(ok.fewShot.shots).toHaveLength(16);
+  });
+
+  it('refuses a class listed twice in dataset.classes', () => {
+    expect(invalid({ dataset: { uri, classes: ['cat', 'dog', 'cat'] } })).toMatch(
+      /dataset\.classes: "cat" listed more than once/,
+    );
+  });
+
+  it('caps coop.init at 64 words (each is at least one context vector) and needs one', () => {
+    expect(invalid({ coop: { init: 'a '.repeat(65) } })).toMatch(/coop\.init: at most 64 words/);
+    expect(invalid({ coop: { init: ' \t ' } })).toMatch(/coop\.init: expected "random" or/);
+    expect(parseRunSpec({ dataset: { uri }, coop: { init: 'a photo of a' } }).coop.init).toBe(
+      'a photo of a',
+    );
+  });
+
+  it('refuses a dataset at the bucket root (planning would list the whole bucket)', () => {
+    for (const root of ['s3://bkt', 's3://bkt/', 's3://bkt//']) {
+      const msg = invalid({ dataset: { uri: root } });
+      expect(msg).toMatch(/dataset\.uri: a dataset cannot be the bucket root/);
+    }
+  });
+
+  it('takes the dataset from the spec file when --dataset is absent, and says so when neither is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-spec-'));
+    writeFileSync(join(dir, 'with.yaml'), 'dataset:\n  uri: s3://bkt/pets/\n');
+    writeFileSync(join(dir, 'without.yaml'), 'shardSize: 64\n');
+    expect((await loadRunSpec({ file: join(dir, 'with.yaml') })).dataset.uri).toBe(
+      's3://bkt/pets/',
+    );
+    await expect(loadRunSpec({ file: join(dir, 'without.yaml') })).rejects.toThrow(
+      /No dataset: give --dataset s3:\/\/bucket\/prefix\/ .* or set dataset\.uri in the run spec .*without\.yaml/,
+    );
+    await expect(loadRunSpec({})).rejects.toThrow(ConfigError);
+  });
+
+  it('reads the planning limits from the environment, with defaults', () => {
+    expect(loadEnv({ CLIPEVAL_BUCKET: 'abc' }).planning).toEqual({
+      maxDatasetObjects: 5_000_000,
+      maxClasses: 100_000,
+    });
+    const env = loadEnv({
+      CLIPEVAL_BUCKET: 'abc',
+      CLIPEVAL_MAX_DATASET_OBJECTS: '1000',
+      CLIPEVAL_MAX_CLASSES: '50',
+    });
+    expect(env.planning).toEqual({ maxDatasetObjects: 1000, maxClasses: 50 });
+    expect(() => loadEnv({ CLIPEVAL_BUCKET: 'abc', CLIPEVAL_MAX_CLASSES: '0' })).toThrow(
+      /CLIPEVAL_MAX_CLASSES: expected a positive number of classes/,
     );
   });
 });

@@ -5,7 +5,11 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
 } from '../../core/routes/coop/checkpoint';
+import { ConfigError } from '../../core/config/errors';
+import { parseRunSpec } from '../../core/config/run-spec';
+import { checkInitTokens } from '../../core/routes/coop/initial-state';
 import { buildPrompts, initWordIds } from '../../core/routes/coop/prompts';
+import { PermanentError } from '../../core/util/errors';
 import { defaultEpochs, learningRate, sgdStep } from '../../core/routes/coop/schedule';
 import { gatherGradient, scatterContext } from '../../core/routes/coop/trainer';
 import { loadBundle } from '../../core/model/bundle';
@@ -64,6 +68,34 @@ describe('CoOp prompts', () => {
 
   it('counts initialisation words as CoOp does ("a photo of a" is 4 vectors)', () => {
     expect(initWordIds(tokenizer, 'a photo of a')).toHaveLength(4);
+  });
+
+  it('fails permanently on a prompt too long, naming the setting that made it long', () => {
+    const long = (fromInit: boolean) => () =>
+      buildPrompts(tokenizer, ['word '.repeat(70)], {
+        nCtx: 16,
+        position: 'end',
+        maxLength: 77,
+        fromInit,
+      });
+    expect(long(false)).toThrow(ConfigError);
+    expect(long(false)).toThrow(PermanentError);
+    expect(long(false)).toThrow(/lower coop\.nCtx/);
+    expect(long(true)).toThrow(/use fewer coop\.init words/);
+  });
+
+  it('caps coop.init at 64 tokens once the tokenizer is known (words can be several tokens)', () => {
+    // 40 words pass the spec's 64-word cap, but each of these is several BPE tokens.
+    const init = 'antidisestablishmentarianism '.repeat(40).trim();
+    expect(() => parseRunSpec({ dataset: { uri: 's3://bkt/d/' }, coop: { init } })).not.toThrow();
+    const tokens = initWordIds(tokenizer, init).length;
+    expect(tokens).toBeGreaterThan(64);
+    expect(() => checkInitTokens(init, tokens)).toThrow(ConfigError);
+    expect(() => checkInitTokens(init, tokens)).toThrow(
+      new RegExp(`is ${tokens} tokens for this model's tokenizer; .* allows 1 to 64`),
+    );
+    expect(() => checkInitTokens('?', 0)).toThrow(/is 0 tokens/);
+    expect(() => checkInitTokens('a photo of a', 4)).not.toThrow();
   });
 });
 

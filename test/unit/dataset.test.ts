@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../core/config/run-spec';
 import { readImageFolder } from '../../core/dataset/image-folder';
 import { parseManifest, resolveRelativeKey } from '../../core/dataset/manifest';
-import { buildPlan, MAX_SHARDS } from '../../core/dataset/plan';
+import { buildPlan, MAX_SHARDS, meanShardSize } from '../../core/dataset/plan';
 import { cutShards } from '../../core/dataset/shards';
 import { seededSplit } from '../../core/dataset/split';
 import { DatasetError, type DatasetItem } from '../../core/dataset/types';
@@ -286,8 +286,34 @@ describe('plan', () => {
     expect(() =>
       buildPlan({ runId: 'r', spec: spec({}, 1), kind: 'image-folder', items: many, skipped: [] }),
     ).toThrow(
-      /5001 images make 5001 shards of at most 1; one run handles at most 5000 shards \(Temporal history\)\. Set shardSize to at least 3\./,
+      /5001 images make 5001 shards of at most 1 \(~1 on average\); one run handles at most 5000 shards \(Temporal history\)\. Set shardSize to at least 3, or split/,
     );
+  });
+
+  it('suggests a shardSize that does fit (shards average ~0.43 x shardSize)', () => {
+    // 2.5M images at the default 1024 make ~5,700 shards; the old advice, 2 x images / 5,000 =
+    // 1,000, would make more still. The suggestion's expected shard count is under the cap.
+    expect(meanShardSize(1024)).toBeCloseTo(442.8, 1);
+    const many = Array.from({ length: 6000 }, (_, i) =>
+      item(`s3://b/ds/train/ant/${i}.jpg`, 'ant', 'train'),
+    );
+    let message = '';
+    try {
+      buildPlan({ runId: 'r', spec: spec({}, 2), kind: 'image-folder', items: many, skipped: [] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    const suggested = Number(/Set shardSize to at least (\d+)/.exec(message)?.[1]);
+    expect(6000 / meanShardSize(suggested)).toBeLessThanOrEqual(0.95 * MAX_SHARDS);
+    expect(6000 / meanShardSize(suggested - 1)).toBeGreaterThan(0.95 * MAX_SHARDS);
+    const plan = buildPlan({
+      runId: 'r',
+      spec: spec({}, suggested),
+      kind: 'image-folder',
+      items: many,
+      skipped: [],
+    });
+    expect(plan.shards.length).toBeLessThanOrEqual(MAX_SHARDS);
   });
 
   describe('with the decision routes on', () => {
@@ -317,6 +343,13 @@ describe('plan', () => {
     });
     it('refuses a dataset without test images when a route would score it', () => {
       expect(() => plan(withRoutes(), items(['a', 'b'], ['train']))).toThrow(/has no test images/);
+    });
+    it('refuses a dataset without train images when CoOp or the probe would train on it', () => {
+      expect(() => plan(withRoutes(), items(['a', 'b'], ['test']))).toThrow(
+        /has no train images, so CoOp and the linear probe cannot train/,
+      );
+      const zeroShot = withRoutes({ coop: { enabled: false }, probe: { enabled: false } });
+      expect(plan(zeroShot, items(['a', 'b'], ['test'])).counts.bySplit.test).toBe(2);
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeMetrics, topK } from '../../core/routes/metrics';
+import { computeMetrics, denseConfusion, sparseConfusion, topK } from '../../core/routes/metrics';
 import { gaussian, seededRandom } from '../../core/util/random';
 import { runPythonJson } from '../helpers/python';
 
@@ -18,7 +18,14 @@ describe('computeMetrics on hand-computed examples', () => {
     expect(m.n).toBe(6);
     expect(m.acc1).toBeCloseTo(3 / 6, 12);
     expect(m.acc5).toBeNull(); // 4 classes
-    expect(m.confusion).toEqual([
+    expect(m.confusionCells).toEqual([
+      [0, 0, 2],
+      [0, 1, 1],
+      [1, 1, 1],
+      [1, 3, 1],
+      [2, 0, 1],
+    ]);
+    expect(denseConfusion(m.confusionCells, 4)).toEqual([
       [2, 1, 0, 0],
       [0, 1, 0, 1],
       [1, 0, 0, 0],
@@ -76,7 +83,7 @@ describe('computeMetrics on hand-computed examples', () => {
     const m = computeMetrics(scores, [2, 1, 2], ['a', 'b', 'c']);
     // Predictions 1, 0, 0: all wrong.
     expect(m.acc1).toBe(0);
-    expect(m.confusion).toEqual([
+    expect(denseConfusion(m.confusionCells, 3)).toEqual([
       [0, 0, 0],
       [1, 0, 0],
       [1, 1, 0],
@@ -108,10 +115,28 @@ describe('computeMetrics on hand-computed examples', () => {
     expect(computeMetrics(predicting([1, 0], 2), [0, 0], ['a', 'b']).acc5).toBeNull();
   });
 
+  it('keeps the confusion matrix sparse: metrics.json grows with classes, not classes²', () => {
+    // 3,000 classes, one test image each, each predicted as the next class: a dense matrix was
+    // 9M cells (the indented dense form passed V8's string limit near 8,700 classes).
+    const K = 3000;
+    const names = Array.from({ length: K }, (_, i) => `class${i}`);
+    const scores = new Float32Array(K * K);
+    for (let i = 0; i < K; i++) scores[i * K + ((i + 1) % K)] = 1;
+    const m = computeMetrics(
+      scores,
+      Array.from({ length: K }, (_, i) => i),
+      names,
+    );
+    expect(m.confusionCells).toHaveLength(K);
+    expect(m.confusionCells[0]).toEqual([0, 1, 1]);
+    expect(m.confusionCells.at(-1)).toEqual([K - 1, 0, 1]);
+    expect(JSON.stringify(m).length).toBeLessThan(200 * K);
+  });
+
   it('handles a single class', () => {
     const m = computeMetrics(matrix([[0.3], [-1]]), [0, 0], ['only']);
     expect(m).toMatchObject({ n: 2, acc1: 1, acc5: null, macroF1: 1, meanPerClassRecall: 1 });
-    expect(m.confusion).toEqual([[2]]);
+    expect(m.confusionCells).toEqual([[0, 0, 2]]);
     expect(m.absentClasses).toEqual([]);
   });
 
@@ -164,7 +189,8 @@ describe('computeMetrics agrees with scikit-learn', () => {
     expect(m.acc5).toBeCloseTo(ref.acc5, 12);
     expect(m.meanPerClassRecall).toBeCloseTo(ref.balanced, 12);
     expect(m.macroF1).toBeCloseTo(ref.f1_macro, 12);
-    expect(m.confusion).toEqual(ref.confusion);
+    expect(denseConfusion(m.confusionCells, K)).toEqual(ref.confusion);
+    expect(m.confusionCells).toEqual(sparseConfusion(ref.confusion));
     expect(m.absentClasses).toEqual(['class7']);
     ref.union.forEach((c, j) => expect(m.perClass[c]!.f1).toBeCloseTo(ref.f1_per_class[j]!, 12));
     // The example exercises what it claims: a middling score and a predicted-but-absent class.

@@ -87,7 +87,11 @@ const history: ReportHistory = [
 ];
 
 function reportData(extra: { history?: ReportHistory } = {}): ReportData {
-  return buildReportData({
+  return buildReportData({ ...inputs(), ...extra });
+}
+
+function inputs(): Parameters<typeof buildReportData>[0] {
+  return {
     runId: 'r1',
     summaryUri: 's3://out/runs/r1/summary.json',
     generatedAt: '2026-11-28T10:00:00.000Z',
@@ -97,8 +101,7 @@ function reportData(extra: { history?: ReportHistory } = {}): ReportData {
     fewShot: fewShotTable(routes),
     results: new Map(all.map((r) => [r.summary.metricsUri, r.file])),
     failedItems: [{ uri: `s3://data/pets/test/${EVIL}.png`, reason: 'corrupt PNG' }],
-    ...extra,
-  });
+  };
 }
 
 describe('report data', () => {
@@ -149,11 +152,34 @@ describe('report data', () => {
       { name: 'dog', support: 2, accuracy: 1 },
       { name: EVIL, support: 2, accuracy: 0.5 },
     ]);
-    expect(zs.confusion).toEqual([
+    // Sparse cells [true, predicted, count] of the matrix [[1, 1, 0], [0, 2, 0], [1, 0, 1]].
+    expect(zs.confusionCells).toEqual([
+      [0, 0, 1],
+      [0, 1, 1],
+      [1, 1, 2],
+      [2, 0, 1],
+      [2, 2, 1],
+    ]);
+  });
+
+  it('reads the dense confusion matrix of a metrics.json written before the sparse form', () => {
+    const [zeroShot, ...rest] = all;
+    const metrics: Record<string, unknown> = { ...zeroShot!.file.metrics };
+    delete metrics.confusionCells;
+    metrics.confusion = [
       [1, 1, 0],
       [0, 2, 0],
       [1, 0, 1],
-    ]);
+    ];
+    const legacy = { ...zeroShot!.file, metrics } as unknown as RouteResultFile;
+    const old = buildReportData({
+      ...inputs(),
+      results: new Map([
+        [zeroShot!.summary.metricsUri, legacy],
+        ...rest.map((r) => [r.summary.metricsUri, r.file] as const),
+      ]),
+    });
+    expect(old.details[0]!.confusionCells).toEqual(data.details[0]!.confusionCells);
   });
 
   it('reads only the metrics files it needs: detailed routes and every CoOp variant', () => {
@@ -230,13 +256,13 @@ describe('report charts and HTML', () => {
     const K = MAX_CLASSES_CHARTED + 10;
     const names = Array.from({ length: K }, (_, i) => `c${i}`);
     // Class i is right with accuracy i / K; only the last class is ever confused (with c0).
-    const confusion: number[][] = names.map((_, i) => names.map((_, j) => (i === j ? 1 : 0)));
-    confusion[K - 1]![0] = 5;
+    const confusionCells: [number, number, number][] = names.map((_, i) => [i, i, 1]);
+    confusionCells.splice(K - 1, 0, [K - 1, 0, 5]);
     const detail = {
       label: 'zero-shot',
       route: 'zero-shot' as const,
       perClass: names.map((name, i) => ({ name, support: 1, accuracy: i / K })),
-      confusion,
+      confusionCells,
     };
     const data = { ...reportData(), details: [detail] };
     data.dataset = { ...data.dataset, classes: names };

@@ -1,6 +1,13 @@
+import {
+  type ByteBudget,
+  type ByteLease,
+  formatBytes,
+  OverBudgetError,
+} from '../../util/byte-budget';
 import { mapOrdered } from '../../util/concurrency';
 import type { ImageEncoder } from '../onnx/encoders';
 import {
+  type DecodeOptions,
   ImageDecodeError,
   type PreprocessParams,
   decodeToCrop,
@@ -10,10 +17,29 @@ import {
 
 export interface ImageSource {
   id: string;
-  /** The encoded file, or a thunk that fetches it (so fetching overlaps with encoding too). */
+  /**
+   * The encoded file, or a thunk that fetches it (so fetching overlaps with encoding too). A
+   * thunk may throw an ImageDecodeError to skip the image with that reason.
+   */
   bytes: Uint8Array | (() => Promise<Uint8Array>);
+  /** The encoded file's size when known before fetching it (from the plan): checked first. */
+  size?: number;
   /** Augmented training views to embed besides the center crop (view 0); default none. */
   views?: number;
+}
+
+/** What one image may cost; every refusal is a failed image with reason `too-large`. */
+export interface ImageLimits {
+  /** Largest encoded file, in bytes (checked on `size` before fetching, and on what arrives). */
+  maxBytes?: number;
+  /** Largest image decoded, in pixels (from the header, before any pixel is decoded). */
+  maxPixels?: number;
+  /**
+   * The worker's budget for images in flight, shared by every shard it runs: an image holds its
+   * encoded size while it is fetched, then that plus decodeMemoryEstimate while it is decoded.
+   * An image that needs more than the whole budget is refused.
+   */
+  budget?: ByteBudget;
 }
 
 export interface EmbeddedBatch {
@@ -35,25 +61,52 @@ export async function* embedImages(
   source: AsyncIterable<ImageSource> | Iterable<ImageSource>,
   encoder: ImageEncoder,
   params: PreprocessParams,
-  opts: { batchSize: number; concurrency: number; maxPixels?: number; augmentSeed?: string },
+  opts: {
+    batchSize: number;
+    concurrency: number;
+    /** Same as limits.maxPixels. */
+    maxPixels?: number;
+    limits?: ImageLimits;
+    augmentSeed?: string;
+    signal?: AbortSignal;
+  },
 ): AsyncGenerator<EmbeddedBatch> {
   const size = 3 * params.imageSize * params.imageSize;
+  const limits: ImageLimits = { maxPixels: opts.maxPixels, ...opts.limits };
   const decode = async (item: ImageSource) => {
+    let lease: ByteLease | undefined;
     try {
+      lease = await reserveFetch(item, limits, opts.signal);
       const bytes = typeof item.bytes === 'function' ? await item.bytes() : item.bytes;
-      const limits = opts.maxPixels ? { maxPixels: opts.maxPixels } : {};
+      checkBytes(bytes.length, limits);
+      const held = lease;
+      const decodeOpts: DecodeOptions = {
+        ...(limits.maxPixels ? { maxPixels: limits.maxPixels } : {}),
+        ...(held
+          ? {
+              reserve: (need: number) =>
+                held.resize(bytes.length + need, opts.signal).catch(refuseOverBudget),
+            }
+          : {}),
+      };
       const crops = item.views
         ? await decodeToViews(
             bytes,
             params.imageSize,
             { views: item.views, seed: opts.augmentSeed ?? '', imageId: item.id },
-            limits,
+            decodeOpts,
           )
-        : [(await decodeToCrop(bytes, params.imageSize, limits)).rgb];
+        : [(await decodeToCrop(bytes, params.imageSize, decodeOpts)).rgb];
       return { id: item.id, crops };
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err; // S3 and other failures are the caller's to retry
-      return { id: item.id, reason: `${err.reason}: ${err.message}` };
+      // Messages start with their reason already ("too-large: ...").
+      const reason = err.message.startsWith(err.reason)
+        ? err.message
+        : `${err.reason}: ${err.message}`;
+      return { id: item.id, reason };
+    } finally {
+      lease?.release();
     }
   };
 
@@ -76,7 +129,7 @@ export async function* embedImages(
     return run.then((embeddings) => ({ ...batch, embeddings }));
   };
 
-  for await (const d of mapOrdered(source, opts.concurrency, decode)) {
+  for await (const d of mapOrdered(source, imageConcurrency(opts.concurrency, limits), decode)) {
     if (!d.crops) failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
     for (const [view, rgb] of (d.crops ?? []).entries()) {
       normalizeInto(rgb, params, pixels, ids.length * size);
@@ -92,4 +145,43 @@ export async function* embedImages(
   const last = ids.length > 0 || failed.length > 0 ? launch() : undefined;
   if (inFlight) yield await inFlight;
   if (last) yield await last;
+}
+
+/**
+ * The images a worker decodes at once for one shard: the requested concurrency, capped so that
+ * the largest files allowed all fit the budget together (more lanes would only wait on it, each
+ * holding its fetched file meanwhile).
+ */
+export function imageConcurrency(requested: number, limits: ImageLimits | undefined): number {
+  const { budget, maxBytes } = limits ?? {};
+  if (!budget || !maxBytes) return Math.max(1, requested);
+  return Math.max(1, Math.min(requested, Math.floor(budget.capacity / maxBytes)));
+}
+
+/** Holds the encoded size of the image in the budget while it is fetched (0 if not known). */
+async function reserveFetch(
+  item: ImageSource,
+  limits: ImageLimits,
+  signal: AbortSignal | undefined,
+): Promise<ByteLease | undefined> {
+  if (item.size !== undefined) checkBytes(item.size, limits);
+  return limits.budget?.acquire(item.size ?? 0, signal).catch(refuseOverBudget);
+}
+
+function checkBytes(bytes: number, limits: ImageLimits): void {
+  if (limits.maxBytes !== undefined && bytes > limits.maxBytes)
+    throw new ImageDecodeError(
+      'too-large',
+      `too-large: the file is ${formatBytes(bytes)}, over the limit of ${formatBytes(limits.maxBytes)} per image (CLIPEVAL_MAX_IMAGE_BYTES)`,
+    );
+}
+
+/** A request over the whole budget is this image's failure (too-large), not the shard's. */
+function refuseOverBudget(err: unknown): never {
+  if (err instanceof OverBudgetError)
+    throw new ImageDecodeError(
+      'too-large',
+      `too-large: decoding it ${err.message} for images in flight (CLIPEVAL_IMAGE_MEMORY_BUDGET)`,
+    );
+  throw err;
 }

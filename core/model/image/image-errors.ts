@@ -1,5 +1,13 @@
 export type ImageDecodeReason =
-  'empty' | 'truncated' | 'not-an-image' | 'too-large' | 'unsupported';
+  | 'empty'
+  | 'truncated'
+  | 'not-an-image'
+  | 'too-large'
+  | 'unsupported'
+  /** The object cannot be read under its key (refused by the store, gone, or not a valid key). */
+  | 'unreadable'
+  /** The object changed since the run was planned (its ETag differs): re-plan the run. */
+  | 'changed';
 
 /**
  * An image that cannot be turned into a tensor. Callers count these per reason and skip the

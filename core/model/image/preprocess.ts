@@ -13,7 +13,8 @@
  * other filter phases and rounding), while the port reproduces them bit for bit.
  */
 import sharp from 'sharp';
-import type { SharpOptions } from 'sharp';
+import type { Metadata, SharpOptions } from 'sharp';
+import { DEFAULT_RESOURCE_LIMITS } from '../../config/env';
 import { classifySharpError, ImageDecodeError, pngDeclaredPixels } from './image-errors';
 import { resizeCropBicubic } from './resample';
 import { augmentedView, viewRandom } from './augment';
@@ -38,7 +39,18 @@ export interface Crop {
   sourceHeight: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+/** Default largest image decoded, in pixels (CLIPEVAL_MAX_IMAGE_PIXELS). */
+export const DEFAULT_MAX_PIXELS = DEFAULT_RESOURCE_LIMITS.maxImagePixels;
+
+export interface DecodeOptions {
+  /** Refuse (too-large) an image declaring more pixels than this; default DEFAULT_MAX_PIXELS. */
+  maxPixels?: number;
+  /**
+   * Called once the header is read, before any pixel is decoded, with the bytes decoding will
+   * hold at most (decodeMemoryEstimate); decoding waits for it, and fails with its error.
+   */
+  reserve?: (bytes: number) => Promise<void>;
+}
 
 /** Formats PIL reads (AVIF natively since Pillow 11.3); sharp also reads SVG, PDF & co. */
 const FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
@@ -49,8 +61,76 @@ interface Rgb {
   height: number;
 }
 
+const BYTES_PER_SAMPLE: Partial<Record<string, number>> = {
+  uchar: 1,
+  char: 1,
+  ushort: 2,
+  short: 2,
+  uint: 4,
+  int: 4,
+  float: 4,
+  double: 8,
+  complex: 8,
+  dpcomplex: 16,
+};
+
+/**
+ * The most bytes decoding an image of this header holds at once (its encoded bytes aside): the
+ * raw pixels libvips hands over, our 8-bit RGB copy where a conversion makes one (16-bit, CMYK,
+ * GIF), the full-size image a decoder keeps where it cannot stream (a rotation from EXIF, an
+ * interlaced PNG, a progressive JPEG's coefficients, WebP's and GIF's frame buffers, HEIF), one
+ * augmented view's crop region, and the resampler's rows, plus 10% and 8 MiB for what else a
+ * decode touches. Checked against the peak RSS of decoding 10000x10000 images of every format
+ * and kind (baseline, progressive, interlaced, rotated, 16-bit, CMYK): never below it, at most
+ * 1.5x above it (a progressive JPEG's coefficients are charged as if not subsampled).
+ */
+export function decodeMemoryEstimate(
+  meta: Partial<
+    Pick<
+      Metadata,
+      | 'width'
+      | 'height'
+      | 'channels'
+      | 'depth'
+      | 'space'
+      | 'format'
+      | 'isProgressive'
+      | 'orientation'
+    >
+  >,
+  opts: { imageSize: number; views?: number },
+): number {
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  const pixels = width * height;
+  const channels = meta.channels ?? 4;
+  const sample = BYTES_PER_SAMPLE[meta.depth ?? ''] ?? 4;
+  const full = pixels * channels * sample; // one full-size image as decoded
+  const wide = meta.depth === 'ushort' || meta.space === 'cmyk';
+  const handedOver = wide ? full : pixels * (meta.format === 'gif' ? 4 : 3);
+  const rgb = wide || meta.format === 'gif' ? pixels * 3 : 0;
+  let decoder = 0;
+  if (meta.format === 'webp')
+    decoder = pixels * 5.5; // RGBA + the YUV planes of a lossy frame
+  else if (meta.format === 'gif')
+    decoder = pixels * 4; // libnsgif's RGBA frame
+  else if (meta.format === 'heif') decoder = full + pixels * 1.5;
+  else if (meta.format === 'jpeg' && meta.isProgressive) decoder = pixels * channels * 2;
+  else if (meta.format === 'png' && meta.isProgressive) decoder = full;
+  if ((meta.orientation ?? 1) > 1) decoder += full; // rotating needs the whole image
+  const views = opts.views ?? 0;
+  const viewRegion = views > 0 ? pixels * 3 : 0;
+  const s = opts.imageSize;
+  const resampler = (Math.max(width, height) * s + (views + 1) * s * s) * 3 * 2;
+  return Math.ceil((handedOver + rgb + decoder + viewRegion + resampler) * 1.1 + 8 * 1024 ** 2);
+}
+
 /** Decodes to 8-bit RGB the way PIL's open + first frame + exif_transpose + convert('RGB') does. */
-async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<Rgb> {
+async function decodeRgb(
+  bytes: Uint8Array,
+  maxPixels: number,
+  reserve: ((meta: Metadata) => Promise<void>) | undefined,
+): Promise<Rgb> {
   if (bytes.length === 0) throw new ImageDecodeError('empty', 'empty: the file has no bytes');
   const declared = pngDeclaredPixels(bytes);
   if (declared !== undefined && declared > maxPixels) {
@@ -70,6 +150,18 @@ async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<Rgb> {
       const kind = meta.format === 'heif' ? `heif/${meta.compression}` : meta.format;
       throw new ImageDecodeError('unsupported', `unsupported: ${kind} images`);
     }
+    const pixels = (meta.width ?? 0) * (meta.height ?? 0);
+    if (pixels > maxPixels) {
+      throw new ImageDecodeError(
+        'too-large',
+        `too-large: ${meta.width}x${meta.height} = ${pixels} pixels > ${maxPixels}`,
+      );
+    }
+    try {
+      await reserve?.(meta);
+    } catch (err) {
+      throw new NotDecoded(err);
+    }
     const image = sharp(bytes, options);
     if (meta.space === 'cmyk') {
       // Raw CMYK (Adobe inversion undone by libvips, as by PIL), then PIL's formula; libvips
@@ -88,9 +180,11 @@ async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<Rgb> {
         .toColourspace(grey ? 'grey16' : 'rgb16')
         .raw({ depth: 'ushort' })
         .toBuffer({ resolveWithObject: true });
-      const words = new Uint16Array(
-        data.buffer.slice(data.byteOffset, data.byteOffset + data.length),
-      );
+      // A view of sharp's buffer, not a copy (a copy only if it is not 2-byte aligned).
+      const words =
+        data.byteOffset % 2 === 0
+          ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+          : new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
       return { data: sixteenToRgb(words, info.channels), width: info.width, height: info.height };
     }
     // 8-bit: grey and palette expand exactly; alpha is dropped, not composited (as PIL).
@@ -108,7 +202,15 @@ async function decodeRgb(bytes: Uint8Array, maxPixels: number): Promise<Rgb> {
     return { data: rgb, width: info.width, height: info.height };
   } catch (err) {
     if (err instanceof ImageDecodeError) throw err;
+    if (err instanceof NotDecoded) throw err.original;
     throw classifySharpError(err, bytes);
+  }
+}
+
+/** An error from outside the decoder (the reserve hook): passed on as it is, not classified. */
+class NotDecoded extends Error {
+  constructor(readonly original: unknown) {
+    super('reserve failed');
   }
 }
 
@@ -284,13 +386,25 @@ function centerCrop(src: Rgb, imageSize: number): Uint8Array {
   return resizeCropBicubic(src.data, src.width, src.height, outW, outH, crop);
 }
 
+/** decodeRgb's reserve hook for a decode that makes `views` augmented views besides the crop. */
+function reserveFor(opts: DecodeOptions | undefined, imageSize: number, views = 0) {
+  const reserve = opts?.reserve;
+  return reserve
+    ? (meta: Metadata) => reserve(decodeMemoryEstimate(meta, { imageSize, views }))
+    : undefined;
+}
+
 /** Decoded, resized and center-cropped 8-bit RGB (HWC), before normalisation. */
 export async function decodeToCrop(
   bytes: Uint8Array,
   imageSize: number,
-  opts?: { maxPixels?: number },
+  opts?: DecodeOptions,
 ): Promise<Crop> {
-  const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const src = await decodeRgb(
+    bytes,
+    opts?.maxPixels ?? DEFAULT_MAX_PIXELS,
+    reserveFor(opts, imageSize),
+  );
   return {
     rgb: centerCrop(src, imageSize),
     width: imageSize,
@@ -308,9 +422,13 @@ export async function decodeToViews(
   bytes: Uint8Array,
   imageSize: number,
   augment: { views: number; seed: string; imageId: string },
-  opts?: { maxPixels?: number },
+  opts?: DecodeOptions,
 ): Promise<Uint8Array[]> {
-  const src = await decodeRgb(bytes, opts?.maxPixels ?? DEFAULT_MAX_PIXELS);
+  const src = await decodeRgb(
+    bytes,
+    opts?.maxPixels ?? DEFAULT_MAX_PIXELS,
+    reserveFor(opts, imageSize, augment.views),
+  );
   const crops = [centerCrop(src, imageSize)];
   for (let v = 1; v <= augment.views; v++)
     crops.push(augmentedView(src, imageSize, viewRandom(augment.seed, augment.imageId, v)));
@@ -359,7 +477,7 @@ export function normalizeInto(
 export async function preprocessImage(
   bytes: Uint8Array,
   params: PreprocessParams,
-  opts?: { maxPixels?: number },
+  opts?: DecodeOptions,
 ): Promise<Float32Array> {
   const { rgb } = await decodeToCrop(bytes, params.imageSize, opts);
   const out = new Float32Array(3 * params.imageSize * params.imageSize);

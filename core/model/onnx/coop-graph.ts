@@ -9,8 +9,7 @@
  * L is any length up to the model's 77: under the causal mask nothing after a prompt's end token
  * changes its features, so callers cut prompts at the longest end token + 1.
  */
-import { join } from 'node:path';
-import { BundleError, type ModelBundle } from '../bundle';
+import { BundleError, bundleFile, type ModelBundle } from '../bundle';
 import type { EncoderOptions } from './encoders';
 import { SessionThread } from './session-thread';
 
@@ -51,7 +50,7 @@ export class CoopGraph {
         `Bundle ${bundle.dir} has no CoOp graph (coop.onnx): re-export it with infra/exporter/export.py, which writes it for every bundle.`,
       );
     }
-    const thread = await SessionThread.start(join(bundle.dir, coop.file), {
+    const thread = await SessionThread.start(bundleFile(bundle, coop.file), {
       providers: opts.providers ?? ['cpu'],
       threads: opts.threads ?? 0,
     });

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { BundleError, type ModelBundle } from '../bundle';
+import { BundleError, bundleFile, type ModelBundle } from '../bundle';
 import { type ExecutionProvider, SessionThread, type TensorMessage } from './session-thread';
 import { l2NormalizeRows } from '../../util/vectors';
 
@@ -26,7 +25,7 @@ async function openGraph(
       `Bundle ${bundle.dir} has no int8 ${which} graph: re-export it with --int8, or use precision fp32`,
     );
   }
-  const thread = await SessionThread.start(join(bundle.dir, file), {
+  const thread = await SessionThread.start(bundleFile(bundle, file), {
     providers: opts.providers ?? DEFAULT_PROVIDERS,
     threads: opts.threads ?? 0, // 0: ONNX Runtime picks (all physical cores)
   });

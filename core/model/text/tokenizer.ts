@@ -15,8 +15,7 @@
  * so neither does this one: `&amp;` is tokenised as the five characters it is.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { ModelBundle } from '../bundle';
+import { bundleFile, type ModelBundle } from '../bundle';
 import { mergeSymbols } from './bpe';
 
 export interface TokenizerFiles {
@@ -209,7 +208,7 @@ export function tokenizerForBundle(bundle: ModelBundle): Promise<ClipTokenizer> 
   const t = bundle.manifest.tokenizer;
   return ClipTokenizer.load({
     ...t,
-    vocabPath: join(bundle.dir, t.vocab),
-    mergesPath: join(bundle.dir, t.merges),
+    vocabPath: bundleFile(bundle, t.vocab),
+    mergesPath: bundleFile(bundle, t.merges),
   });
 }

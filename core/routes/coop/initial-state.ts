@@ -2,6 +2,8 @@
  * @file Where CoOp's training starts: the context vectors before the first step (random, or the
  * token embeddings of init words as the official code does) and the prompt layout they slot into.
  */
+import { ConfigError } from '../../config/errors';
+import { MAX_COOP_CONTEXT } from '../../config/run-limits';
 import type { CoopSpec } from '../../config/run-spec';
 import type { Plan } from '../../dataset/plan';
 import type { CoopGraph } from '../../model/onnx/coop-graph';
@@ -32,6 +34,7 @@ export async function setupPrompts(
     nCtx,
     position: spec.classTokenPosition,
     maxLength: graph.maxLength,
+    fromInit: spec.init !== 'random',
   });
   return { layout, init: state, dims: [spec.classSpecific ? classes : 1, nCtx, graph.width] };
 }
@@ -53,6 +56,7 @@ async function initialState(
   }
   // As the official code: the words' token embeddings (start token skipped), nCtx = their count.
   const words = initWordIds(tokenizer, spec.init);
+  checkInitTokens(spec.init, words.length);
   const ids = [tokenizer.encode('')[0]!, ...words, tokenizer.encode('')[1]!];
   const embeds = await graph.tokenEmbeddings({
     ids: BigInt64Array.from(ids, BigInt),
@@ -65,6 +69,21 @@ async function initialState(
   const ctx = new Float32Array(contexts * one.length);
   for (let c = 0; c < contexts; c++) ctx.set(one, c * one.length);
   return { nCtx: words.length, state: freshState(ctx) };
+}
+
+/**
+ * coop.init's token count is its nCtx: at least 1 and at most MAX_COOP_CONTEXT (nCtx's cap). The
+ * spec checks the word count; only the bundle's tokenizer knows the token count (a long word can
+ * be several tokens).
+ */
+export function checkInitTokens(init: string, tokens: number): void {
+  if (tokens < 1 || tokens > MAX_COOP_CONTEXT) {
+    throw new ConfigError(
+      `coop.init "${init}" is ${tokens} tokens for this model's tokenizer; CoOp uses one context vector per token and allows 1 to ${MAX_COOP_CONTEXT} (as coop.nCtx). ` +
+        'Use fewer or shorter words, or init: random with coop.nCtx.',
+      'run spec',
+    );
+  }
 }
 
 function freshState(ctx: Float32Array): CoopState {

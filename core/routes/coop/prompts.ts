@@ -8,6 +8,7 @@
  * The sequence is cut at the longest prompt's end token + 1 (the causal mask makes every later
  * position irrelevant to the pooled feature), instead of the 77 positions the official code runs.
  */
+import { ConfigError } from '../../config/errors';
 import type { PromptBatch } from '../../model/onnx/coop-graph';
 import type { ClipTokenizer } from '../../model/text/tokenizer';
 
@@ -20,10 +21,15 @@ export interface PromptLayout {
   positions: Int32Array[];
 }
 
+/**
+ * Every class's prompt laid out for `nCtx` context vectors. A prompt longer than the model's
+ * context is a ConfigError (permanent: the same spec and classes fail every time); `fromInit`
+ * says nCtx came from coop.init's words, so the message names the right setting.
+ */
 export function buildPrompts(
   tokenizer: ClipTokenizer,
   classNames: readonly string[],
-  opts: { nCtx: number; position: ClassTokenPosition; maxLength: number },
+  opts: { nCtx: number; position: ClassTokenPosition; maxLength: number; fromInit?: boolean },
 ): PromptLayout {
   const [sos, x] = tokenizer.encode('X');
   const [, period] = tokenizer.encode('.');
@@ -40,8 +46,10 @@ export function buildPrompts(
           : [...ctx(half), ...nameIds, ...ctx(opts.nCtx - half)];
     const ids = [sos!, ...body, period!, eos];
     if (ids.length > opts.maxLength) {
-      throw new Error(
-        `CoOp prompt for class "${name}" needs ${ids.length} tokens with ${opts.nCtx} context vectors; the model allows ${opts.maxLength}. Shorten the class name (run spec classNames) or lower coop.nCtx.`,
+      throw new ConfigError(
+        `CoOp prompt for class "${name}" needs ${ids.length} tokens with ${opts.nCtx} context vectors; the model allows ${opts.maxLength}. ` +
+          `Shorten the class name (run spec classNames) or ${opts.fromInit ? 'use fewer coop.init words (one context vector per token)' : 'lower coop.nCtx'}.`,
+        'run spec',
       );
     }
     return ids;

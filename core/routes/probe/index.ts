@@ -9,6 +9,7 @@
  * its C or weight decay skips selection ('fixed'). See validation.ts for what happens without a
  * val split.
  */
+import { DatasetError } from '../../dataset/types';
 import { type ExecutionProvider, SessionThread } from '../../model/onnx/session-thread';
 import { type AdamWRecipe, adamwRecipe } from './fit-adamw';
 import { type LbfgsRecipe, lbfgsRecipe } from './fit-lbfgs';
@@ -65,7 +66,9 @@ export async function trainProbe(opts: TrainProbeOptions): Promise<ProbeResult> 
   if (!(Number.isInteger(numClasses) && numClasses >= 1))
     throw new Error(`probe: numClasses must be a positive integer, got ${numClasses}`);
   checkFeatures(train, numClasses, 'train');
-  if (train.n === 0) throw new Error('probe: no training images');
+  // Deterministic (every image of the train split was skipped or failed): not retried.
+  if (train.n === 0)
+    throw new DatasetError('probe: no training images (none of the train split could be used)');
   if (val) {
     checkFeatures(val, numClasses, 'val');
     if (val.dim !== train.dim)

@@ -103,6 +103,10 @@ export function resolveTemplates(choice: TemplateChoice): readonly string[] {
   return choice;
 }
 
+/**
+ * The template with every `{c}` replaced by the class name, verbatim: a replacer function, since
+ * a replacement string would expand `$&`, `$1`, `$$`, `` $` `` and `$'` in the name.
+ */
 export function fillTemplate(template: string, className: string): string {
-  return template.replaceAll('{c}', className);
+  return template.replaceAll('{c}', () => className);
 }
