@@ -30,7 +30,14 @@ function registered<T extends Record<string, (...args: never[]) => Promise<unkno
  */
 function workerDeps(env: ClipevalEnv) {
   const store = ObjectStore.connect(env.s3);
-  const resources = new WorkerResources(store, env.bundleCache, env.onnx, env.sources, env.limits);
+  const resources = new WorkerResources(
+    store,
+    env.bundleCache,
+    env.onnx,
+    env.sources,
+    env.limits,
+    env.decode.threads,
+  );
   return { store, resources };
 }
 

@@ -5,6 +5,7 @@ import { type ModelBundle, resolveBundle } from './model/bundle';
 import { CoopGraph } from './model/onnx/coop-graph';
 import { type EncoderOptions, ImageEncoder, TextEncoder } from './model/onnx/encoders';
 import { type ClipTokenizer, tokenizerForBundle } from './model/text/tokenizer';
+import { DecodePool } from './model/image/decode-pool';
 import type { ImageLimits } from './model/image/embed-images';
 import type { ObjectStore } from './storage/object-store';
 import { ByteBudget } from './util/byte-budget';
@@ -31,6 +32,8 @@ export class WorkerResources {
     private readonly sources?: SourcePolicy,
     /** What one image or bundle file may cost this worker (env.limits); default: the defaults. */
     private readonly limits: ResourceLimits = DEFAULT_RESOURCE_LIMITS,
+    /** Threads of the worker's decode pool (env.decode.threads); 0: none, images preprocessed on the main thread. */
+    private readonly decodeThreads = 0,
   ) {
     this.images = {
       maxBytes: limits.maxImageBytes,
@@ -44,6 +47,17 @@ export class WorkerResources {
    * every shard the worker extracts at the same time.
    */
   readonly images: ImageLimits;
+
+  private pool: DecodePool | undefined;
+
+  /**
+   * The worker's decode pool (resize, crops, normalisation in worker threads), shared by every
+   * shard it extracts; undefined when it has none (0 threads). Its threads start on first use.
+   */
+  decodePool(): DecodePool | undefined {
+    if (this.decodeThreads > 0) this.pool ??= new DecodePool(this.decodeThreads);
+    return this.pool;
+  }
 
   bundle(ref: string): Promise<ModelBundle> {
     return memo(this.bundles, ref, () =>
@@ -81,6 +95,9 @@ export class WorkerResources {
   }
 
   async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
     const encoders = await Promise.allSettled([
       ...this.encoders.values(),
       ...this.textEncoders.values(),

@@ -44,7 +44,13 @@ export async function extractPlanShard(
   const encoder = await deps.resources.imageEncoder(bundle);
   hooks.onProgress?.(0);
   const result = await extractShard(
-    { store: deps.store, bundle, encoder, limits: deps.resources.images },
+    {
+      store: deps.store,
+      bundle,
+      encoder,
+      limits: deps.resources.images,
+      pool: deps.resources.decodePool(),
+    },
     { items: shard.items, datasetFingerprint: plan.dataset.fingerprint },
     {
       batchSize: input.batchSize,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';
 import type { ModelBundle } from '../model/bundle';
 import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
+import type { DecodePool } from '../model/image/decode-pool';
 import { ImageDecodeError } from '../model/image/image-errors';
 import type { ImageEncoder } from '../model/onnx/encoders';
 import { keys } from '../storage/keys';
@@ -54,6 +55,8 @@ export interface ExtractDeps {
   encoder: ImageEncoder;
   /** What one image may cost (bytes, pixels, the worker's memory budget); default 100 MP only. */
   limits?: ImageLimits;
+  /** The worker's decode pool (resize, crops, normalisation in threads); default: none. */
+  pool?: DecodePool | undefined;
 }
 
 /** Where a shard goes: its two keys, named by embedding space and content. */
@@ -197,6 +200,7 @@ async function encodeItems(
     augmentSeed: String(augment.seed),
     ...(deps.limits ? { limits: deps.limits } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(deps.pool ? { pool: deps.pool } : {}),
   })) {
     opts.signal?.throwIfAborted();
     for (const [i, uri] of batch.ids.entries())

@@ -6,10 +6,12 @@ import {
 } from '../../util/byte-budget';
 import { mapOrdered } from '../../util/concurrency';
 import type { ImageEncoder } from '../onnx/encoders';
+import { type DecodePool, PreprocessFailedError } from './decode-pool';
 import {
   type DecodeOptions,
   ImageDecodeError,
   type PreprocessParams,
+  decodeImage,
   decodeToCrop,
   decodeToViews,
   normalizeInto,
@@ -55,7 +57,9 @@ export interface EmbeddedBatch {
 /**
  * Fetch, decode and preprocess images with bounded concurrency while the encoder (in its own
  * thread) runs the previous batch: one batch encoding, one filling. Undecodable images are
- * reported per batch, never thrown.
+ * reported per batch, never thrown. With a decode pool, the resize, crops and normalisation run
+ * in its threads (the same code, the same bytes) and the main thread only copies each image's
+ * crops into the batch; without one (or a pool of size 0 upstream), they run here.
  */
 export async function* embedImages(
   source: AsyncIterable<ImageSource> | Iterable<ImageSource>,
@@ -69,6 +73,8 @@ export async function* embedImages(
     limits?: ImageLimits;
     augmentSeed?: string;
     signal?: AbortSignal;
+    /** Worker threads for the resize, crops and normalisation; default: this thread. */
+    pool?: DecodePool;
   },
 ): AsyncGenerator<EmbeddedBatch> {
   const size = 3 * params.imageSize * params.imageSize;
@@ -89,6 +95,16 @@ export async function* embedImages(
             }
           : {}),
       };
+      const pool = opts.pool;
+      if (pool) {
+        const views = item.views ?? 0;
+        const src = await decodeImage(bytes, params.imageSize, views, {
+          ...decodeOpts,
+          pooled: true,
+        });
+        const spec = views ? { views, seed: opts.augmentSeed ?? '', imageId: item.id } : undefined;
+        return { id: item.id, slab: await pool.preprocess(src, params, spec), count: 1 + views };
+      }
       const crops = item.views
         ? await decodeToViews(
             bytes,
@@ -99,6 +115,8 @@ export async function* embedImages(
         : [(await decodeToCrop(bytes, params.imageSize, decodeOpts)).rgb];
       return { id: item.id, crops };
     } catch (err) {
+      // A pool thread's failure on this image (its error, or its thread dying): the image's.
+      if (err instanceof PreprocessFailedError) return { id: item.id, reason: err.message };
       if (!(err instanceof ImageDecodeError)) throw err; // S3 and other failures are the caller's to retry
       // Messages start with their reason already ("too-large: ...").
       const reason = err.message.startsWith(err.reason)
@@ -130,9 +148,12 @@ export async function* embedImages(
   };
 
   for await (const d of mapOrdered(source, imageConcurrency(opts.concurrency, limits), decode)) {
-    if (!d.crops) failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
-    for (const [view, rgb] of (d.crops ?? []).entries()) {
-      normalizeInto(rgb, params, pixels, ids.length * size);
+    if (!d.crops && !d.slab) failed.push({ id: d.id, reason: d.reason ?? 'unknown' });
+    const count = d.crops?.length ?? d.count ?? 0;
+    for (let view = 0; view < count; view++) {
+      const at = ids.length * size;
+      if (d.slab) pixels.set(d.slab.subarray(view * size, (view + 1) * size), at);
+      else if (d.crops) normalizeInto(d.crops[view]!, params, pixels, at);
       ids.push(d.id);
       views.push(view);
       if (ids.length === opts.batchSize) {

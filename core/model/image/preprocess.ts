@@ -16,18 +16,19 @@ import sharp from 'sharp';
 import type { Metadata, SharpOptions } from 'sharp';
 import { DEFAULT_RESOURCE_LIMITS } from '../../config/env';
 import { classifySharpError, ImageDecodeError, pngDeclaredPixels } from './image-errors';
-import { resizeCropBicubic } from './resample';
-import { augmentedView, viewRandom } from './augment';
+import {
+  centerCrop,
+  normalizeInto,
+  type PreprocessParams,
+  type RgbImage,
+  viewCrops,
+} from './pixels';
 
 export { ImageDecodeError } from './image-errors';
 export type { ImageDecodeReason } from './image-errors';
-
-export interface PreprocessParams {
-  imageSize: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  rescale: number;
-}
+// The pixel steps after decoding live in ./pixels.ts (the decode pool's threads load it alone).
+export { normalizeInto } from './pixels';
+export type { PreprocessParams, RgbImage, ViewSpec } from './pixels';
 
 export interface Crop {
   /** S x S x 3 bytes, HWC RGB. */
@@ -50,16 +51,17 @@ export interface DecodeOptions {
    * hold at most (decodeMemoryEstimate); decoding waits for it, and fails with its error.
    */
   reserve?: (bytes: number) => Promise<void>;
+  /**
+   * The decoded pixels go to a decode pool thread (./decode-pool.ts): the reserve hook is also
+   * charged for the float crops it returns and, for libvips' own buffers, the copy it gets.
+   */
+  pooled?: boolean;
 }
 
 /** Formats PIL reads (AVIF natively since Pillow 11.3); sharp also reads SVG, PDF & co. */
 const FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 
-interface Rgb {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+type Rgb = RgbImage;
 
 const BYTES_PER_SAMPLE: Partial<Record<string, number>> = {
   uchar: 1,
@@ -82,7 +84,9 @@ const BYTES_PER_SAMPLE: Partial<Record<string, number>> = {
  * augmented view's crop region, and the resampler's rows, plus 10% and 8 MiB for what else a
  * decode touches. Checked against the peak RSS of decoding 10000x10000 images of every format
  * and kind (baseline, progressive, interlaced, rotated, 16-bit, CMYK): never below it, at most
- * 1.5x above it (a progressive JPEG's coefficients are charged as if not subsampled).
+ * 1.5x above it (a progressive JPEG's coefficients are charged as if not subsampled). With
+ * `pooled`, also the copy of libvips' 8-bit RGB a decode pool thread gets (Node copies external
+ * buffers; the RGB arrays clipeval makes itself move) and the float32 crops it returns.
  */
 export function decodeMemoryEstimate(
   meta: Partial<
@@ -98,7 +102,7 @@ export function decodeMemoryEstimate(
       | 'orientation'
     >
   >,
-  opts: { imageSize: number; views?: number },
+  opts: { imageSize: number; views?: number; pooled?: boolean },
 ): number {
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
@@ -122,7 +126,14 @@ export function decodeMemoryEstimate(
   const viewRegion = views > 0 ? pixels * 3 : 0;
   const s = opts.imageSize;
   const resampler = (Math.max(width, height) * s + (views + 1) * s * s) * 3 * 2;
-  return Math.ceil((handedOver + rgb + decoder + viewRegion + resampler) * 1.1 + 8 * 1024 ** 2);
+  // With a decode pool: the normalised crops (float32) a thread sends back, and the thread's copy
+  // of the 8-bit RGB where it is libvips' own buffer (Node copies those; ours it moves).
+  const pooled = opts.pooled
+    ? (views + 1) * s * s * 3 * 4 + (wide || meta.format === 'gif' ? 0 : pixels * 3)
+    : 0;
+  return Math.ceil(
+    (handedOver + rgb + decoder + viewRegion + resampler + pooled) * 1.1 + 8 * 1024 ** 2,
+  );
 }
 
 /** Decodes to 8-bit RGB the way PIL's open + first frame + exif_transpose + convert('RGB') does. */
@@ -368,30 +379,31 @@ function sixteenToRgb(src: Uint16Array, channels: number): Uint8Array {
   return out;
 }
 
-/** HF's size for `shortest_edge`: the long side is int(S * long / short), truncated. */
-function resizedSize(width: number, height: number, size: number): [number, number] {
-  const long = Math.trunc((size * Math.max(width, height)) / Math.min(width, height));
-  return width <= height ? [size, long] : [long, size];
-}
-
-/** Shortest edge to `imageSize` (Pillow bicubic), then the center `imageSize` square. */
-function centerCrop(src: Rgb, imageSize: number): Uint8Array {
-  const [outW, outH] = resizedSize(src.width, src.height, imageSize);
-  const crop = {
-    x: Math.floor((outW - imageSize) / 2),
-    y: Math.floor((outH - imageSize) / 2),
-    width: imageSize,
-    height: imageSize,
-  };
-  return resizeCropBicubic(src.data, src.width, src.height, outW, outH, crop);
-}
-
 /** decodeRgb's reserve hook for a decode that makes `views` augmented views besides the crop. */
 function reserveFor(opts: DecodeOptions | undefined, imageSize: number, views = 0) {
   const reserve = opts?.reserve;
+  const pooled = opts?.pooled ?? false;
   return reserve
-    ? (meta: Metadata) => reserve(decodeMemoryEstimate(meta, { imageSize, views }))
+    ? (meta: Metadata) => reserve(decodeMemoryEstimate(meta, { imageSize, views, pooled }))
     : undefined;
+}
+
+/**
+ * Decoded 8-bit RGB (HWC) at full size, as PIL has it before resizing; `views` is the augmented
+ * views that will be made from it (the reserve hook is charged for them too). What is left to do
+ * is ./pixels.ts: `preprocessInto`, here or in the decode pool.
+ */
+export function decodeImage(
+  bytes: Uint8Array,
+  imageSize: number,
+  views: number,
+  opts?: DecodeOptions,
+): Promise<RgbImage> {
+  return decodeRgb(
+    bytes,
+    opts?.maxPixels ?? DEFAULT_MAX_PIXELS,
+    reserveFor(opts, imageSize, views),
+  );
 }
 
 /** Decoded, resized and center-cropped 8-bit RGB (HWC), before normalisation. */
@@ -400,11 +412,7 @@ export async function decodeToCrop(
   imageSize: number,
   opts?: DecodeOptions,
 ): Promise<Crop> {
-  const src = await decodeRgb(
-    bytes,
-    opts?.maxPixels ?? DEFAULT_MAX_PIXELS,
-    reserveFor(opts, imageSize),
-  );
+  const src = await decodeImage(bytes, imageSize, 0, opts);
   return {
     rgb: centerCrop(src, imageSize),
     width: imageSize,
@@ -424,53 +432,8 @@ export async function decodeToViews(
   augment: { views: number; seed: string; imageId: string },
   opts?: DecodeOptions,
 ): Promise<Uint8Array[]> {
-  const src = await decodeRgb(
-    bytes,
-    opts?.maxPixels ?? DEFAULT_MAX_PIXELS,
-    reserveFor(opts, imageSize, augment.views),
-  );
-  const crops = [centerCrop(src, imageSize)];
-  for (let v = 1; v <= augment.views; v++)
-    crops.push(augmentedView(src, imageSize, viewRandom(augment.seed, augment.imageId, v)));
-  return crops;
-}
-
-/**
- * Per channel, the normalised value of each byte, computed with HF's float steps:
- * float32(u8 * rescale in float64), then (x - mean) / std in float32.
- */
-function lookupTable(params: PreprocessParams): Float32Array {
-  const lut = new Float32Array(3 * 256);
-  for (const c of [0, 1, 2] as const) {
-    const mean = Math.fround(params.mean[c]);
-    const std = Math.fround(params.std[c]);
-    for (let v = 0; v < 256; v++) {
-      lut[c * 256 + v] = Math.fround(Math.fround(v * params.rescale) - mean) / std;
-    }
-  }
-  return lut;
-}
-
-/** Normalises an HWC crop into `out` (CHW float32) at `offset` (to fill NCHW batches without copies). */
-export function normalizeInto(
-  rgb: Uint8Array,
-  params: PreprocessParams,
-  out: Float32Array,
-  offset: number,
-): void {
-  const plane = params.imageSize * params.imageSize;
-  if (rgb.length !== plane * 3) {
-    throw new RangeError(`expected ${plane * 3} bytes of RGB, got ${rgb.length}`);
-  }
-  if (offset < 0 || offset + plane * 3 > out.length) {
-    throw new RangeError(`offset ${offset} + ${plane * 3} is outside the output (${out.length})`);
-  }
-  const lut = lookupTable(params); // 768 entries: cheaper than 3 float ops per pixel
-  for (let i = 0; i < plane; i++) {
-    out[offset + i] = lut[rgb[i * 3]!]!;
-    out[offset + plane + i] = lut[256 + rgb[i * 3 + 1]!]!;
-    out[offset + 2 * plane + i] = lut[512 + rgb[i * 3 + 2]!]!;
-  }
+  const src = await decodeImage(bytes, imageSize, augment.views, opts);
+  return viewCrops(src, imageSize, augment);
 }
 
 /** decodeToCrop + normalizeInto into a new Float32Array(3*S*S). */

@@ -4,7 +4,8 @@
  * main event loop, so sessions must not live there. Calls are serialised: a session runs one call
  * at a time.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startEvalThread } from '../../util/eval-thread';
 
 export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 
@@ -20,7 +21,7 @@ export interface OutputTensor {
   dims: number[];
 }
 
-// Plain JavaScript evaluated in the thread (no TypeScript loader needed in tests, tsx or dist).
+// Plain JavaScript evaluated in the thread (../../util/eval-thread.ts: the same in tests, tsx, dist).
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
@@ -110,14 +111,11 @@ export class SessionThread {
     model: string | Uint8Array,
     opts: { providers: readonly ExecutionProvider[]; threads: number },
   ): Promise<SessionThread> {
-    const worker = new Worker(THREAD_SOURCE, {
-      eval: true,
-      workerData: {
-        ortPath: require.resolve('onnxruntime-node'),
-        model,
-        providers: opts.providers,
-        threads: opts.threads,
-      },
+    const worker = startEvalThread(THREAD_SOURCE, {
+      ortPath: require.resolve('onnxruntime-node'),
+      model,
+      providers: opts.providers,
+      threads: opts.threads,
     });
     type Ready = {
       type: 'ready';
