@@ -54,7 +54,12 @@ async function main(): Promise<void> {
   const preprocessIps = perSecond(images.length, t0);
 
   // 2. inference alone, per batch size.
-  const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
+  // The float graph: this bench feeds normalised float32 NCHW pixels.
+  const encoder = await ImageEncoder.create(bundle, {
+    threads: THREADS,
+    providers: ['cpu'],
+    inputFormat: 'float32-nchw',
+  });
   const inferenceIps: Record<string, number> = {};
   for (const bs of BATCH_SIZES) {
     const template = Float32Array.from({ length: bs * size }, (_, i) => Math.sin(i));
@@ -91,6 +96,7 @@ async function main(): Promise<void> {
     threads: THREADS,
     providers: ['cpu'],
     precision: 'int8',
+    inputFormat: 'float32-nchw',
   });
   const template = Float32Array.from({ length: FULL_BATCH * size }, (_, i) => Math.sin(i));
   await int8.encode(template.slice(), FULL_BATCH);

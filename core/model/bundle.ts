@@ -19,7 +19,7 @@ import { PermanentError } from '../util/errors';
 export const DEFAULT_MAX_BUNDLE_FILE_BYTES = DEFAULT_RESOURCE_LIMITS.maxBundleFileBytes;
 /** bundle.json itself: the exporter writes ~2 KB. */
 const MAX_MANIFEST_BYTES = 1024 ** 2;
-/** Files one bundle may list (the exporter writes at most 7). */
+/** Files one bundle may list (the exporter writes at most 10). */
 const MAX_BUNDLE_FILES = 64;
 
 export interface BundleLimits {
@@ -27,12 +27,36 @@ export interface BundleLimits {
   maxFileBytes?: number;
 }
 
+/** What an image graph takes: normalised float32 NCHW, or the center crops' uint8 NHWC bytes. */
+export const PIXEL_FORMATS = ['float32-nchw', 'uint8-nhwc'] as const;
+export type PixelFormat = (typeof PIXEL_FORMATS)[number];
+
+const variantSchema = z.strictObject({
+  file: z.string(),
+  input: z.string(),
+  output: z.string(),
+  inputFormat: z.enum(PIXEL_FORMATS),
+});
+/** One runnable graph: its file, its tensors' names and what its input holds. */
+export type GraphVariant = z.infer<typeof variantSchema>;
+
 const graphSchema = z.strictObject({
   file: z.string(),
   input: z.string(),
   output: z.string(),
   /** Optional dynamic-int8 variant of the same graph (exporter --int8). */
   int8: z.string().optional(),
+  /**
+   * Image graphs by precision (exporter since issue 13): uint8 NHWC input, normalisation inside;
+   * fp32 and fp16 always, int8 with --int8. Absent in older bundles (the fields above then serve).
+   */
+  variants: z
+    .strictObject({
+      fp32: variantSchema.optional(),
+      fp16: variantSchema.optional(),
+      int8: variantSchema.optional(),
+    })
+    .optional(),
 });
 const bundleSchema = z.object({
   format: z.literal('clipeval-bundle/1'),
@@ -126,6 +150,8 @@ function namedFiles(m: BundleManifest): { field: string; name: string }[] {
   for (const [tower, g] of Object.entries(m.graphs)) {
     out.push({ field: `graphs.${tower}.file`, name: g.file });
     if (g.int8 !== undefined) out.push({ field: `graphs.${tower}.int8`, name: g.int8 });
+    for (const [precision, v] of Object.entries(g.variants ?? {}))
+      out.push({ field: `graphs.${tower}.variants.${precision}.file`, name: v.file });
   }
   if (m.coop) out.push({ field: 'coop.file', name: m.coop.file });
   out.push({ field: 'tokenizer.vocab', name: m.tokenizer.vocab });
@@ -184,6 +210,7 @@ function parseManifest(text: string, where: string): BundleManifest {
   const graphFiles = Object.values(parsed.data.graphs).flatMap((g) => [
     g.file,
     ...(g.int8 ? [g.int8] : []),
+    ...Object.values(g.variants ?? {}).map((v) => v.file),
   ]);
   if (parsed.data.coop) graphFiles.push(parsed.data.coop.file);
   for (const f of [...graphFiles, parsed.data.tokenizer.vocab, parsed.data.tokenizer.merges]) {

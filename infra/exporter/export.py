@@ -13,11 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clipeval_export.bundle import write_bundle_json  # noqa: E402
+from clipeval_export.bundle import clip_preprocessing, write_bundle_json  # noqa: E402
 from clipeval_export.coop_graph import check_coop, coop_failures, export_coop  # noqa: E402
 from clipeval_export.golden import write_golden  # noqa: E402
 from clipeval_export.models import load_checkpoint, random_clip  # noqa: E402
 from clipeval_export.onnx_export import export_encoders, int8_check, quantize_int8, self_check  # noqa: E402
+from clipeval_export.pixels_check import check_uint8_graphs, uint8_failures  # noqa: E402
+from clipeval_export.pixels_graphs import export_uint8_image, quantize_uint8_int8  # noqa: E402
 from clipeval_export.vocab import copy_vocab_from_checkpoint, write_vocab_from_open_clip  # noqa: E402
 
 
@@ -46,13 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         name, source = f"random-{args.random_init}", {"checkpoint": f"random-init:{args.random_init}", "revision": f"seed={args.seed}"}
 
     graphs = export_encoders(model, args.out)
+    preprocessing = clip_preprocessing(model)
+    graphs["image"]["variants"] = export_uint8_image(model, args.out, preprocessing)
     if args.int8:
         quantize_int8(args.out, graphs)
+        quantize_uint8_int8(args.out, graphs["image"]["variants"])
     coop = export_coop(model, args.out)
     bundle = write_bundle_json(model, args.out, name=name, source=source, graphs=graphs, coop=coop)
     check = self_check(model, args.out)
     coop_check = check_coop(model, args.out)
-    report = {"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check, "coop_vs_torch": coop_check}
+    uint8_check = check_uint8_graphs(model, args.out, graphs, preprocessing)
+    report = {"bundle": str(args.out), "files": bundle["files"], "onnxruntime_vs_torch": check, "coop_vs_torch": coop_check, "uint8_graphs": uint8_check}
     if args.int8:
         report["int8_vs_fp32"] = int8_check(args.out, graphs, model)
     print(json.dumps(report, indent=2))
@@ -61,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if coop_failures(coop_check):
         print(f"error: coop.onnx disagrees with PyTorch autograd: {'; '.join(coop_failures(coop_check))}", file=sys.stderr)
+        return 1
+    if uint8_failures(uint8_check):
+        print(f"error: uint8 image graphs out of bounds: {'; '.join(uint8_failures(uint8_check))}", file=sys.stderr)
         return 1
     if args.golden:
         # Golden outputs live beside the bundle, not in it: they are test data, not model files.

@@ -18,11 +18,14 @@ const env = testEnv();
 const store = ObjectStore.connect(env.s3);
 let bundle: ModelBundle;
 let encoder: ImageEncoder;
+let reference: ImageEncoder;
 let items: PlanItem[];
 
 beforeAll(async () => {
   bundle = await loadBundle(TINY_BUNDLE);
   encoder = await ImageEncoder.create(bundle, { threads: 1 });
+  // The float graph, fed the JavaScript-normalised pixels: what the uint8 graph must reproduce.
+  reference = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
   const prefix = `${uniqueId('extract')}/`;
   const files: Record<string, Buffer | string> = Object.fromEntries(
     goldenImages().map((g) => [g.file, readFileSync(join(TINY_GOLDEN, g.file))]),
@@ -38,7 +41,10 @@ beforeAll(async () => {
     split: i % 2 ? 'train' : 'test',
   }));
 });
-afterAll(() => encoder.close());
+afterAll(async () => {
+  await encoder.close();
+  await reference.close();
+});
 
 describe('extractShard', () => {
   it('writes an Arrow shard equal to the encoder called directly, quarantining corrupt images', async () => {
@@ -62,7 +68,7 @@ describe('extractShard', () => {
     const d = shard.dim;
     for (const [i, row] of shard.rows.entries()) {
       const local = join(TINY_GOLDEN, 'images', row.key.split('/').pop()!);
-      const direct = await encoder.encode(await preprocessImage(readFileSync(local), params), 1);
+      const direct = await reference.encode(await preprocessImage(readFileSync(local), params), 1);
       expect(cosine(shard.embeddings.subarray(i * d, (i + 1) * d), direct)).toBeGreaterThanOrEqual(
         0.99999,
       );

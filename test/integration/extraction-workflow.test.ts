@@ -81,7 +81,8 @@ async function expectEqualToDirectEncoding(shardKeys: string[]) {
   const matrix = await readMatrix(store, shardKeys, {
     bundleHash: tiny.hash,
   });
-  const encoder = await ImageEncoder.create(tiny, { threads: 1 });
+  // The float reference graph: the worker's default (the uint8 graph) must give its embeddings.
+  const encoder = await ImageEncoder.create(tiny, { threads: 1, inputFormat: 'float32-nchw' });
   try {
     const p = tiny.manifest.preprocessing;
     const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };

@@ -14,7 +14,7 @@ import {
   type RgbImage,
 } from '../../core/model/image/preprocess';
 import { preprocessInto } from '../../core/model/image/pixels';
-import type { ImageEncoder } from '../../core/model/onnx/encoders';
+import type { ImageEncoder, PixelFormat } from '../../core/model/onnx/encoders';
 import type { ObjectStore } from '../../core/storage/object-store';
 import { WorkerResources } from '../../core/worker-resources';
 
@@ -34,8 +34,12 @@ const read = (rel: string): Uint8Array => new Uint8Array(readFileSync(join(GOLDE
 const AUGMENT = { views: 3, seed: '7' };
 
 /** The bytes of a float array: "byte-identical" means exactly that (NaN, -0 included). */
-const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-function expectSameBytes(got: Float32Array, want: Float32Array, what: string): void {
+const bytesOf = (a: Float32Array | Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+function expectSameBytes(
+  got: Float32Array | Uint8Array,
+  want: Float32Array | Uint8Array,
+  what: string,
+): void {
   expect(got.length, what).toBe(want.length);
   expect(bytesOf(got).equals(bytesOf(want)), `${what}: bytes differ`).toBe(true);
 }
@@ -58,20 +62,31 @@ function bigImage(width: number, height: number): RgbImage {
   return { data, width, height };
 }
 
-/** An encoder stand-in that keeps the batches it is given (a copy: they are the pixels tested). */
-function recordingEncoder() {
-  const batches: Float32Array[] = [];
+/**
+ * An encoder stand-in for a graph taking `format`: keeps the batches it is given (a copy: they
+ * are the pixels tested) and hands each buffer back, as the real one does.
+ */
+function recordingEncoder(format: PixelFormat = 'float32-nchw') {
+  const batches: (Float32Array | Uint8Array)[] = [];
   const encoder = {
-    encode: (pixels: Float32Array, n: number) => {
+    inputFormat: format,
+    allocate: (n: number) =>
+      format === 'uint8-nhwc' ? new Uint8Array(n * SIZE) : new Float32Array(n * SIZE),
+    encodeReturning: (pixels: Float32Array | Uint8Array, n: number) => {
       batches.push(pixels.slice(0, n * SIZE));
-      return Promise.resolve(new Float32Array(n));
+      return Promise.resolve({ embeddings: new Float32Array(n), pixels });
     },
   } as unknown as ImageEncoder;
   return { encoder, batches };
 }
 
-async function runEmbed(pool: DecodePool | undefined, views: number, sources?: ImageSource[]) {
-  const { encoder, batches } = recordingEncoder();
+async function runEmbed(
+  pool: DecodePool | undefined,
+  views: number,
+  sources?: ImageSource[],
+  format: PixelFormat = 'float32-nchw',
+) {
+  const { encoder, batches } = recordingEncoder(format);
   const ids: string[] = [];
   const rowViews: number[] = [];
   const failed: { id: string; reason: string }[] = [];
@@ -86,8 +101,9 @@ async function runEmbed(pool: DecodePool | undefined, views: number, sources?: I
     rowViews.push(...batch.views);
     failed.push(...batch.failed);
   }
-  const pixels = new Float32Array(batches.reduce((n, b) => n + b.length, 0));
-  batches.reduce((at, b) => (pixels.set(b, at), at + b.length), 0);
+  const length = batches.reduce((n, b) => n + b.length, 0);
+  const pixels = format === 'uint8-nhwc' ? new Uint8Array(length) : new Float32Array(length);
+  batches.reduce((at, b) => ((pixels as Uint8Array).set(b as Uint8Array, at), at + b.length), 0);
   return { ids, views: rowViews, failed, pixels };
 }
 
@@ -190,6 +206,29 @@ describe('DecodePool', () => {
       expect(pooled.failed).toEqual(main.failed);
       expect(main.ids.length).toBe(FILES.length * (1 + views) - main.failed.length * (1 + views));
       expectSameBytes(pooled.pixels, main.pixels, `views ${views}`);
+    }
+  });
+
+  it("fills uint8-nhwc batches with the crops' bytes, pool and main thread byte-identical", async () => {
+    for (const views of [0, 2]) {
+      const main = await runEmbed(undefined, views, undefined, 'uint8-nhwc');
+      const pooled = await runEmbed(pool, views, undefined, 'uint8-nhwc');
+      expect(pooled.ids).toEqual(main.ids);
+      expect(pooled.views).toEqual(main.views);
+      expect(pooled.failed).toEqual(main.failed);
+      expect(main.pixels).toBeInstanceOf(Uint8Array);
+      expectSameBytes(pooled.pixels, main.pixels, `uint8, views ${views}`);
+      // The bytes are the HWC crops themselves: no normalisation, no transpose.
+      const crops: Uint8Array[] = [];
+      for (const id of new Set(main.ids)) {
+        const bytes = read(id);
+        if (views)
+          crops.push(
+            ...(await decodeToViews(bytes, S, { views, seed: AUGMENT.seed, imageId: id })),
+          );
+        else crops.push((await decodeToCrop(bytes, S)).rgb);
+      }
+      expectSameBytes(main.pixels, Buffer.concat(crops), `uint8 = crops, views ${views}`);
     }
   });
 

@@ -17,7 +17,8 @@ let texts: TextEncoder;
 
 beforeAll(async () => {
   bundle = await loadBundle(TINY_BUNDLE);
-  images = await ImageEncoder.create(bundle, { threads: 1 });
+  // The float reference graph (these tests feed normalised float32 NCHW pixels).
+  images = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
   texts = await TextEncoder.create(bundle, { threads: 1 });
 });
 afterAll(async () => {
@@ -67,8 +68,9 @@ describe('model bundle', () => {
     manifest.graphs.image.input = 'pixels';
     writeFileSync(join(dir, 'bundle.json'), JSON.stringify(manifest));
     const renamed = await loadBundle(dir);
-    await expect(ImageEncoder.create(renamed, { threads: 1 })).rejects.toThrow(BundleError);
-    await expect(ImageEncoder.create(renamed, { threads: 1 })).rejects.toThrow(
+    const float = { threads: 1, inputFormat: 'float32-nchw' } as const;
+    await expect(ImageEncoder.create(renamed, float)).rejects.toThrow(BundleError);
+    await expect(ImageEncoder.create(renamed, float)).rejects.toThrow(
       /has inputs \[pixel_values\].*names pixels/,
     );
   });
@@ -145,6 +147,7 @@ describe('encoders vs HF transformers', () => {
     const enc = await ImageEncoder.create(bundle, {
       providers: ['cuda', 'webgpu', 'cpu'],
       threads: 1,
+      inputFormat: 'float32-nchw',
     });
     try {
       expect(['cuda', 'webgpu', 'cpu']).toContain(enc.provider);

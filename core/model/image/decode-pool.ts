@@ -5,7 +5,8 @@
  * heartbeats and cancellation run. sharp's decode already runs in libuv's pool and stays on the
  * main thread's side; the decoded RGB goes to a pool thread (moved where it can be; sharp's own
  * buffers Node copies, and those are kept here for a retry), which returns the image's normalised
- * crops as one transferred Float32Array slab that embedImages copies into the batch.
+ * crops as one transferred Float32Array slab that embedImages copies into the batch (or, when
+ * `params.format` is uint8-nhwc, the crops' bytes as one Uint8Array slab: no normalisation).
  *
  * The threads load ./pixels.ts itself (../../util/eval-thread.ts), so their output is the main
  * thread's, bit for bit. Each thread runs one job at a time, so a thread that dies (an uncaught
@@ -17,7 +18,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { modulePath, startEvalThread } from '../../util/eval-thread';
-import type { PreprocessParams, RgbImage, ViewSpec } from './pixels';
+import type { PixelBuffer, PreprocessParams, RgbImage, ViewSpec } from './pixels';
 
 /** An image the pool could not preprocess (a thread's error, or a thread dying twice on it). */
 export class PreprocessFailedError extends Error {
@@ -32,7 +33,8 @@ parentPort.on('message', (job) => {
   let out;
   try {
     const size = 3 * job.params.imageSize * job.params.imageSize;
-    out = new Float32Array((1 + (job.spec ? job.spec.views : 0)) * size);
+    const length = (1 + (job.spec ? job.spec.views : 0)) * size;
+    out = job.params.format === 'uint8-nhwc' ? new Uint8Array(length) : new Float32Array(length);
     pixels.preprocessInto(job.src, job.params, job.spec, out, 0);
   } catch (err) {
     parentPort.postMessage({ id: job.id, error: err && err.message ? err.message : String(err) });
@@ -51,7 +53,7 @@ interface Job {
   crashes: number;
   /** False once its pixels were moved to a thread (a crash then fails it: no retry). */
   retryable: boolean;
-  resolve: (out: Float32Array) => void;
+  resolve: (out: PixelBuffer) => void;
   reject: (err: Error) => void;
 }
 
@@ -76,10 +78,10 @@ export class DecodePool {
 
   /**
    * The normalised center crop of `src`, then its `spec.views` augmented views: (1 + views)
-   * crops of 3 x S x S floats, as `preprocessInto` makes them. Rejects with a
-   * PreprocessFailedError when the image cannot be preprocessed.
+   * crops of 3 x S x S floats (bytes, HWC, for params.format uint8-nhwc), as `preprocessInto`
+   * makes them. Rejects with a PreprocessFailedError when the image cannot be preprocessed.
    */
-  preprocess(src: RgbImage, params: PreprocessParams, spec?: ViewSpec): Promise<Float32Array> {
+  preprocess(src: RgbImage, params: PreprocessParams, spec?: ViewSpec): Promise<PixelBuffer> {
     if (this.closed) return Promise.reject(new Error('the decode pool is closed'));
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
@@ -160,7 +162,7 @@ export class DecodePool {
     });
     const thread: Thread = { worker, job: undefined, gone: false };
     worker.unref();
-    worker.on('message', (m: { id: number; out?: Float32Array; error?: string }) => {
+    worker.on('message', (m: { id: number; out?: PixelBuffer; error?: string }) => {
       const job = thread.job;
       if (!job || job.id !== m.id) return;
       thread.job = undefined;

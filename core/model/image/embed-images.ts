@@ -14,8 +14,8 @@ import {
   decodeImage,
   decodeToCrop,
   decodeToViews,
-  normalizeInto,
 } from './preprocess';
+import { cropInto, formatOf, type PixelBuffer } from './pixels';
 
 export interface ImageSource {
   id: string;
@@ -78,6 +78,9 @@ export async function* embedImages(
   },
 ): AsyncGenerator<EmbeddedBatch> {
   const size = 3 * params.imageSize * params.imageSize;
+  // The batch holds what the graph takes (encoder.inputFormat); the pool's threads, which get
+  // `params`, write the same (uint8-nhwc: the crops' bytes, no normalisation in JavaScript).
+  params = { ...params, format: encoder.inputFormat };
   const limits: ImageLimits = { maxPixels: opts.maxPixels, ...opts.limits };
   const decode = async (item: ImageSource) => {
     let lease: ByteLease | undefined;
@@ -128,7 +131,10 @@ export async function* embedImages(
     }
   };
 
-  let pixels = new Float32Array(opts.batchSize * size);
+  // Batch buffers come back from the encoder's thread once it has run them, and are refilled.
+  const spare: PixelBuffer[] = [];
+  const fresh = () => spare.pop() ?? encoder.allocate(opts.batchSize);
+  let pixels = fresh();
   let ids: string[] = [];
   let views: number[] = [];
   let failed: EmbeddedBatch['failed'] = [];
@@ -138,13 +144,16 @@ export async function* embedImages(
     const n = ids.length;
     const run =
       n > 0
-        ? encoder.encode(n === opts.batchSize ? pixels : pixels.slice(0, n * size), n)
-        : Promise.resolve(new Float32Array(0));
-    pixels = new Float32Array(opts.batchSize * size);
+        ? encoder.encodeReturning(n === opts.batchSize ? pixels : pixels.slice(0, n * size), n)
+        : Promise.resolve({ embeddings: new Float32Array(0), pixels: undefined });
+    pixels = fresh();
     ids = [];
     views = [];
     failed = [];
-    return run.then((embeddings) => ({ ...batch, embeddings }));
+    return run.then(({ embeddings, pixels: used }) => {
+      if (used?.length === opts.batchSize * size) spare.push(used);
+      return { ...batch, embeddings };
+    });
   };
 
   for await (const d of mapOrdered(source, imageConcurrency(opts.concurrency, limits), decode)) {
@@ -152,8 +161,8 @@ export async function* embedImages(
     const count = d.crops?.length ?? d.count ?? 0;
     for (let view = 0; view < count; view++) {
       const at = ids.length * size;
-      if (d.slab) pixels.set(d.slab.subarray(view * size, (view + 1) * size), at);
-      else if (d.crops) normalizeInto(d.crops[view]!, params, pixels, at);
+      if (d.slab) setSlab(pixels, d.slab.subarray(view * size, (view + 1) * size), at);
+      else if (d.crops) cropInto(d.crops[view]!, params, pixels, at);
       ids.push(d.id);
       views.push(view);
       if (ids.length === opts.batchSize) {
@@ -166,6 +175,13 @@ export async function* embedImages(
   const last = ids.length > 0 || failed.length > 0 ? launch() : undefined;
   if (inFlight) yield await inFlight;
   if (last) yield await last;
+}
+
+/** A pool thread's crops into the batch: the same format, or a bug (checked, not coerced). */
+function setSlab(pixels: PixelBuffer, slab: PixelBuffer, at: number): void {
+  if (formatOf(slab) !== formatOf(pixels))
+    throw new TypeError(`a ${formatOf(slab)} slab cannot fill a ${formatOf(pixels)} batch`);
+  (pixels as Uint8Array).set(slab, at);
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * @file The CPU-heavy pixel steps after decoding: Pillow-exact resize + center crop, the
- * augmented training views, normalisation to CHW float32. Plain functions over typed arrays with
+ * augmented training views, normalisation to CHW float32 (or, for image graphs taking uint8 NHWC,
+ * the crops' bytes as they are: those graphs normalise inside). Plain functions over typed arrays with
  * no native dependency (no sharp): the main thread calls them (no decode pool), and the decode
  * pool's threads load this very module (./decode-pool.ts), so both paths run the same code.
  */
 import { augmentedView, type RgbImage, viewRandom } from './augment';
 import { resizeCropBicubic } from './resample';
+import type { PixelFormat } from '../bundle';
 
 export type { RgbImage } from './augment';
 
@@ -14,7 +16,19 @@ export interface PreprocessParams {
   mean: [number, number, number];
   std: [number, number, number];
   rescale: number;
+  /**
+   * What the decode pool's threads return (default float32-nchw): normalised floats, or for
+   * uint8-nhwc graphs the crops' bytes (ImageEncoder.inputFormat).
+   */
+  format?: PixelFormat;
 }
+
+/** A batch buffer: float32 for float32-nchw graphs, bytes for uint8-nhwc graphs. */
+export type PixelBuffer = Float32Array | Uint8Array;
+
+/** The pixel format a batch buffer holds. */
+export const formatOf = (out: PixelBuffer): PixelFormat =>
+  out instanceof Uint8Array ? 'uint8-nhwc' : 'float32-nchw';
 
 /** Augmented training views besides the center crop, and what seeds them. */
 export interface ViewSpec {
@@ -51,19 +65,38 @@ export function viewCrops(src: RgbImage, imageSize: number, spec?: ViewSpec): Ui
 }
 
 /**
- * viewCrops + normalizeInto: the crops of `src`, normalised one after another into `out` from
- * `offset` (1 + views crops of 3 x S x S floats).
+ * viewCrops + cropInto: the crops of `src`, one after another into `out` from `offset` (1 + views
+ * crops of 3 x S x S values: normalised floats, or the bytes when `out` is a Uint8Array).
  */
 export function preprocessInto(
   src: RgbImage,
   params: PreprocessParams,
   spec: ViewSpec | undefined,
-  out: Float32Array,
+  out: PixelBuffer,
   offset: number,
 ): void {
   const size = 3 * params.imageSize * params.imageSize;
   for (const [v, rgb] of viewCrops(src, params.imageSize, spec).entries())
-    normalizeInto(rgb, params, out, offset + v * size);
+    cropInto(rgb, params, out, offset + v * size);
+}
+
+/**
+ * One HWC crop into a batch buffer at `offset`: normalised to CHW (float32-nchw), or copied as it
+ * is (uint8-nhwc: the graph rescales, normalises and transposes; no JavaScript pass over it).
+ */
+export function cropInto(
+  rgb: Uint8Array,
+  params: PreprocessParams,
+  out: PixelBuffer,
+  offset: number,
+): void {
+  if (out instanceof Float32Array) return normalizeInto(rgb, params, out, offset);
+  const bytes = params.imageSize * params.imageSize * 3;
+  if (rgb.length !== bytes)
+    throw new RangeError(`expected ${bytes} bytes of RGB, got ${rgb.length}`);
+  if (offset < 0 || offset + bytes > out.length)
+    throw new RangeError(`offset ${offset} + ${bytes} is outside the output (${out.length})`);
+  out.set(rgb, offset);
 }
 
 /** An 8-bit RGB image's pixels must be exactly width x height x 3 bytes. */

@@ -1,38 +1,83 @@
-import { BundleError, bundleFile, type ModelBundle } from '../bundle';
+import {
+  BundleError,
+  bundleFile,
+  type GraphVariant,
+  type ModelBundle,
+  type PixelFormat,
+} from '../bundle';
 import { type ExecutionProvider, SessionThread, type TensorMessage } from './session-thread';
 import { l2NormalizeRows } from '../../util/vectors';
+
+export type { PixelFormat } from '../bundle';
+
+/** Which graph of a bundle runs: fp16 is for GPU providers (see docs/model-bundles.md). */
+export type GraphPrecision = 'fp32' | 'fp16' | 'int8';
 
 export interface EncoderOptions {
   /** Tried in order; the first that loads is used (cuda only where its binaries are installed). */
   providers?: readonly ExecutionProvider[];
   /** ONNX Runtime intra-op threads for this session (default: all cores). */
   threads?: number;
-  /** `int8` uses the bundle's dynamic-int8 graphs (exporter --int8): faster on CPU, less exact. */
-  precision?: 'fp32' | 'int8';
+  /**
+   * fp32 (default) or a faster, less exact graph: int8 (exporter --int8; CPUs) or fp16 (image
+   * only; GPU providers). Image graphs taking uint8 pixels are preferred where the bundle has them.
+   */
+  precision?: GraphPrecision;
+  /**
+   * Image graphs: the input format to insist on (default: uint8-nhwc where the bundle has it,
+   * else float32-nchw). float32-nchw selects the reference float graph (fp32, int8).
+   */
+  inputFormat?: PixelFormat;
 }
 
 const DEFAULT_PROVIDERS: readonly ExecutionProvider[] = ['cpu'];
 
-async function openGraph(
+/**
+ * The graph a precision selects: the image tower's uint8-input variant when the bundle has one,
+ * else (bundles exported before the variants, fp32 and int8 only) the float32 NCHW graph.
+ */
+export function selectGraph(
   bundle: ModelBundle,
   which: 'image' | 'text',
+  opts: Pick<EncoderOptions, 'precision' | 'inputFormat'> = {},
+): GraphVariant {
+  const { precision = 'fp32', inputFormat } = opts;
+  const graph = bundle.manifest.graphs[which];
+  const variant = which === 'image' ? graph.variants?.[precision] : undefined;
+  if (variant && (inputFormat ?? variant.inputFormat) === variant.inputFormat) return variant;
+  if (inputFormat === 'uint8-nhwc')
+    throw new BundleError(
+      `Bundle ${bundle.dir} has no ${precision} ${which} graph taking uint8-nhwc pixels: ` +
+        're-export it with infra/exporter/export.py, or leave the input format to the encoder',
+    );
+  const floatGraph = { input: graph.input, output: graph.output, inputFormat: 'float32-nchw' };
+  if (precision === 'fp32') return { ...floatGraph, file: graph.file } as GraphVariant;
+  if (precision === 'int8' && graph.int8 !== undefined)
+    return { ...floatGraph, file: graph.int8 } as GraphVariant;
+  const how =
+    precision === 'int8'
+      ? 're-export it with --int8'
+      : which === 'image'
+        ? 're-export it with infra/exporter/export.py (every export writes one)'
+        : 'fp16 graphs exist for the image tower only';
+  throw new BundleError(
+    `Bundle ${bundle.dir} has no ${precision} ${which} graph: ${how}, or use precision fp32`,
+  );
+}
+
+async function openGraph(
+  bundle: ModelBundle,
+  graph: GraphVariant,
   opts: EncoderOptions,
 ): Promise<SessionThread> {
-  const graph = bundle.manifest.graphs[which];
-  const file = opts.precision === 'int8' ? graph.int8 : graph.file;
-  if (file === undefined) {
-    throw new BundleError(
-      `Bundle ${bundle.dir} has no int8 ${which} graph: re-export it with --int8, or use precision fp32`,
-    );
-  }
-  const thread = await SessionThread.start(bundleFile(bundle, file), {
+  const thread = await SessionThread.start(bundleFile(bundle, graph.file), {
     providers: opts.providers ?? DEFAULT_PROVIDERS,
     threads: opts.threads ?? 0, // 0: ONNX Runtime picks (all physical cores)
   });
   if (!thread.inputNames.includes(graph.input) || !thread.outputNames.includes(graph.output)) {
     await thread.close();
     throw new BundleError(
-      `Bundle ${bundle.dir}: ${file} has inputs [${thread.inputNames.join(', ')}] and outputs ` +
+      `Bundle ${bundle.dir}: ${graph.file} has inputs [${thread.inputNames.join(', ')}] and outputs ` +
         `[${thread.outputNames.join(', ')}], but bundle.json names ${graph.input} -> ${graph.output}. Re-export the bundle.`,
     );
   }
@@ -44,18 +89,24 @@ abstract class GraphEncoder {
   protected constructor(
     private readonly thread: SessionThread,
     protected readonly bundle: ModelBundle,
-    private readonly which: 'image' | 'text',
+    protected readonly graph: GraphVariant,
   ) {}
 
   get provider(): ExecutionProvider {
     return this.thread.provider;
   }
 
-  /** Runs the graph on one input tensor and L2-normalises the embeddings. */
-  protected async embed(input: TensorMessage): Promise<Float32Array> {
-    const g = this.bundle.manifest.graphs[this.which];
-    const out = (await this.thread.run({ [g.input]: input }, [g.output]))[g.output]!;
-    return l2NormalizeRows(out.data, this.bundle.manifest.architecture.embedDim);
+  /** Runs the graph on one input tensor; L2-normalised embeddings, and the input's buffer back. */
+  protected async embed<T extends TensorMessage['data']>(
+    input: TensorMessage,
+  ): Promise<{ embeddings: Float32Array; input: T }> {
+    const { input: name, output } = this.graph;
+    const r = await this.thread.runReturningInputs({ [name]: input }, [output]);
+    const embeddings = l2NormalizeRows(
+      r.outputs[output]!.data,
+      this.bundle.manifest.architecture.embedDim,
+    );
+    return { embeddings, input: r.inputs[name] as T };
   }
 
   close(): Promise<void> {
@@ -63,31 +114,76 @@ abstract class GraphEncoder {
   }
 }
 
-/** Pixels (NCHW float32, preprocessed) to L2-normalised image embeddings [n, embedDim]. */
+/** A batch of preprocessed pixels, in the layout of the encoder's `inputFormat`. */
+export type PixelBatch = Float32Array | Uint8Array;
+
+/**
+ * Pixels to L2-normalised image embeddings [n, embedDim]. `inputFormat` says what `encode` takes:
+ * float32-nchw (normalised, [n, 3, S, S]) or uint8-nhwc (the center crops' bytes, [n, S, S, 3];
+ * the graph normalises them).
+ */
 export class ImageEncoder extends GraphEncoder {
   static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<ImageEncoder> {
-    return new ImageEncoder(await openGraph(bundle, 'image', opts), bundle, 'image');
+    const graph = selectGraph(bundle, 'image', opts);
+    return new ImageEncoder(await openGraph(bundle, graph, opts), bundle, graph);
+  }
+
+  get inputFormat(): PixelFormat {
+    return this.graph.inputFormat;
+  }
+
+  /** A zeroed batch buffer for `n` images in this encoder's input format. */
+  allocate(n: number): PixelBatch {
+    const s = this.bundle.manifest.preprocessing.imageSize;
+    return this.inputFormat === 'uint8-nhwc'
+      ? new Uint8Array(n * s * s * 3)
+      : new Float32Array(n * 3 * s * s);
   }
 
   /** `pixels` is transferred to the session's thread: the caller must not reuse it. */
-  encode(pixels: Float32Array, n: number): Promise<Float32Array> {
+  async encode(pixels: PixelBatch, n: number): Promise<Float32Array> {
+    return (await this.encodeReturning(pixels, n)).embeddings;
+  }
+
+  /**
+   * encode(), and `pixels`' buffer handed back once the graph has run, for the next batch (so a
+   * batch loop does not allocate an input buffer per batch).
+   */
+  encodeReturning(
+    pixels: PixelBatch,
+    n: number,
+  ): Promise<{ embeddings: Float32Array; pixels: PixelBatch }> {
     const s = this.bundle.manifest.preprocessing.imageSize;
-    if (pixels.length !== n * 3 * s * s) {
+    const u8 = this.inputFormat === 'uint8-nhwc';
+    if (u8 !== pixels instanceof Uint8Array || (!u8 && !(pixels instanceof Float32Array)))
       return Promise.reject(
-        new Error(`expected ${n}x3x${s}x${s} pixels, got ${pixels.length} values`),
+        new TypeError(
+          `this image graph takes ${this.inputFormat} pixels (${u8 ? 'Uint8Array' : 'Float32Array'}), got a ${pixels.constructor.name}`,
+        ),
       );
+    if (pixels.length !== n * 3 * s * s) {
+      const shape = u8 ? `${n}x${s}x${s}x3` : `${n}x3x${s}x${s}`;
+      return Promise.reject(new Error(`expected ${shape} pixels, got ${pixels.length} values`));
     }
-    return this.embed({ type: 'float32', data: pixels, dims: [n, 3, s, s] });
+    const input: TensorMessage =
+      pixels instanceof Uint8Array
+        ? { type: 'uint8', data: pixels, dims: [n, s, s, 3] }
+        : { type: 'float32', data: pixels, dims: [n, 3, s, s] };
+    return this.embed<PixelBatch>(input).then((r) => ({
+      embeddings: r.embeddings,
+      pixels: r.input,
+    }));
   }
 }
 
 /** Token ids ([n, length] int64, padded) to L2-normalised text embeddings [n, embedDim]. */
 export class TextEncoder extends GraphEncoder {
   static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<TextEncoder> {
-    return new TextEncoder(await openGraph(bundle, 'text', opts), bundle, 'text');
+    const graph = selectGraph(bundle, 'text', opts);
+    return new TextEncoder(await openGraph(bundle, graph, opts), bundle, graph);
   }
 
-  encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {
-    return this.embed({ type: 'int64', data: ids, dims: shape });
+  async encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {
+    return (await this.embed({ type: 'int64', data: ids, dims: shape })).embeddings;
   }
 }

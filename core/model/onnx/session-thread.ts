@@ -9,11 +9,11 @@ import { startEvalThread } from '../../util/eval-thread';
 
 export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 
-export interface TensorMessage {
-  type: 'float32' | 'int64';
-  data: Float32Array | BigInt64Array;
-  dims: number[];
-}
+export type TensorMessage =
+  | { type: 'float32'; data: Float32Array; dims: number[] }
+  | { type: 'int64'; data: BigInt64Array; dims: number[] }
+  /** Image bytes (uint8 NHWC graphs): a quarter of the float32 tensor's bytes cross threads. */
+  | { type: 'uint8'; data: Uint8Array; dims: number[] };
 
 /** An output tensor (float32: every graph clipeval runs returns float32). */
 export interface OutputTensor {
@@ -66,7 +66,14 @@ parentPort.on('message', (msg) => {
         outputs[name] = { data: t.data, dims: t.dims };
         transfer.push(t.data.buffer);
       }
-      parentPort.postMessage({ id: msg.id, outputs }, [...new Set(transfer)]);
+      // The inputs' buffers go back (moved, not copied) for the caller to fill again: a batch
+      // loop then allocates no new input buffer per batch. The session is done with them.
+      const inputs = {};
+      for (const [name, t] of Object.entries(msg.feeds)) {
+        inputs[name] = t.data;
+        transfer.push(t.data.buffer);
+      }
+      parentPort.postMessage({ id: msg.id, outputs, inputs }, [...new Set(transfer)]);
     } catch (err) {
       parentPort.postMessage({ id: msg.id, error: err && err.message ? err.message : String(err) });
     }
@@ -74,8 +81,14 @@ parentPort.on('message', (msg) => {
 });
 `;
 
+/** A run's outputs, and its input buffers handed back (empty after cacheFeeds and the like). */
+export interface RunResult {
+  outputs: Record<string, OutputTensor>;
+  inputs: Record<string, TensorMessage['data']>;
+}
+
 interface Pending {
-  resolve: (t: Record<string, OutputTensor>) => void;
+  resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -91,12 +104,17 @@ export class SessionThread {
   ) {
     worker.on(
       'message',
-      (m: { id: number; outputs?: Record<string, OutputTensor>; error?: string }) => {
+      (m: {
+        id: number;
+        outputs?: Record<string, OutputTensor>;
+        inputs?: RunResult['inputs'];
+        error?: string;
+      }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
         if (m.error !== undefined) p.reject(new Error(`ONNX Runtime: ${m.error}`));
-        else p.resolve(m.outputs!);
+        else p.resolve({ outputs: m.outputs!, inputs: m.inputs ?? {} });
       },
     );
     worker.on('error', (err) => this.failAll(err));
@@ -144,17 +162,22 @@ export class SessionThread {
    * Runs the session and returns the named outputs. Input buffers are transferred to the
    * thread, so the caller must not reuse them (pass a copy to keep one).
    */
-  run(
+  async run(
     feeds: Record<string, TensorMessage>,
     outputs: readonly string[],
   ): Promise<Record<string, OutputTensor>> {
+    return (await this.runReturningInputs(feeds, outputs)).outputs;
+  }
+
+  /** run(), and the input buffers back once the session is done with them (to be refilled). */
+  runReturningInputs(
+    feeds: Record<string, TensorMessage>,
+    outputs: readonly string[],
+  ): Promise<RunResult> {
     return this.post({ feeds, outputs }, feeds);
   }
 
-  private post(
-    message: object,
-    transferred: Record<string, TensorMessage>,
-  ): Promise<Record<string, OutputTensor>> {
+  private post(message: object, transferred: Record<string, TensorMessage>): Promise<RunResult> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -14,6 +14,20 @@ from .onnx_export import OPSET
 FORMAT = "clipeval-bundle/1"
 
 
+def clip_preprocessing(model: CLIPModel) -> dict:
+    """bundle.json's preprocessing: CLIP's; the uint8 image graphs build these steps in."""
+    size = model.config.vision_config.image_size
+    return {
+        "imageSize": size,
+        "resize": "shortest-edge",
+        "interpolation": "bicubic",
+        "crop": "center",
+        "rescale": 1 / 255,
+        "mean": [0.48145466, 0.4578275, 0.40821073],
+        "std": [0.26862954, 0.26130258, 0.27577711],
+    }
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -43,15 +57,7 @@ def write_bundle_json(model: CLIPModel, out: Path, *, name: str, source: dict, g
             "eosTokenId": 49407,
             "padTokenId": 49407,
         },
-        "preprocessing": {
-            "imageSize": v.image_size,
-            "resize": "shortest-edge",
-            "interpolation": "bicubic",
-            "crop": "center",
-            "rescale": 1 / 255,
-            "mean": [0.48145466, 0.4578275, 0.40821073],
-            "std": [0.26862954, 0.26130258, 0.27577711],
-        },
+        "preprocessing": clip_preprocessing(model),
         "graphs": graphs,
         "coop": coop,
         "opset": OPSET,
