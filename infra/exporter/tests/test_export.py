@@ -22,7 +22,7 @@ def load(folder: Path, name: str):
 
 def test_bundle_lists_every_file_with_its_hash(fresh: Path):
     bundle = load(fresh, "bundle.json")
-    assert set(bundle["files"]) == {"image.onnx", "text.onnx", "coop.onnx", "vocab.json", "merges.txt"}
+    assert set(bundle["files"]) == {"image.onnx", "image.u8.onnx", "image.u8.fp16.onnx", "text.onnx", "coop.onnx", "vocab.json", "merges.txt"}
     assert bundle["coop"] == {"file": "coop.onnx", "maxLength": 77}
     assert bundle["architecture"]["embedDim"] == 16
     assert abs(bundle["logitScale"] - 100.0) < 1e-3
@@ -84,5 +84,40 @@ def test_int8_variants_are_listed_and_close_to_fp32(tmp_path: Path):
     bundle = load(out, "bundle.json")
     assert bundle["graphs"]["image"]["int8"] == "image.int8.onnx" and "text.int8.onnx" in bundle["files"]
     report = json.loads(r.stdout)
+    assert bundle["graphs"]["image"]["variants"]["int8"] == {"file": "image.u8.int8.onnx", "input": "pixels", "output": "image_embeds", "inputFormat": "uint8-nhwc"}
+    assert report["uint8_graphs"]["int8_vs_fp32"]["min_cosine"] > 0.99, report
     assert report["int8_vs_fp32"]["image_int8_min_cosine"] > 0.99, report
     assert report["int8_vs_fp32"]["text_int8_min_cosine"] > 0.99, report
+
+
+def test_uint8_graphs_are_listed_and_match_the_float_graph(fresh: Path):
+    """uint8 NHWC in, normalisation inside: the fp32 variant equals the float graph on the golden crops;
+    fp16 within its stated bounds (cosine >= 0.999 per image, max abs <= 0.02, normalised embeddings)."""
+    import onnx
+    from clipeval_export.models import random_clip
+    from clipeval_export.pixels_check import FP16_MAX_ABS, FP16_MIN_COSINE, check_crops, check_uint8_graphs, compare, run
+
+    bundle = load(fresh, "bundle.json")
+    variants = bundle["graphs"]["image"]["variants"]
+    assert set(variants) == {"fp32", "fp16"}
+    assert all(v["inputFormat"] == "uint8-nhwc" and v["input"] == "pixels" for v in variants.values())
+    half = onnx.load(str(fresh / variants["fp16"]["file"]))
+    assert half.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert half.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in half.graph.initializer)
+
+    model = random_clip("tiny", 0)
+    report = check_uint8_graphs(model, fresh, bundle["graphs"], bundle["preprocessing"])
+    assert report["uint8_fp32_vs_float"]["max_abs"] <= 1e-5, report
+    assert report["fp16_ort_cpu_vs_fp32"]["min_cosine"] >= FP16_MIN_COSINE, report
+    assert report["fp16_ort_cpu_vs_fp32"]["max_abs"] <= FP16_MAX_ABS, report
+
+    # The crops are the committed goldens' crops (HF's processor), fed as bytes, in NHWC order.
+    u8, floats = check_crops(model, bundle["preprocessing"], random_crops=0)
+    from PIL import Image
+
+    golden = load(FIXTURE_GOLDEN, "image-embeddings.json")
+    for crop, g in zip(u8, golden):
+        assert np.array_equal(crop, np.asarray(Image.open(FIXTURE_GOLDEN / g["crop"]).convert("RGB")))
+    a = run(fresh / variants["fp32"]["file"], {"pixels": u8})
+    assert compare(a, np.array([g["embedding"] for g in golden]))["min_cosine"] > 0.99999
