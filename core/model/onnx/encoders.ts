@@ -8,7 +8,7 @@ export interface EncoderOptions {
   /** ONNX Runtime intra-op threads for this session (default: all cores). */
   threads?: number;
   /** `int8` uses the bundle's dynamic-int8 graphs (exporter --int8): faster on CPU, less exact. */
-  precision?: 'fp32' | 'int8';
+  precision?: 'fp32' | 'fp16' | 'int8';
 }
 
 const DEFAULT_PROVIDERS: readonly ExecutionProvider[] = ['cpu'];
@@ -19,10 +19,13 @@ async function openGraph(
   opts: EncoderOptions,
 ): Promise<SessionThread> {
   const graph = bundle.manifest.graphs[which];
-  const file = opts.precision === 'int8' ? graph.int8 : graph.file;
+  const precision = opts.precision ?? 'fp32';
+  // Never another graph in place of the one asked for (it would land in the wrong space).
+  const variants = graph as { int8?: string; fp16?: string };
+  const file = precision === 'fp32' ? graph.file : variants[precision];
   if (file === undefined) {
     throw new BundleError(
-      `Bundle ${bundle.dir} has no int8 ${which} graph: re-export it with --int8, or use precision fp32`,
+      `Bundle ${bundle.dir} has no ${precision} ${which} graph: re-export it with --${precision}, or use precision fp32 (extraction.imageGraph / CLIPEVAL_IMAGE_GRAPH)`,
     );
   }
   const thread = await SessionThread.start(bundleFile(bundle, file), {
