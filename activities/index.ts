@@ -49,7 +49,12 @@ export function createCpuActivities(env: ClipevalEnv) {
   const { store, resources } = workerDeps(env);
   return {
     activities: registered({
-      planDataset: planDatasetActivity({ store, limits: env.planning, sources: env.sources }),
+      planDataset: planDatasetActivity({
+        store,
+        limits: env.planning,
+        sources: env.sources,
+        ...(env.imageGraph ? { imageGraph: env.imageGraph } : {}),
+      }),
       zeroShot: zeroShotActivity({ store, resources }),
       fitLinearProbe: fitLinearProbeActivity({ store, resources, onnx: env.onnx }),
       summarizeRun: summarizeRunActivity({ store }),

@@ -36,16 +36,34 @@ export function ensureBundle(dir: string): void {
   if (spawnSync(PYTHON, args, { stdio: 'inherit' }).status !== 0) throw new Error('export failed');
 }
 
-/** One 640x480 photo-like JPEG (noise plus a shape, so the encoder sees real entropy). */
-export async function benchJpeg(i: number): Promise<Buffer> {
-  const noise = Buffer.alloc(160 * 120 * 3);
+/**
+ * One photo-like JPEG, 640x480 unless `size` says otherwise (noise plus a shape, so the encoder
+ * sees real entropy); `format: 'webp'` encodes the same picture as lossy WebP. At 640x480 the
+ * bytes are what they always were (the benchmarks' images).
+ */
+export async function benchJpeg(
+  i: number,
+  size: [number, number] = [640, 480],
+  format: 'jpeg' | 'webp' = 'jpeg',
+): Promise<Buffer> {
+  const [w, h] = size;
+  // The scene's detail is 160 noise samples across whatever the pixel size: a larger image is
+  // the same scene at a higher resolution, as a camera would take it.
+  const [nw, nh] = [160, Math.max(1, Math.round((160 * h) / w))];
+  const noise = Buffer.alloc(nw * nh * 3);
   for (let j = 0; j < noise.length; j++) noise[j] = (j * 2654435761 + i * 40503) % 251;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="480"><circle cx="${100 + (i % 90) * 5}" cy="240" r="${60 + (i % 40)}" fill="rgb(${(i * 7) % 255},90,160)"/></svg>`;
-  return sharp(noise, { raw: { width: 160, height: 120, channels: 3 } })
-    .resize(640, 480)
-    .composite([{ input: Buffer.from(svg) }])
-    .jpeg({ quality: 88 })
-    .toBuffer();
+  const [cx, cy, r] = [
+    (w * (100 + (i % 90) * 5)) / 640,
+    h / 2,
+    (Math.min(w, h) * (60 + (i % 40))) / 480,
+  ];
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><circle cx="${cx}" cy="${cy}" r="${r}" fill="rgb(${(i * 7) % 255},90,160)"/></svg>`;
+  const picture = sharp(noise, { raw: { width: nw, height: nh, channels: 3 } })
+    .resize(w, h)
+    .composite([{ input: Buffer.from(svg) }]);
+  return (
+    format === 'webp' ? picture.webp({ quality: 88 }) : picture.jpeg({ quality: 88 })
+  ).toBuffer();
 }
 
 /** `n` bench JPEGs cached in `dir`. */

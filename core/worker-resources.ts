@@ -1,4 +1,5 @@
 import type { SourcePolicy } from './config/allowed-sources';
+import type { ImageGraph } from './config/run-spec';
 import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from './config/env';
 import type { Plan } from './dataset/plan';
 import { type ModelBundle, resolveBundle } from './model/bundle';
@@ -70,8 +71,14 @@ export class WorkerResources {
     );
   }
 
-  imageEncoder(bundle: ModelBundle): Promise<ImageEncoder> {
-    return memo(this.encoders, bundle.hash, () => ImageEncoder.create(bundle, this.encoderOptions));
+  /**
+   * The bundle's image encoder running `graph` (a run's plan says which): one session per bundle
+   * and graph. A bundle without that graph fails with a BundleError (permanent) naming the fix.
+   */
+  imageEncoder(bundle: ModelBundle, graph: ImageGraph = 'fp32'): Promise<ImageEncoder> {
+    return memo(this.encoders, `${bundle.hash}\n${graph}`, () =>
+      ImageEncoder.create(bundle, { ...this.encoderOptions, precision: graph }),
+    );
   }
 
   textEncoder(bundle: ModelBundle): Promise<TextEncoder> {

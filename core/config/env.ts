@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { type SourcePolicy, sourcePolicy } from './allowed-sources';
 import { ConfigError, formatIssues } from './errors';
+import { IMAGE_GRAPHS, type ImageGraph } from './run-spec';
 import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from './run-limits';
 import { stackEnvFile, stackEnvNote } from './stack-env';
 
@@ -74,6 +75,8 @@ const envSchema = z.object({
     .int()
     .min(0, 'expected 0 (no decode pool) or a thread count')
     .optional(),
+  /** Read by the planning worker only: see ClipevalEnv.imageGraph. */
+  CLIPEVAL_IMAGE_GRAPH: z.enum(IMAGE_GRAPHS, 'expected fp32, fp16 or int8').optional(),
   CLIPEVAL_DEFAULT_BUNDLE: z.string().min(1).optional(),
   /** Where runs may read datasets and bundles from (core/config/allowed-sources.ts). */
   CLIPEVAL_ALLOWED_SOURCES: z.string().min(1).optional(),
@@ -142,6 +145,13 @@ export interface ClipevalEnv {
    * (CLIPEVAL_DECODE_THREADS; 0: none, on the main thread; default defaultDecodeThreads()).
    */
   decode: { threads: number };
+  /**
+   * The image graph of runs whose spec names none (CLIPEVAL_IMAGE_GRAPH). Resolved when the run
+   * is planned, from the planning (cpu) worker's environment, and recorded in the plan: every
+   * shard of a run then uses one graph, one embedding space. Resolved per gpu worker instead, a
+   * run's shards would split across spaces whenever workers' settings differ.
+   */
+  imageGraph?: ImageGraph;
   /** Worker telemetry: Prometheus endpoint (off when unset) and log lines (JSON by default). */
   telemetry: {
     metricsAddress?: string;
@@ -238,6 +248,7 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
       threads: e.CLIPEVAL_ORT_THREADS,
     },
     decode: { threads: e.CLIPEVAL_DECODE_THREADS ?? defaultDecodeThreads() },
+    ...(e.CLIPEVAL_IMAGE_GRAPH ? { imageGraph: e.CLIPEVAL_IMAGE_GRAPH } : {}),
     telemetry: {
       ...(e.CLIPEVAL_METRICS_ADDRESS ? { metricsAddress: e.CLIPEVAL_METRICS_ADDRESS } : {}),
       logFormat: e.CLIPEVAL_LOG_FORMAT,

@@ -11,6 +11,14 @@ import { isS3Uri, parseS3Uri } from '../storage/s3-uri';
 import { ConfigError, formatIssues } from './errors';
 import { MAX_COOP_CONTEXT, MAX_FEW_SHOT_GRID, MAX_SEEDS, MAX_SHOT_COUNTS } from './run-limits';
 
+/** How images become pixels: core/model/image/preprocess.ts (exact) or fast-crop.ts (fast). */
+export const PREPROCESSING_MODES = ['exact', 'fast'] as const;
+export type PreprocessingMode = (typeof PREPROCESSING_MODES)[number];
+
+/** Which of a bundle's image graphs encodes: its fp32 graph, or its fp16 / dynamic-int8 variant. */
+export const IMAGE_GRAPHS = ['fp32', 'fp16', 'int8'] as const;
+export type ImageGraph = (typeof IMAGE_GRAPHS)[number];
+
 const splitRatio = z
   .strictObject({
     train: z.number().min(0).max(1),
@@ -210,6 +218,16 @@ export const runSpecSchema = z.strictObject({
       augmentedViews: z.int().min(0).max(64).default(0),
       /** Seed of the augmentation; the same seed gives the same views on every run. */
       augmentSeed: z.int().min(0).default(0),
+      /**
+       * `exact` (Pillow-identical, the default) or `fast` (libvips decode, shrink-on-load and
+       * resize; cosine >= 0.999 to exact, docs/embeddings.md). Part of the embedding space.
+       */
+      preprocessing: z.enum(PREPROCESSING_MODES).default('exact'),
+      /**
+       * The bundle's image graph: fp32, fp16 or int8. Unset: the planning worker's
+       * CLIPEVAL_IMAGE_GRAPH, else fp32, resolved once at planning and recorded in the plan.
+       */
+      imageGraph: z.enum(IMAGE_GRAPHS).optional(),
     })
     .default({
       batchSize: 32,
@@ -218,6 +236,7 @@ export const runSpecSchema = z.strictObject({
       heartbeatTimeoutSeconds: 120,
       augmentedViews: 0,
       augmentSeed: 0,
+      preprocessing: 'exact',
     }),
   /** Display names for class labels (`n02085620: Chihuahua`); others are humanised. */
   classNames: classNamesSchema.default(() => ({})),

@@ -8,7 +8,7 @@
 import type { SourcePolicy } from '../config/allowed-sources';
 import type { PlanningLimits } from '../config/run-limits';
 import { ConfigError } from '../config/errors';
-import { parseRunSpec } from '../config/run-spec';
+import { type ImageGraph, parseRunSpec } from '../config/run-spec';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { type PlanningProgress, loadDataset } from './load';
@@ -32,6 +32,11 @@ export interface PlanDatasetOptions {
   limits?: PlanningLimits;
   /** Where datasets and manifest rows may be (CLIPEVAL_ALLOWED_SOURCES); unchecked if absent. */
   sources?: SourcePolicy;
+  /**
+   * The image graph for specs that name none (the planning worker's CLIPEVAL_IMAGE_GRAPH;
+   * fp32 if absent). Resolved here, once per run, and written into the plan: see ClipevalEnv.imageGraph.
+   */
+  imageGraph?: ImageGraph;
 }
 
 /** While plan.json is written (one large PutObject), progress every this many ms. */
@@ -44,6 +49,7 @@ export async function planDataset(
   opts: PlanDatasetOptions = {},
 ): Promise<PlanSummary> {
   const spec = parseRunSpec(input.spec);
+  spec.extraction.imageGraph ??= opts.imageGraph ?? 'fp32';
   // A completed run (its report is the last thing it writes) is never planned over: Temporal lets
   // a client reuse a closed workflow id, and the run id is the workflow id.
   if (await store.exists(keys.report(input.runId, 'report.json'))) {

@@ -8,6 +8,7 @@ import { PlanError } from '../dataset/plan';
 import type { ObjectStore } from '../storage/object-store';
 import type { WorkerResources } from '../worker-resources';
 import { type ExtractResult, extractShard } from './extract-shard';
+import { planSpaceChoice } from './shard-key';
 
 export interface ExtractShardInput {
   planUri: string;
@@ -41,7 +42,9 @@ export async function extractPlanShard(
   ]);
   const shard = plan.shards[input.shardIndex];
   if (!shard) throw new PlanError(`plan ${input.planUri} has no shard ${input.shardIndex}`);
-  const encoder = await deps.resources.imageEncoder(bundle);
+  // The plan's choice, not this worker's: every shard of a run lands in one embedding space.
+  const space = planSpaceChoice(plan);
+  const encoder = await deps.resources.imageEncoder(bundle, space.imageGraph);
   hooks.onProgress?.(0);
   const result = await extractShard(
     {
@@ -56,6 +59,7 @@ export async function extractPlanShard(
       batchSize: input.batchSize,
       concurrency: input.concurrency,
       augment: input.augment,
+      space,
       onProgress: hooks.onProgress,
       signal: hooks.signal,
     },

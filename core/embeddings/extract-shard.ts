@@ -16,7 +16,7 @@ import { formatBytes } from '../util/byte-budget';
 import { shown } from '../util/text';
 import { CLIPEVAL_VERSION } from '../util/version';
 import { encodeShard, type ShardRow } from './shard-format';
-import { embeddingSpace, preprocessFingerprint, shardContentHash } from './shard-key';
+import { DEFAULT_SPACE_CHOICE, type SpaceChoice, shardContentHash, spaceOf } from './shard-key';
 
 /** The JSON manifest written beside each shard, after it: its presence means the shard is complete. */
 export interface ShardManifest {
@@ -44,6 +44,8 @@ export interface ExtractOptions {
   concurrency: number;
   /** Augmented views per train image (0: center crops only), and their seed. */
   augment?: { views: number; seed: number };
+  /** The preprocessing mode and the image graph `deps.encoder` runs; default exact / fp32. */
+  space?: SpaceChoice;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -65,6 +67,7 @@ interface ShardTarget {
   manifestKey: string;
   preprocessFingerprint: string;
   augment: { views: number; seed: number };
+  choice: SpaceChoice;
 }
 
 /** A shard's rows and embeddings ([rows, dim], in row order), and the images that failed. */
@@ -88,13 +91,13 @@ export async function extractShard(
   input: { items: readonly PlanItem[]; datasetFingerprint: string },
   opts: ExtractOptions,
 ): Promise<ExtractResult> {
-  const target = shardTarget(deps.bundle, input.items, opts.augment);
+  const target = shardTarget(deps.bundle, input.items, opts.augment, opts.space);
   const existing = await reusableShard(deps.store, target);
   if (existing) {
     const { rows, images, failed } = existing;
     return { shardKey: target.shardKey, rows, images, failed: failed.length, reused: true };
   }
-  const encoded = await encodeItems(deps, input.items, target.augment, opts);
+  const encoded = await encodeItems(deps, input.items, target, opts);
   const manifest = await writeShard(deps, target, encoded, input.datasetFingerprint);
   const { shardKey, rows, images, failed } = manifest;
   return { shardKey, rows, images, failed: failed.length, reused: false };
@@ -104,15 +107,16 @@ function shardTarget(
   bundle: ModelBundle,
   items: readonly PlanItem[],
   augment = { views: 0, seed: 0 },
+  choice = DEFAULT_SPACE_CHOICE,
 ): ShardTarget {
-  const pp = preprocessFingerprint(bundle.manifest.preprocessing);
-  const space = embeddingSpace(bundle.hash, pp);
+  const { space, preprocessFingerprint } = spaceOf(bundle, choice);
   const content = shardContentHash(items, augment);
   return {
     shardKey: keys.embeddingShard(space, content),
     manifestKey: keys.embeddingManifest(space, content),
-    preprocessFingerprint: pp,
+    preprocessFingerprint,
     augment,
+    choice,
   };
 }
 
@@ -184,7 +188,7 @@ async function readImage(
 async function encodeItems(
   deps: ExtractDeps,
   items: readonly PlanItem[],
-  augment: ShardTarget['augment'],
+  { augment, choice }: ShardTarget,
   opts: ExtractOptions,
 ): Promise<EncodedShard> {
   const p = deps.bundle.manifest.preprocessing;
@@ -198,6 +202,7 @@ async function encodeItems(
     batchSize: opts.batchSize,
     concurrency: opts.concurrency,
     augmentSeed: String(augment.seed),
+    preprocessing: choice.preprocessing,
     ...(deps.limits ? { limits: deps.limits } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(deps.pool ? { pool: deps.pool } : {}),
@@ -229,6 +234,8 @@ async function writeShard(
   const meta = {
     bundleHash: bundle.hash,
     preprocessFingerprint: target.preprocessFingerprint,
+    preprocessing: target.choice.preprocessing,
+    imageGraph: target.choice.imageGraph,
     datasetFingerprint,
     clipevalVersion: CLIPEVAL_VERSION,
   };

@@ -3,8 +3,8 @@
  * polars.
  *   key (utf8: s3://bucket/key), image_id (utf8), label (int32), split (dictionary<int8, utf8>),
  *   view (int16: 0 = center crop, 1..K augmented), embedding (fixed_size_list<float32>[dim], L2-normalised)
- * Schema metadata names the embedding space (bundle hash, preprocessing fingerprint) so shards
- * from different models are never mixed.
+ * Schema metadata names the embedding space (bundle hash, preprocessing fingerprint, mode and
+ * image graph) so shards from different models or choices are never mixed.
  */
 import {
   Dictionary,
@@ -36,6 +36,10 @@ export interface ShardRow {
 export interface ShardMetadata {
   bundleHash: string;
   preprocessFingerprint: string;
+  /** `exact` or `fast`; shards written before modes existed have none (read as ''): exact. */
+  preprocessing: string;
+  /** `fp32`, `fp16` or `int8`; shards written before graphs could be chosen have none: fp32. */
+  imageGraph: string;
   datasetFingerprint: string;
   clipevalVersion: string;
 }
@@ -51,6 +55,8 @@ export interface DecodedShard {
 const META_KEYS: Record<keyof ShardMetadata, string> = {
   bundleHash: 'clipeval.bundle_hash',
   preprocessFingerprint: 'clipeval.preprocess_fingerprint',
+  preprocessing: 'clipeval.preprocessing',
+  imageGraph: 'clipeval.image_graph',
   datasetFingerprint: 'clipeval.dataset_fingerprint',
   clipevalVersion: 'clipeval.version',
 };

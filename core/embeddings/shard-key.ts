@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ImageGraph, PreprocessingMode } from '../config/run-spec';
 import type { Plan, PlanItem } from '../dataset/plan';
 import type { BundleManifest, ModelBundle } from '../model/bundle';
 import { keys } from '../storage/keys';
@@ -6,20 +7,70 @@ import { keys } from '../storage/keys';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
- * Names what the pixels fed to the encoder depend on besides the image bytes: the bundle's
- * preprocessing parameters and clipeval's implementation of them (bump the version when the
- * decoder or resampler changes its output).
+ * What a run chose that changes its vectors besides the bundle: the preprocessing mode and the
+ * image graph. Both are part of the embedding space, so shards of different choices never mix.
  */
-export function preprocessFingerprint(p: BundleManifest['preprocessing']): string {
-  return sha256(JSON.stringify({ implementation: 'sharp-decode+pillow-bicubic/1', ...p })).slice(
-    0,
-    16,
-  );
+export interface SpaceChoice {
+  preprocessing: PreprocessingMode;
+  imageGraph: ImageGraph;
 }
 
-/** The embedding space: which model and which preprocessing produced a vector. */
-export function embeddingSpace(bundleHash: string, preprocessing: string): string {
-  return sha256(`${bundleHash}\n${preprocessing}`).slice(0, 24);
+/** exact preprocessing and the fp32 graph: the space every shard was in before the choice existed. */
+export const DEFAULT_SPACE_CHOICE: SpaceChoice = { preprocessing: 'exact', imageGraph: 'fp32' };
+
+/**
+ * Each mode's implementation, as named in its fingerprint (bump a version when its decoder or
+ * resampler changes its output). exact's string is what every existing shard was keyed with.
+ */
+const IMPLEMENTATIONS: Record<PreprocessingMode, string> = {
+  exact: 'sharp-decode+pillow-bicubic/1',
+  fast: 'libvips-shrink-on-load+cubic/1',
+};
+
+/**
+ * Names what the pixels fed to the encoder depend on besides the image bytes: the bundle's
+ * preprocessing parameters and clipeval's implementation of them in the given mode.
+ */
+export function preprocessFingerprint(
+  p: BundleManifest['preprocessing'],
+  mode: PreprocessingMode = 'exact',
+): string {
+  return sha256(JSON.stringify({ implementation: IMPLEMENTATIONS[mode], ...p })).slice(0, 16);
+}
+
+/**
+ * The embedding space: which model, which preprocessing and which image graph produced a vector.
+ * The fp32 graph adds nothing to the hash, so the spaces of shards made before graphs could be
+ * chosen keep their keys (and are reused).
+ */
+export function embeddingSpace(
+  bundleHash: string,
+  preprocessing: string,
+  imageGraph: ImageGraph = 'fp32',
+): string {
+  const graph = imageGraph === 'fp32' ? '' : `\ngraph=${imageGraph}`;
+  return sha256(`${bundleHash}\n${preprocessing}${graph}`).slice(0, 24);
+}
+
+/** The space and preprocessing fingerprint of a bundle under a choice. */
+export function spaceOf(
+  bundle: Pick<ModelBundle, 'hash' | 'manifest'>,
+  choice: SpaceChoice,
+): { space: string; preprocessFingerprint: string } {
+  const pp = preprocessFingerprint(bundle.manifest.preprocessing, choice.preprocessing);
+  return { space: embeddingSpace(bundle.hash, pp, choice.imageGraph), preprocessFingerprint: pp };
+}
+
+/**
+ * The choice a plan records: its spec's mode, and the image graph resolved when it was planned
+ * (core/dataset/plan-dataset.ts). Plans written before either existed are exact / fp32.
+ */
+export function planSpaceChoice(plan: Pick<Plan, 'spec'>): SpaceChoice {
+  const e = plan.spec.extraction as Partial<Plan['spec']['extraction']>;
+  return {
+    preprocessing: e.preprocessing ?? DEFAULT_SPACE_CHOICE.preprocessing,
+    imageGraph: e.imageGraph ?? DEFAULT_SPACE_CHOICE.imageGraph,
+  };
 }
 
 /**
@@ -37,14 +88,15 @@ export function shardContentHash(
 }
 
 /**
- * The shard keys of a run, derived from its plan and bundle exactly as extraction derives them:
- * the heads find their embeddings without shard lists travelling through workflow payloads.
+ * The shard keys of a run, derived from its plan and bundle exactly as extraction derives them
+ * (the plan's space choice included): the heads find their embeddings without shard lists
+ * travelling through workflow payloads.
  */
 export function planShardKeys(
   plan: Plan,
   bundle: Pick<ModelBundle, 'hash' | 'manifest'>,
   augment = { views: 0, seed: 0 },
 ): string[] {
-  const space = embeddingSpace(bundle.hash, preprocessFingerprint(bundle.manifest.preprocessing));
+  const { space } = spaceOf(bundle, planSpaceChoice(plan));
   return plan.shards.map((s) => keys.embeddingShard(space, shardContentHash(s.items, augment)));
 }

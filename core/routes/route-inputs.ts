@@ -2,7 +2,7 @@ import type { Plan } from '../dataset/plan';
 import type { Split } from '../dataset/types';
 import { type EmbeddingMatrix, readMatrix } from '../embeddings/reader';
 import type { WorkerResources } from '../worker-resources';
-import { planShardKeys } from '../embeddings/shard-key';
+import { planShardKeys, planSpaceChoice, spaceOf } from '../embeddings/shard-key';
 import type { RouteContext } from './route-result';
 import type { ModelBundle } from '../model/bundle';
 import type { ObjectStore } from '../storage/object-store';
@@ -26,7 +26,7 @@ export interface RouteDeps {
 export interface RouteInputs {
   plan: Plan;
   bundle: ModelBundle;
-  /** Rows of one split (and view) from the run's shards, refusing shards of another bundle. */
+  /** Rows of one split (and view) from the run's shards, refusing shards of another space. */
   read: (split: Split, view?: number) => Promise<EmbeddingMatrix>;
   provenance: RouteContext['provenance'];
 }
@@ -38,12 +38,15 @@ export async function loadRouteInputs(deps: RouteDeps, input: RouteInput): Promi
     deps.resources.bundle(input.bundle),
   ]);
   const shardKeys = planShardKeys(plan, bundle, input.augment);
+  const choice = planSpaceChoice(plan);
+  const space = { ...choice, preprocessFingerprint: spaceOf(bundle, choice).preprocessFingerprint };
   return {
     plan,
     bundle,
     read: (split, view) =>
       readMatrix(deps.store, shardKeys, {
         bundleHash: bundle.hash,
+        space,
         split,
         ...(view !== undefined ? { view } : {}),
       }),

@@ -11,6 +11,8 @@ describe('embedding readers', () => {
   const meta = (bundleHash: string) => ({
     bundleHash,
     preprocessFingerprint: 'p',
+    preprocessing: 'exact',
+    imageGraph: 'fp32',
     datasetFingerprint: 'd',
     clipevalVersion: '0.1.0',
   });

@@ -137,6 +137,7 @@ describe('run spec', () => {
         heartbeatTimeoutSeconds: 120,
         augmentedViews: 0,
         augmentSeed: 0,
+        preprocessing: 'exact',
       },
       classNames: {},
       zeroShot: { enabled: true, templates: 'default' },
@@ -518,6 +519,27 @@ describe('run spec caps and uniqueness (issue 12)', () => {
     expect(env.planning).toEqual({ maxDatasetObjects: 1000, maxClasses: 50 });
     expect(() => loadEnv({ CLIPEVAL_BUCKET: 'abc', CLIPEVAL_MAX_CLASSES: '0' })).toThrow(
       /CLIPEVAL_MAX_CLASSES: expected a positive number of classes/,
+    );
+  });
+});
+
+describe('extraction.preprocessing and imageGraph', () => {
+  it('accept the modes and graphs, refuse others; CLIPEVAL_IMAGE_GRAPH is validated', () => {
+    const spec = (extraction: object) =>
+      parseRunSpec({ dataset: { uri: 's3://data-bucket/photos/' }, extraction });
+    expect(spec({ preprocessing: 'fast', imageGraph: 'int8' }).extraction).toMatchObject({
+      preprocessing: 'fast',
+      imageGraph: 'int8',
+    });
+    expect(spec({}).extraction.imageGraph).toBeUndefined(); // resolved at planning
+    expect(() => spec({ preprocessing: 'quick' })).toThrow(/preprocessing/);
+    expect(() => spec({ imageGraph: 'bf16' })).toThrow(/imageGraph/);
+    expect(loadEnv({ CLIPEVAL_BUCKET: 'bkt', CLIPEVAL_IMAGE_GRAPH: 'fp16' }).imageGraph).toBe(
+      'fp16',
+    );
+    expect(loadEnv({ CLIPEVAL_BUCKET: 'bkt' }).imageGraph).toBeUndefined();
+    expect(() => loadEnv({ CLIPEVAL_BUCKET: 'bkt', CLIPEVAL_IMAGE_GRAPH: 'fp64' })).toThrow(
+      /CLIPEVAL_IMAGE_GRAPH.*expected fp32, fp16 or int8/s,
     );
   });
 });

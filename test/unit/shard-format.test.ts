@@ -10,6 +10,8 @@ describe('embedding shard format (Arrow IPC file)', () => {
   const meta = {
     bundleHash: 'h'.repeat(64),
     preprocessFingerprint: 'pp1',
+    preprocessing: 'fast',
+    imageGraph: 'int8',
     datasetFingerprint: 'ds1',
     clipevalVersion: '0.1.0',
   };

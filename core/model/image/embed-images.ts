@@ -15,7 +15,9 @@ import {
   decodeToCrop,
   decodeToViews,
 } from './preprocess';
-import { cropInto, formatOf, type PixelBuffer } from './pixels';
+import { decodeToCropFast } from './fast-crop';
+import { cropInto, formatOf, type PixelBuffer, viewCrops } from './pixels';
+import type { PreprocessingMode } from '../../config/run-spec';
 
 export interface ImageSource {
   id: string;
@@ -75,6 +77,12 @@ export async function* embedImages(
     signal?: AbortSignal;
     /** Worker threads for the resize, crops and normalisation; default: this thread. */
     pool?: DecodePool;
+    /**
+     * `exact` (default) or `fast` (./fast-crop.ts): in fast mode the center crop comes from
+     * libvips on this thread (no pool: there is no JS resample to offload, and the crop is small
+     * to normalise), and augmented views are still cut by exact's code from a full decode.
+     */
+    preprocessing?: PreprocessingMode;
   },
 ): AsyncGenerator<EmbeddedBatch> {
   const size = 3 * params.imageSize * params.imageSize;
@@ -98,6 +106,17 @@ export async function* embedImages(
             }
           : {}),
       };
+      if (opts.preprocessing === 'fast') {
+        const crop = await decodeToCropFast(bytes, params.imageSize, decodeOpts);
+        const views = item.views ?? 0;
+        if (views === 0) return { id: item.id, crops: [crop.rgb] };
+        const src = await decodeImage(bytes, params.imageSize, views, decodeOpts);
+        const spec = { views, seed: opts.augmentSeed ?? '', imageId: item.id };
+        return {
+          id: item.id,
+          crops: [crop.rgb, ...viewCrops(src, params.imageSize, spec).slice(1)],
+        };
+      }
       const pool = opts.pool;
       if (pool) {
         const views = item.views ?? 0;

@@ -38,7 +38,7 @@ export interface ViewSpec {
 }
 
 /** HF's size for `shortest_edge`: the long side is int(S * long / short), truncated. */
-function resizedSize(width: number, height: number, size: number): [number, number] {
+export function resizedSize(width: number, height: number, size: number): [number, number] {
   const long = Math.trunc((size * Math.max(width, height)) / Math.min(width, height));
   return width <= height ? [size, long] : [long, size];
 }

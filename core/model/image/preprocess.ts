@@ -136,26 +136,29 @@ export function decodeMemoryEstimate(
   );
 }
 
-/** Decodes to 8-bit RGB the way PIL's open + first frame + exif_transpose + convert('RGB') does. */
-async function decodeRgb(
-  bytes: Uint8Array,
-  maxPixels: number,
-  reserve: ((meta: Metadata) => Promise<void>) | undefined,
-): Promise<Rgb> {
-  if (bytes.length === 0) throw new ImageDecodeError('empty', 'empty: the file has no bytes');
-  const declared = pngDeclaredPixels(bytes);
-  if (declared !== undefined && declared > maxPixels) {
-    throw new ImageDecodeError('too-large', `too-large: ${declared} pixels > ${maxPixels}`);
-  }
-  const options: SharpOptions = {
+/** The options every sharp instance over an encoded image is opened with (exact and fast alike). */
+export function sharpOptions(maxPixels: number): SharpOptions {
+  return {
     limitInputPixels: maxPixels, // checked on the header, before any pixel is decoded
     failOn: 'error', // PIL refuses truncated/broken files but decodes past libjpeg's warnings
     ignoreIcc: true, // PIL ignores embedded profiles
     autoOrient: true, // = exif_transpose
     pages: 1, // first frame
   };
+}
+
+/**
+ * Reads the header and refuses what clipeval does not decode (empty, a format PIL does not read,
+ * more pixels than `maxPixels`), before any pixel is decoded. Failures are ImageDecodeErrors.
+ */
+export async function inspectImage(bytes: Uint8Array, maxPixels: number): Promise<Metadata> {
+  if (bytes.length === 0) throw new ImageDecodeError('empty', 'empty: the file has no bytes');
+  const declared = pngDeclaredPixels(bytes);
+  if (declared !== undefined && declared > maxPixels) {
+    throw new ImageDecodeError('too-large', `too-large: ${declared} pixels > ${maxPixels}`);
+  }
   try {
-    const meta = await sharp(bytes, options).metadata();
+    const meta = await sharp(bytes, sharpOptions(maxPixels)).metadata();
     // HEIF holds AVIF (AV1) or HEIC (HEVC); PIL reads only the former, sharp's build neither HEVC.
     if (!FORMATS.has(meta.format) || (meta.format === 'heif' && meta.compression !== 'av1')) {
       const kind = meta.format === 'heif' ? `heif/${meta.compression}` : meta.format;
@@ -168,12 +171,48 @@ async function decodeRgb(
         `too-large: ${meta.width}x${meta.height} = ${pixels} pixels > ${maxPixels}`,
       );
     }
-    try {
-      await reserve?.(meta);
-    } catch (err) {
-      throw new NotDecoded(err);
-    }
-    const image = sharp(bytes, options);
+    return meta;
+  } catch (err) {
+    if (err instanceof ImageDecodeError) throw err;
+    throw classifySharpError(err, bytes);
+  }
+}
+
+/**
+ * Whether PIL's conversion to RGB differs from libvips' plain 8-bit sRGB without alpha, so the
+ * pixels must go through decodeInspected's own rules: CMYK, 16 bits per sample, GIF (frame
+ * fill), any alpha (libvips would premultiply it when resizing; PIL drops it) and a PNG colour
+ * key (whitened).
+ */
+export function needsPilConversion(meta: Metadata, bytes: Uint8Array): boolean {
+  return (
+    meta.space === 'cmyk' ||
+    meta.depth !== 'uchar' ||
+    meta.format === 'gif' ||
+    meta.hasAlpha === true ||
+    (meta.format === 'png' && pngTransparency(bytes) !== undefined)
+  );
+}
+
+/** Decodes to 8-bit RGB the way PIL's open + first frame + exif_transpose + convert('RGB') does. */
+async function decodeRgb(
+  bytes: Uint8Array,
+  maxPixels: number,
+  reserve: ((meta: Metadata) => Promise<void>) | undefined,
+): Promise<Rgb> {
+  const meta = await inspectImage(bytes, maxPixels);
+  await reserve?.(meta); // its error (from outside the decoder) passes on as it is, unclassified
+  return decodeInspected(bytes, meta, maxPixels);
+}
+
+/** decodeRgb after the header was inspected (and the memory for it reserved). */
+export async function decodeInspected(
+  bytes: Uint8Array,
+  meta: Metadata,
+  maxPixels: number,
+): Promise<Rgb> {
+  try {
+    const image = sharp(bytes, sharpOptions(maxPixels));
     if (meta.space === 'cmyk') {
       // Raw CMYK (Adobe inversion undone by libvips, as by PIL), then PIL's formula; libvips
       // would colour-manage it through a CMYK profile instead.
@@ -213,15 +252,7 @@ async function decodeRgb(
     return { data: rgb, width: info.width, height: info.height };
   } catch (err) {
     if (err instanceof ImageDecodeError) throw err;
-    if (err instanceof NotDecoded) throw err.original;
     throw classifySharpError(err, bytes);
-  }
-}
-
-/** An error from outside the decoder (the reserve hook): passed on as it is, not classified. */
-class NotDecoded extends Error {
-  constructor(readonly original: unknown) {
-    super('reserve failed');
   }
 }
 

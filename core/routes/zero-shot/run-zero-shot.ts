@@ -114,7 +114,11 @@ async function loadOrBuildPrototypes(
   return { prototypes, key, reused: false };
 }
 
-/** Content address: the embedding space, class names and templates (labels do not matter). */
+/**
+ * Content address: the embedding space, class names and templates (labels do not matter). The
+ * space is the bundle's default one (exact, fp32) whatever the run chose: prototypes come from
+ * the text tower, which neither the preprocessing mode nor the image graph touches.
+ */
 function prototypesKey(bundle: ModelBundle, classes: PrototypeClasses): string {
   const space = embeddingSpace(bundle.hash, preprocessFingerprint(bundle.manifest.preprocessing));
   const content = contentHash({ names: classes.names, templates: classes.templates });
