@@ -22,7 +22,8 @@ let bundle: ModelBundle;
 let encoder: ImageEncoder;
 beforeAll(async () => {
   bundle = await loadBundle(TINY_BUNDLE);
-  encoder = await ImageEncoder.create(bundle, { threads: 1 });
+  // Normalised float pixels are compared, so the float32 NCHW reference graph takes them.
+  encoder = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
 });
 afterAll(() => encoder?.close());
 
