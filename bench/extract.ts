@@ -8,13 +8,15 @@
 //  2. Feed rate, with the tiny test bundle (inference costs next to nothing, so the figure is how
 //     fast images reach the model): a whole run vs boto3 + PIL + the HF CLIPImageProcessor steps
 //     in a Pool of the same number of processes over the same objects (bench/feed_boto3.py).
-// Every figure: median of BENCH_REPEATS after a warm-up; whole runs each use a fresh shard size,
-// so nothing is reused (checked). The gpu worker's longest event-loop stall per run comes from
-// bench/worker-stall-probe.ts preloaded into it. Knobs: BENCH_IMAGES (default 1000),
+// Every figure: median of BENCH_REPEATS after a warm-up; before each whole run the bench bundle's
+// embedding space is emptied, so nothing is reused (checked). The gpu worker's longest event-loop stall per run comes from
+// bench/worker-stall-probe.ts preloaded into it
+// (asked over an IPC channel). Knobs: BENCH_IMAGES (default 1000),
 // BENCH_REPEATS, BENCH_THREADS (ORT intra-op threads, decode pool threads, Python processes).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
@@ -25,6 +27,8 @@ import { loadBundle } from '../core/model/bundle';
 import { DecodePool } from '../core/model/image/decode-pool';
 import { embedImages } from '../core/model/image/embed-images';
 import { ImageEncoder } from '../core/model/onnx/encoders';
+import { preprocessFingerprint, embeddingSpace } from '../core/embeddings/shard-key';
+import { keys } from '../core/storage/keys';
 import { ObjectStore } from '../core/storage/object-store';
 import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
 import { hasPollers } from '../client/preflight';
@@ -48,10 +52,8 @@ import {
 const N = Number(process.env.BENCH_IMAGES ?? 1000);
 const THREADS = MAX_THREADS;
 const extraction = { batchSize: 32, concurrency: 8, parallelism: 2, heartbeatTimeoutSeconds: 120 };
-const STALL_FILE = join(ROOT, '.clipeval', 'bench', 'gpu-worker-stall.json');
-// Shard sizes differ per run (a run never reuses another's shards); BASE keeps ~6+ shards.
+// About 6 shards or more, so 2 at once keep the worker busy.
 const BASE_SHARD = Math.max(4, Math.min(256, Math.floor(N / 6)));
-let shardOffset = Math.floor(Math.random() * BASE_SHARD);
 
 /** Uploads the bench JPEGs once; returns their keys. */
 async function uploadImages(store: ObjectStore, prefix: string): Promise<string[]> {
@@ -67,20 +69,21 @@ async function uploadImages(store: ObjectStore, prefix: string): Promise<string[
   return keys;
 }
 
-/** The gpu worker's longest event-loop stall since the previous call (SIGUSR2 to its probe). */
+/** The gpu worker's longest event-loop stall since the previous call (its preloaded probe). */
 async function workerStallMs(gpu: ChildProcess): Promise<number> {
-  const seq = () =>
-    existsSync(STALL_FILE)
-      ? (JSON.parse(readFileSync(STALL_FILE, 'utf8')) as { seq: number; maxMs: number })
-      : { seq: 0, maxMs: NaN };
-  const before = seq().seq;
-  gpu.kill('SIGUSR2');
-  for (let waited = 0; waited < 10_000; waited += 50) {
-    const now = seq();
-    if (now.seq > before) return now.maxMs;
-    await sleep(50);
-  }
-  throw new Error('the gpu worker did not answer SIGUSR2 with its event-loop stall');
+  const answer = once(gpu, 'message', { signal: AbortSignal.timeout(10_000) });
+  gpu.send('stall');
+  const [reply] = (await answer) as [{ stallMs: number }];
+  return reply.stallMs;
+}
+
+interface Stack {
+  client: Client;
+  store: ObjectStore;
+  env: ClipevalEnv;
+  gpu: ChildProcess;
+  /** Rejects when the gpu worker process exits (a run would otherwise wait for it forever). */
+  died: Promise<never>;
 }
 
 interface WholeRun {
@@ -91,23 +94,25 @@ interface WholeRun {
 
 /** One whole extraction run of `bundle` over `prefix`, timed from start to result. */
 async function wholeRun(
-  client: Client,
-  env: ClipevalEnv,
-  gpu: ChildProcess,
+  { client, env, store, gpu, died }: Stack,
   datasetUri: string,
   bundle: string,
 ): Promise<WholeRun> {
   const spec = parseRunSpec({
     dataset: { uri: datasetUri },
     model: { bundle },
-    shardSize: Math.min(N, BASE_SHARD + shardOffset++),
+    shardSize: BASE_SHARD,
     extraction,
     ...EXTRACTION_ONLY,
   });
+  // Nothing reused: this bundle's embedding space (the bench's own bundles only) starts empty.
+  const b = await loadBundle(bundle);
+  const space = embeddingSpace(b.hash, preprocessFingerprint(b.manifest.preprocessing));
+  for (const o of await store.list(keys.embeddingSpacePrefix(space))) await store.delete(o.key);
   await workerStallMs(gpu); // starts the stall window here
   const t0 = performance.now();
   const { runId } = await startEvaluation(client, env, spec);
-  const outcome = await waitForRun(client, runId);
+  const outcome = await Promise.race([waitForRun(client, runId), died]);
   const seconds = (performance.now() - t0) / 1000;
   const stallMs = await workerStallMs(gpu);
   if (outcome.status !== 'COMPLETED') throw new Error(`run ${runId}: ${outcome.status}`);
@@ -169,7 +174,6 @@ async function main(): Promise<void> {
   await encoder.close();
 
   // 1b/2a. whole runs: planning here (cpu worker), extraction in a gpu worker process as deployed.
-  rmSync(STALL_FILE, { force: true });
   const workers = await startInProcessWorkers(env, ['cpu']);
   const gpu = spawn(
     process.execPath,
@@ -180,18 +184,25 @@ async function main(): Promise<void> {
       pathToFileURL(join(ROOT, 'bench', 'worker-stall-probe.ts')).href,
       join(ROOT, 'workers', 'gpu.ts'),
     ],
-    { env: { ...process.env, BENCH_STALL_FILE: STALL_FILE }, stdio: 'ignore' },
+    { env: process.env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
   );
   let whole, feed;
   let gpuPeakKiB = NaN;
   try {
+    const died = new Promise<never>((_, reject) =>
+      gpu.once('exit', (code, signal) =>
+        reject(new Error(`the gpu worker process exited (${code ?? signal}) during the bench`)),
+      ),
+    );
+    died.catch(() => undefined); // raced against each run; unobserved after the last
     const client = await connectClient(env);
+    const ctx = { client, env, store, gpu, died };
     while (!(await hasPollers(client, env.temporal.namespace, env.queues.gpu, 'activity')))
       await sleep(200);
     console.error('whole runs, ViT-B/32 ...');
-    whole = await wholeRuns(client, env, gpu, store.uri(prefix), BENCH_BUNDLE);
+    whole = await wholeRuns(ctx, store.uri(prefix), BENCH_BUNDLE);
     console.error('whole runs, tiny bundle (feed rate) ...');
-    feed = await wholeRuns(client, env, gpu, store.uri(prefix), TINY_BUNDLE);
+    feed = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE);
     gpuPeakKiB = Number(
       /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gpu.pid}/status`, 'utf8'))?.[1] ?? NaN,
     );
@@ -226,7 +237,7 @@ async function main(): Promise<void> {
   console.log(
     benchHeader('Extraction (`npm run bench:extract`)', [
       `${N} photo-like JPEG 640x480 in the local stack's S3 (versitygw), batch ${extraction.batchSize}, ${extraction.concurrency} images in flight per shard, ${extraction.parallelism} shards at once, shards of ~${BASE_SHARD} (${whole.shards} per run)`,
-      'whole run = start to result: planning (S3 listing), extraction activities, Arrow shards and manifests written; every run with a fresh shard size, none reused',
+      "whole run = start to result: planning (S3 listing), extraction activities, Arrow shards and manifests written; each bundle's embedding space emptied before every run, none reused",
       'nothing pinned: the stack (Temporal, versitygw), this process and the worker share the machine',
     ]),
   );
