@@ -1,27 +1,37 @@
-// `npm run bench:decode`: decode + preprocess images/s through embedImages (sharp decode, then the
-// exact resize, crop and normalisation into the batch), inference left out (an encoder stand-in
-// that returns at once): on the main thread (no decode pool, CLIPEVAL_DECODE_THREADS=0) and with
-// a pool of 1, 2, ... threads. Median of BENCH_REPEATS runs after one warm-up, with the spread,
-// and the longest event-loop stall (where heartbeats run) per configuration.
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+// `npm run bench:decode`: decode + preprocess images/s (file read, JPEG decode, resize to 224
+// bicubic, center crop, normalise into a float32 batch; no inference) at 1, 2, 4, ... N cores,
+// every side in its own process pinned to the same k cores (bench/child.ts), over the same
+// photo-like JPEGs (bench/fixtures.ts), in one run:
+//   clipeval exact, DecodePool of k threads  vs  clipeval exact on the main thread (no pool)
+//   vs the HF CLIPImageProcessor path (PIL) in a multiprocessing Pool of k processes
+//   vs torchvision Resize/CenterCrop/ToTensor/Normalize (PIL) in a DataLoader of k workers.
+// Knobs: BENCH_IMAGES (default 256), BENCH_REPEATS (>= 3, default 5), BENCH_THREADS (N, default
+// every core), BENCH_THREAD_LIST (e.g. "1,2,8"), BENCH_CONCURRENCY (clipeval's images in flight
+// per core, default 2).
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DecodePool } from '../core/model/image/decode-pool';
-import { embedImages } from '../core/model/image/embed-images';
 import type { PreprocessParams } from '../core/model/image/preprocess';
-import type { ImageEncoder } from '../core/model/onnx/encoders';
+import { coresLabel, runNode, runPython } from './child';
+import type { DecodeChildArgs } from './decode-clipeval';
 import { ensureImages, ROOT } from './fixtures';
+import {
+  benchHeader,
+  markdownTable,
+  MAX_THREADS,
+  num,
+  ratio,
+  REPEATS,
+  spread,
+  summarize,
+  threadList,
+  type Spread,
+} from './stats';
 
 const WORK = join(ROOT, '.clipeval', 'bench');
-const N_IMAGES = Number(process.env.BENCH_IMAGES ?? 192);
-const REPEATS = Math.max(3, Number(process.env.BENCH_REPEATS ?? 5));
-const CORES = availableParallelism();
-const THREADS = (process.env.BENCH_DECODE_THREADS ?? [0, ...new Set([1, 2, CORES])].join(','))
-  .split(',')
-  .map(Number);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 2 * CORES);
-// CLIP's preprocessing (ViT-B/32's 224 px; the tiny bundle's values would make the crops tiny).
+const N_IMAGES = Number(process.env.BENCH_IMAGES ?? 256);
+const IN_FLIGHT_PER_CORE = Number(process.env.BENCH_CONCURRENCY ?? 2);
+const BATCH = 32;
+// CLIP's preprocessing (ViT-B/32's 224 px and OpenAI mean/std), the same numbers for every side.
 const PARAMS: PreprocessParams = {
   imageSize: 224,
   mean: [0.48145466, 0.4578275, 0.40821073],
@@ -29,73 +39,174 @@ const PARAMS: PreprocessParams = {
   rescale: 1 / 255,
 };
 
-const encoder = {
-  encode: (_pixels: Float32Array, n: number) => Promise.resolve(new Float32Array(n)),
-} as unknown as ImageEncoder;
-
-async function run(images: Uint8Array[], pool: DecodePool | undefined): Promise<number> {
-  const source = images.map((bytes, i) => ({ id: String(i), bytes }));
-  const start = performance.now();
-  let n = 0;
-  for await (const batch of embedImages(source, encoder, PARAMS, {
-    batchSize: 32,
-    concurrency: CONCURRENCY,
-    ...(pool ? { pool } : {}),
-  })) {
-    if (batch.failed.length > 0) throw new Error(`failed: ${JSON.stringify(batch.failed)}`);
-    n += batch.ids.length;
-  }
-  return n / ((performance.now() - start) / 1000);
+interface Result {
+  ips: number[];
+  stallMs?: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+/**
+ * One row kind per side. A new side is one more entry: its label, what it is, and how to run it on k cores.
+ */
+interface Side {
+  name: string;
+  /** Decoder, resampler, output dtype. */
+  what: string;
+  /** Threads or processes doing the work on k cores. */
+  workers: (k: number) => string;
+  /** The reference a ratio is taken against (`ref` true), or clipeval's own rows. */
+  ref: boolean;
+  run: (k: number, files: string[]) => Result;
+}
+
+const clipeval =
+  (poolThreads: (k: number) => number, mode: DecodeChildArgs['mode']) =>
+  (k: number, files: string[]): Result =>
+    runNode<Result>(
+      'decode-clipeval.ts',
+      {
+        files,
+        threads: poolThreads(k),
+        concurrency: IN_FLIGHT_PER_CORE * k,
+        mode,
+        params: PARAMS,
+        batchSize: BATCH,
+        repeats: REPEATS,
+      } satisfies DecodeChildArgs,
+      // sharp decodes in libuv's pool: k threads, as many as the cores it is pinned to.
+      { cores: k, env: { UV_THREADPOOL_SIZE: String(k) } },
+    );
+
+const python =
+  (side: 'hf' | 'torchvision') =>
+  (k: number, files: string[]): Result =>
+    runPython<Result>(
+      'decode_pil.py',
+      {
+        side,
+        files,
+        processes: k,
+        batch_size: BATCH,
+        image_size: PARAMS.imageSize,
+        mean: PARAMS.mean,
+        std: PARAMS.std,
+        repeats: REPEATS,
+      },
+      { cores: k },
+    );
+
+const SIDES: Side[] = [
+  {
+    name: 'clipeval exact, decode pool',
+    what: 'sharp + Pillow-exact bicubic (JS), float32',
+    workers: (k) => `${k} pool threads + ${k} libuv (decode)`,
+    ref: false,
+    run: clipeval((k) => k, 'exact'),
+  },
+  {
+    name: 'clipeval exact, main thread',
+    what: 'sharp + Pillow-exact bicubic (JS), float32',
+    workers: (k) => `main thread + ${k} libuv (decode)`,
+    ref: false,
+    run: clipeval(() => 0, 'exact'),
+  },
+  {
+    name: 'clipeval fast, main thread',
+    what: 'sharp/libvips shrink-on-load + cubic resize, float32',
+    workers: (k) => `main thread + ${k} libuv (decode + resize)`,
+    ref: false,
+    run: clipeval(() => 0, 'fast'),
+  },
+  {
+    name: 'HF CLIPImageProcessor, Pool',
+    what: 'PIL + CLIPImageProcessorPil, float32',
+    workers: (k) => `${k} processes (multiprocessing.Pool)`,
+    ref: true,
+    run: python('hf'),
+  },
+  {
+    name: 'torchvision, DataLoader',
+    what: 'PIL + torchvision Resize(bicubic, antialias), float32',
+    workers: (k) => `${k} DataLoader workers`,
+    ref: true,
+    run: python('torchvision'),
+  },
+];
 
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
-  const images = await ensureImages(join(WORK, 'images'), N_IMAGES);
-  const rows: { threads: number; median: number; min: number; max: number; stallMs: number }[] = [];
-  for (const threads of THREADS) {
-    const pool = threads > 0 ? new DecodePool(threads) : undefined;
-    try {
-      await run(images, pool); // warm-up: JIT, threads started, sharp's caches
-      const ips: number[] = [];
-      const loop = monitorEventLoopDelay({ resolution: 10 });
-      loop.enable();
-      for (let r = 0; r < REPEATS; r++) ips.push(await run(images, pool));
-      loop.disable();
-      rows.push({
-        threads,
-        median: median(ips),
-        min: Math.min(...ips),
-        max: Math.max(...ips),
-        stallMs: loop.max / 1e6,
-      });
-    } finally {
-      await pool?.close();
+  const dir = join(WORK, 'images');
+  await ensureImages(dir, N_IMAGES);
+  const files = readdirSync(dir)
+    .sort()
+    .slice(0, N_IMAGES)
+    .map((f) => join(dir, f));
+  const ks = threadList();
+  const results = new Map<string, { s: Spread; stallMs?: number }>();
+  for (const k of ks)
+    for (const side of SIDES) {
+      console.error(`${side.name} on ${k} cores ...`);
+      const r = side.run(k, files);
+      results.set(`${side.name}@${k}`, { s: summarize(r.ips), stallMs: r.stallMs });
     }
-  }
-  const one = rows.find((r) => r.threads === 1);
-  console.log(
-    `\ndecode + preprocess (exact) through embedImages, no inference: ${images.length} JPEG 640x480 -> ${PARAMS.imageSize}, ` +
-      `concurrency ${CONCURRENCY}, ${CORES} cores (${cpus()[0]?.model ?? '?'}), median of ${REPEATS} after a warm-up`,
+  const at = (name: string, k: number) => results.get(`${name}@${k}`)!;
+
+  const rows = ks.flatMap((k) =>
+    SIDES.map((side) => {
+      const { s, stallMs } = at(side.name, k);
+      const one = at(side.name, ks[0]!).s.median / ks[0]!;
+      return [
+        side.name,
+        side.what,
+        coresLabel(k),
+        side.workers(k),
+        spread(s),
+        num(s.median / k),
+        k === ks[0] ? '-' : `${num((100 * s.median) / k / one, 0)}%`,
+        stallMs === undefined ? '-' : `${num(stallMs)} ms`,
+      ];
+    }),
+  );
+  const refs = SIDES.filter((s) => s.ref);
+  const ratios = ks.flatMap((k) =>
+    SIDES.filter((s) => !s.ref).map((side) => [
+      coresLabel(k),
+      side.name,
+      ...refs.map((ref) => ratio(at(side.name, k).s.median, at(ref.name, k).s.median)),
+    ]),
   );
   console.log(
-    'decode threads            img/s median   spread (min-max)   vs 1 thread   longest stall',
+    benchHeader('Decode + preprocess (`npm run bench:decode`)', [
+      `${files.length} photo-like JPEG 640x480 -> 224x224 float32 NCHW, batches of ${BATCH}, no inference`,
+      `each row its own process pinned to k cores; clipeval keeps ${IN_FLIGHT_PER_CORE}k images in flight`,
+      `per core = median / k; scaling efficiency = per-core rate at k / per-core rate at ${ks[0]}`,
+    ]),
   );
-  for (const r of rows) {
-    const label = r.threads === 0 ? '0 (main thread)' : `${r.threads} (pool)`;
-    const scale = one && r.threads > 0 ? `${(r.median / one.median).toFixed(2)}x` : '-';
-    console.log(
-      `${label.padEnd(25)} ${r.median.toFixed(1).padStart(12)}   ${`${r.min.toFixed(1)}-${r.max.toFixed(1)}`.padStart(16)}   ${scale.padStart(11)}   ${`${r.stallMs.toFixed(1)} ms`.padStart(13)}`,
-    );
-  }
+  console.log(
+    markdownTable(
+      [
+        'side',
+        'decode + resize, dtype',
+        'cores',
+        'threads / processes',
+        'img/s median (min-max)',
+        'img/s per core',
+        'scaling eff.',
+        'longest stall',
+      ],
+      rows,
+    ),
+  );
+  console.log('\nSame k cores, median over median:\n');
+  console.log(markdownTable(['cores', 'clipeval', ...refs.map((r) => `vs ${r.name}`)], ratios));
   writeFileSync(
     join(WORK, 'decode-result.json'),
     JSON.stringify(
-      { when: new Date().toISOString(), cores: CORES, images: images.length, rows },
+      {
+        when: new Date().toISOString(),
+        images: files.length,
+        maxThreads: MAX_THREADS,
+        results: [...results],
+      },
       null,
       2,
     ),

@@ -1,33 +1,106 @@
-// `npm run bench:embed`: image embedding throughput of clipeval (sharp + ONNX Runtime in a worker
-// thread) against PyTorch/HF transformers on the same machine, same run, same weights, same
-// images and thread count. Uses the full-size random-init ViT-B/32 bundle (generated on first use).
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// `npm run bench:embed`: image-tower inference only, on equal terms: the same pre-made pixel
+// batch (the bench JPEGs through clipeval's exact preprocessing, written once to a file both
+// sides read), the same weights (the random-init ViT-B/32 bundle and the PyTorch model it was
+// exported from, same seed; checked by the cosine column), the same batch, and each side in its
+// own process pinned to the same k cores with k compute threads. Rows per graph variant:
+//   fp32: clipeval (ORT Node) vs PyTorch eager fp32, and vs ORT Python on the same fp32 graph;
+//   int8: clipeval on the bundle's int8 graph vs ORT Python on that same graph (the exporter
+//         makes it with onnxruntime.quantization.quantize_dynamic: QInt8 MatMul/Gemm weights),
+//         a quantised reference, never fp32 PyTorch;
+//   uint8 input (normalisation inside the graph; what workers run by default) for fp32, fp16 and
+//         int8, each vs ORT Python on that same graph and the same uint8 crops. On CPU, ONNX
+//         Runtime runs the fp16 graph through inserted casts (fp32 arithmetic on fp16-rounded
+//         weights): that row measures fp16 storage, not fp16 compute (a GPU provider's job).
+// Knobs: BENCH_BATCH (default 32), BENCH_ITERS (batches per repeat, default 4), BENCH_REPEATS,
+// BENCH_THREADS / BENCH_THREAD_LIST (default 1 and every core).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadBundle } from '../core/model/bundle';
-import { BENCH_BUNDLE, ensureBundle, ensureImages, PYTHON, ROOT } from './fixtures';
-import { embedImages } from '../core/model/image/embed-images';
-import { ImageEncoder } from '../core/model/onnx/encoders';
-import { cosine } from '../core/util/vectors';
+import { bundleFile, loadBundle, type ModelBundle } from '../core/model/bundle';
+import { selectGraph } from '../core/model/onnx/encoders';
 import { decodeToCrop, normalizeInto, type PreprocessParams } from '../core/model/image/preprocess';
+import { cosine, l2NormalizeRows } from '../core/util/vectors';
+import { coresLabel, runNode, runPython } from './child';
+import type { EmbedChildArgs } from './embed-clipeval';
+import { BENCH_BUNDLE, ensureBundle, ensureImages, ROOT } from './fixtures';
+import {
+  benchHeader,
+  markdownTable,
+  MAX_THREADS,
+  num,
+  ratio,
+  REPEATS,
+  spread,
+  summarize,
+} from './stats';
 
-const WORK = join(ROOT, '.clipeval', 'bench');
-const BUNDLE = BENCH_BUNDLE;
-const N_IMAGES = Number(process.env.BENCH_IMAGES ?? 96);
-const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
-const BATCH_SIZES = [1, 8, 32, 64];
-const FULL_BATCH = 32;
-const MIN_SECONDS = Number(process.env.BENCH_MIN_SECONDS ?? 4);
+const WORK = join(ROOT, '.clipeval', 'bench', 'embed');
+const BATCH = Number(process.env.BENCH_BATCH ?? 32);
+const ITERS = Number(process.env.BENCH_ITERS ?? 4);
+const THREADS = process.env.BENCH_THREAD_LIST
+  ? process.env.BENCH_THREAD_LIST.split(',').map(Number)
+  : [...new Set([1, MAX_THREADS])];
 
-const perSecond = (n: number, t0: number) => n / ((performance.now() - t0) / 1000);
+type Precision = EmbedChildArgs['precision'];
+type InputFormat = EmbedChildArgs['inputFormat'];
 
-async function main(): Promise<void> {
-  ensureBundle(BUNDLE);
-  const bundle = await loadBundle(BUNDLE);
-  const imageDir = join(WORK, 'images');
-  const images = await ensureImages(imageDir, N_IMAGES);
+interface Reference {
+  name: string;
+  dtype: string;
+  engine: 'torch' | 'ort';
+  /** The bundle graph the ORT reference runs (the same file clipeval runs). */
+  precision?: Precision;
+}
+
+const ortSame = (precision: Precision, dtype: string): Reference => ({
+  name: `ORT Python, same ${precision} graph`,
+  dtype,
+  engine: 'ort',
+  precision,
+});
+
+/**
+ * One row per (clipeval graph variant, reference). A new variant (fp16, uint8 input) is one more
+ * entry here and its precision in EncoderOptions; its reference must do the same arithmetic.
+ */
+const ROWS: { precision: Precision; inputFormat: InputFormat; dtype: string; ref: Reference }[] = [
+  {
+    precision: 'fp32',
+    inputFormat: 'float32-nchw',
+    dtype: 'fp32',
+    ref: { name: 'PyTorch eager (HF CLIPModel, SDPA)', dtype: 'fp32', engine: 'torch' },
+  },
+  { precision: 'fp32', inputFormat: 'float32-nchw', dtype: 'fp32', ref: ortSame('fp32', 'fp32') },
+  {
+    precision: 'int8',
+    inputFormat: 'float32-nchw',
+    dtype: 'int8 dynamic (QInt8 MatMul/Gemm)',
+    ref: ortSame('int8', 'int8 dynamic'),
+  },
+  {
+    precision: 'fp32',
+    inputFormat: 'uint8-nhwc',
+    dtype: 'fp32, uint8 input',
+    ref: ortSame('fp32', 'fp32, uint8 input'),
+  },
+  {
+    precision: 'fp16',
+    inputFormat: 'uint8-nhwc',
+    dtype: 'fp16 weights (CPU: fp32 compute via casts), uint8 input',
+    ref: ortSame('fp16', 'fp16 weights, uint8 input'),
+  },
+  {
+    precision: 'int8',
+    inputFormat: 'uint8-nhwc',
+    dtype: 'int8 dynamic, uint8 input',
+    ref: ortSame('int8', 'int8 dynamic, uint8 input'),
+  },
+];
+
+/**
+ * The first BATCH bench images through clipeval's exact preprocessing, as one file per input
+ * format: normalised float32 NCHW, and the crops' bytes (uint8 NHWC).
+ */
+async function pixelFiles(bundle: ModelBundle): Promise<Record<InputFormat, string>> {
   const p = bundle.manifest.preprocessing;
   const params: PreprocessParams = {
     imageSize: p.imageSize,
@@ -35,147 +108,136 @@ async function main(): Promise<void> {
     std: p.std,
     rescale: p.rescale,
   };
+  const images = await ensureImages(join(ROOT, '.clipeval', 'bench', 'images'), BATCH);
   const size = 3 * p.imageSize * p.imageSize;
-  const rssPeak = { v: 0 };
-  const sampler = setInterval(
-    () => (rssPeak.v = Math.max(rssPeak.v, process.memoryUsage().rss)),
-    20,
-  );
-
-  // 1. decode + preprocess alone (sharp in libuv's pool, resize and normalise here).
-  let t0 = performance.now();
-  const out = new Float32Array(size);
-  await Promise.all(
-    Array.from({ length: THREADS * 2 }, async (_, lane) => {
-      for (let i = lane; i < images.length; i += THREADS * 2)
-        normalizeInto((await decodeToCrop(images[i]!, p.imageSize)).rgb, params, out, 0);
-    }),
-  );
-  const preprocessIps = perSecond(images.length, t0);
-
-  // 2. inference alone, per batch size.
-  // The float graph: this bench feeds normalised float32 NCHW pixels.
-  const encoder = await ImageEncoder.create(bundle, {
-    threads: THREADS,
-    providers: ['cpu'],
-    inputFormat: 'float32-nchw',
-  });
-  const inferenceIps: Record<string, number> = {};
-  for (const bs of BATCH_SIZES) {
-    const template = Float32Array.from({ length: bs * size }, (_, i) => Math.sin(i));
-    const pixels = () => template.slice(); // a copy: the buffer is transferred to the session thread
-    await encoder.encode(pixels(), bs); // warm-up
-    let n = 0;
-    t0 = performance.now();
-    while (n < Math.max(bs * 2, 16) || performance.now() - t0 < MIN_SECONDS * 1000) {
-      await encoder.encode(pixels(), bs);
-      n += bs;
-    }
-    inferenceIps[bs] = perSecond(n, t0);
+  const out = new Float32Array(BATCH * size);
+  const crops = new Uint8Array(BATCH * size);
+  for (const [i, bytes] of images.entries()) {
+    const { rgb } = await decodeToCrop(bytes, p.imageSize);
+    normalizeInto(rgb, params, out, i * size);
+    crops.set(rgb, i * size);
   }
-
-  // 3. the full pipelined path, with the event loop watched (heartbeats live there).
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  const fullPath = async (enc: ImageEncoder) => {
-    const parts: Float32Array[] = [];
-    const start = performance.now();
-    const source = images.map((bytes, i) => ({ id: String(i), bytes }));
-    const opts = { batchSize: FULL_BATCH, concurrency: THREADS * 2 };
-    for await (const batch of embedImages(source, enc, params, opts)) parts.push(batch.embeddings);
-    const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
-    return { ips: perSecond(images.length, start), embeddings: all };
+  const files = {
+    'float32-nchw': join(WORK, `pixels-${BATCH}.f32`),
+    'uint8-nhwc': join(WORK, `crops-${BATCH}.u8`),
   };
-  loop.enable();
-  const full = await fullPath(encoder);
-  loop.disable();
-  await encoder.close();
+  writeFileSync(files['float32-nchw'], out);
+  writeFileSync(files['uint8-nhwc'], crops);
+  return files;
+}
 
-  // 3b. the exporter's dynamic-int8 variant: its speed, and its accuracy cost against fp32 here.
-  const int8 = await ImageEncoder.create(bundle, {
-    threads: THREADS,
-    providers: ['cpu'],
-    precision: 'int8',
-    inputFormat: 'float32-nchw',
-  });
-  const template = Float32Array.from({ length: FULL_BATCH * size }, (_, i) => Math.sin(i));
-  await int8.encode(template.slice(), FULL_BATCH);
-  let n8 = 0;
-  t0 = performance.now();
-  while (n8 < FULL_BATCH * 2 || performance.now() - t0 < MIN_SECONDS * 1000) {
-    await int8.encode(template.slice(), FULL_BATCH);
-    n8 += FULL_BATCH;
-  }
-  const int8InferenceIps = perSecond(n8, t0);
-  const full8 = await fullPath(int8);
-  await int8.close();
+async function main(): Promise<void> {
+  mkdirSync(WORK, { recursive: true });
+  ensureBundle(BENCH_BUNDLE);
+  const bundle = await loadBundle(BENCH_BUNDLE);
+  const pixels = await pixelFiles(bundle);
   const d = bundle.manifest.architecture.embedDim;
-  const row = (e: Float32Array, i: number) => e.subarray(i * d, (i + 1) * d);
-  const cos = images.map((_, i) => cosine(row(full.embeddings, i), row(full8.embeddings, i)));
-  clearInterval(sampler);
+  const common = { batch: BATCH, iters: ITERS, repeats: REPEATS };
+  const results = new Map<string, { ips: number[]; out: string }>();
 
-  // 4. the reference: PyTorch eager fp32, same weights (same seed), same images and threads.
-  const torchArgs = {
-    model: 'vit-b-32',
-    seed: 0,
-    threads: THREADS,
-    images: imageDir,
-    batch_sizes: BATCH_SIZES,
-    full_batch: FULL_BATCH,
-    min_images: 16,
-    min_seconds: MIN_SECONDS,
+  const clipeval = (precision: Precision, inputFormat: InputFormat, k: number) => {
+    const key = `clipeval ${precision} ${inputFormat}@${k}`;
+    if (!results.has(key)) {
+      console.error(`${key} ...`);
+      const out = join(WORK, `out-${key.replace(/\W+/g, '-')}.f32`);
+      const args: EmbedChildArgs = {
+        bundle: BENCH_BUNDLE,
+        precision,
+        inputFormat,
+        threads: k,
+        out,
+        pixels: pixels[inputFormat],
+        ...common,
+      };
+      results.set(key, {
+        ...runNode<{ ips: number[] }>('embed-clipeval.ts', args, { cores: k }),
+        out,
+      });
+    }
+    return results.get(key)!;
   };
-  const py = spawnSync(PYTHON, [join(ROOT, 'bench/embed_torch.py'), JSON.stringify(torchArgs)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (py.status !== 0) throw new Error(`PyTorch reference failed:\n${py.stderr}`);
-  const ref = JSON.parse(py.stdout.trim().split('\n').pop()!) as {
-    preprocess_ips: number;
-    inference_ips: Record<string, number>;
-    full_ips: number;
+  const reference = (ref: Reference, inputFormat: InputFormat, k: number) => {
+    const key = `${ref.name} ${inputFormat}@${k}`;
+    if (!results.has(key)) {
+      console.error(`${key} ...`);
+      const out = join(WORK, `out-${key.replace(/\W+/g, '-')}.f32`);
+      // The very graph file clipeval's encoder opens for this precision and input format.
+      const g = selectGraph(bundle, 'image', { precision: ref.precision, inputFormat });
+      const args =
+        ref.engine === 'torch'
+          ? { engine: 'torch', model: 'vit-b-32', seed: 0 }
+          : { engine: 'ort', graph: bundleFile(bundle, g.file), input: g.input, output: g.output };
+      const r = runPython<{ ips: number[] }>(
+        'embed_ref.py',
+        { ...args, threads: k, out, pixels: pixels[inputFormat], inputFormat, ...common },
+        { cores: k },
+      );
+      results.set(key, { ...r, out });
+    }
+    return results.get(key)!;
   };
 
-  const rows = [
-    ['decode+preprocess', preprocessIps, ref.preprocess_ips],
-    ...BATCH_SIZES.map((bs) => [
-      `inference batch ${bs}`,
-      inferenceIps[bs]!,
-      ref.inference_ips[String(bs)]!,
+  const rows: string[][] = [];
+  for (const k of THREADS) {
+    const torchFp32 = reference(ROWS[0]!.ref, 'float32-nchw', k);
+    const embeddings = (out: string) => {
+      const b = readFileSync(out);
+      return l2NormalizeRows(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), d);
+    };
+    // Smallest per-image cosine to PyTorch fp32 on this batch: same weights, and what a variant costs.
+    const minCos = (out: string) => {
+      const a = embeddings(out);
+      const t = embeddings(torchFp32.out);
+      const row = (e: Float32Array, i: number) => e.subarray(i * d, (i + 1) * d);
+      return Math.min(...Array.from({ length: BATCH }, (_, i) => cosine(row(a, i), row(t, i))));
+    };
+    for (const { precision, inputFormat, dtype, ref } of ROWS) {
+      const ours = clipeval(precision, inputFormat, k);
+      const theirs = reference(ref, inputFormat, k);
+      const a = summarize(ours.ips);
+      const b = summarize(theirs.ips);
+      rows.push([
+        dtype,
+        coresLabel(k),
+        `ORT Node, ${k} intra-op`,
+        spread(a),
+        `${ref.name}, ${ref.engine === 'torch' ? `set_num_threads(${k})` : `${k} intra-op`}`,
+        spread(b),
+        ratio(a.median, b.median),
+        `${num(minCos(ours.out), 5)} / ${num(minCos(theirs.out), 5)}`,
+      ]);
+    }
+  }
+  console.log(
+    benchHeader('Image-tower inference (`npm run bench:embed`)', [
+      `random-init ViT-B/32 (${bundle.manifest.name}), batch ${BATCH}, ${ITERS} batches per repeat, the same pre-made pixels for every side (float32 NCHW, or the same crops as uint8 NHWC)`,
+      'each side its own process pinned to the same k cores; ratio = clipeval median / reference median',
+      'min cosine = smallest per-image cosine to PyTorch fp32 on this batch (clipeval / reference): 1.00000 means the same weights and arithmetic',
     ]),
-    [`full path batch ${FULL_BATCH}`, full.ips, ref.full_ips],
-    [
-      `int8 inference batch ${FULL_BATCH}`,
-      int8InferenceIps,
-      ref.inference_ips[String(FULL_BATCH)]!,
-    ],
-    [`int8 full path batch ${FULL_BATCH}`, full8.ips, ref.full_ips],
-  ] as [string, number, number][];
-  console.log(
-    `\nclipeval vs PyTorch eager fp32, random-init ViT-B/32, ${images.length} JPEG 640x480, ${THREADS} threads`,
-  );
-  console.log('stage                      clipeval img/s   PyTorch img/s   ratio');
-  for (const [name, a, b] of rows)
-    console.log(
-      `${name.padEnd(26)} ${a.toFixed(2).padStart(14)} ${b.toFixed(2).padStart(15)}   ${(a / b).toFixed(2)}x`,
-    );
-  const meanCos = cos.reduce((a, b) => a + b, 0) / cos.length;
-  console.log(
-    `int8 vs fp32 embeddings of these images: min cosine ${Math.min(...cos).toFixed(5)}, mean ${meanCos.toFixed(5)}`,
   );
   console.log(
-    `peak RSS ${(rssPeak.v / 2 ** 20).toFixed(0)} MiB; longest event-loop stall during the full path ${(loop.max / 1e6).toFixed(1)} ms`,
+    markdownTable(
+      [
+        'graph (dtype)',
+        'cores',
+        'clipeval threads',
+        'clipeval img/s',
+        'reference, threads',
+        'reference img/s',
+        'ratio',
+        'min cosine vs PyTorch fp32',
+      ],
+      rows,
+    ),
   );
-  const result = {
-    when: new Date().toISOString(),
-    threads: THREADS,
-    images: images.length,
-    rows,
-    peakRssMiB: rssPeak.v / 2 ** 20,
-    int8MinCosine: Math.min(...cos),
-    maxEventLoopStallMs: loop.max / 1e6,
-  };
-  writeFileSync(join(WORK, 'embed-result.json'), JSON.stringify(result, null, 2));
+  writeFileSync(
+    join(WORK, 'embed-result.json'),
+    JSON.stringify(
+      { when: new Date().toISOString(), batch: BATCH, results: [...results] },
+      null,
+      2,
+    ),
+  );
 }
 
 main().catch((err: unknown) => {

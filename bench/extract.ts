@@ -1,122 +1,293 @@
-// `npm run bench:extract`: end-to-end extraction through Temporal (plan, S3 reads, sharded
-// extraction activities in a separate gpu worker process, Arrow shards written back) against the
-// bare encoder loop over the same images in memory, in the same run. Uses the full-size random
-// ViT-B/32 bundle and BENCH_IMAGES (default 2000) generated 640x480 JPEGs in the local stack's S3.
+// `npm run bench:extract`: the whole extraction against what it wraps, on the local stack
+// (Temporal + versitygw S3), over the same BENCH_IMAGES photo-like 640x480 JPEGs in S3:
+//  1. ViT-B/32 fp32 (the random-init bench bundle): a whole run through Temporal (planning on a
+//     cpu worker here, extraction in a gpu worker in its own process reading S3 and writing Arrow
+//     shards) vs the bare loop in this process (the same objects read from S3 by the same
+//     ObjectStore, the same embedImages, ImageEncoder with the same ORT threads and a decode pool
+//     of the same size, nothing written).
+//  2. Feed rate, with the tiny test bundle (inference costs next to nothing, so the figure is how
+//     fast images reach the model): a whole run vs boto3 + PIL + the HF CLIPImageProcessor steps
+//     in a Pool of the same number of processes over the same objects (bench/feed_boto3.py).
+// Every figure: median of BENCH_REPEATS after a warm-up; before each whole run the bench bundle's
+// embedding space is emptied, so nothing is reused (checked). The gpu worker's longest event-loop stall per run comes from
+// bench/worker-stall-probe.ts preloaded into it
+// (asked over an IPC channel). Knobs: BENCH_IMAGES (default 1000),
+// BENCH_REPEATS, BENCH_THREADS (ORT intra-op threads, decode pool threads, Python processes).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
 import { join } from 'node:path';
-import { loadEnv } from '../core/config/env';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { type ClipevalEnv, loadEnv } from '../core/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../core/config/run-spec';
 import { loadBundle } from '../core/model/bundle';
+import { DecodePool } from '../core/model/image/decode-pool';
 import { embedImages } from '../core/model/image/embed-images';
 import { ImageEncoder } from '../core/model/onnx/encoders';
+import { preprocessFingerprint, embeddingSpace } from '../core/embeddings/shard-key';
+import { keys } from '../core/storage/keys';
 import { ObjectStore } from '../core/storage/object-store';
 import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
 import { hasPollers } from '../client/preflight';
 import { stackUp } from '../infra/local-stack/stack';
 import { startInProcessWorkers } from '../workers/in-process';
+import { TINY_BUNDLE } from '../test/helpers/fixtures';
+import { runPython } from './child';
 import { BENCH_BUNDLE, ROOT, ensureBundle, ensureImages } from './fixtures';
+import {
+  benchHeader,
+  markdownTable,
+  MAX_THREADS,
+  num,
+  ratio,
+  REPEATS,
+  repeat,
+  spread,
+  summarize,
+} from './stats';
 
-const N = Number(process.env.BENCH_IMAGES ?? 2000);
-const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
+const N = Number(process.env.BENCH_IMAGES ?? 1000);
+const THREADS = MAX_THREADS;
 const extraction = { batchSize: 32, concurrency: 8, parallelism: 2, heartbeatTimeoutSeconds: 120 };
+// About 6 shards or more, so 2 at once keep the worker busy.
+const BASE_SHARD = Math.max(4, Math.min(256, Math.floor(N / 6)));
+
+/** Uploads the bench JPEGs once; returns their keys. */
+async function uploadImages(store: ObjectStore, prefix: string): Promise<string[]> {
+  const images = await ensureImages(join(ROOT, '.clipeval', 'bench', 'images'), N);
+  const keys = images.map((_, i) => `${prefix}train/c${i % 10}/${String(i).padStart(5, '0')}.jpg`);
+  if ((await store.list(prefix)).length < N) {
+    console.error(`uploading ${N} images to ${store.uri(prefix)} ...`);
+    for (let i = 0; i < N; i += 32)
+      await Promise.all(
+        images.slice(i, i + 32).map((body, j) => store.putBytes(keys[i + j]!, body)),
+      );
+  }
+  return keys;
+}
+
+/** The gpu worker's longest event-loop stall since the previous call (its preloaded probe). */
+async function workerStallMs(gpu: ChildProcess): Promise<number> {
+  const answer = once(gpu, 'message', { signal: AbortSignal.timeout(10_000) });
+  gpu.send('stall');
+  const [reply] = (await answer) as [{ stallMs: number }];
+  return reply.stallMs;
+}
+
+interface Stack {
+  client: Client;
+  store: ObjectStore;
+  env: ClipevalEnv;
+  gpu: ChildProcess;
+  /** Rejects when the gpu worker process exits (a run would otherwise wait for it forever). */
+  died: Promise<never>;
+}
+
+interface WholeRun {
+  ips: number;
+  stallMs: number;
+  shards: number;
+}
+
+/** One whole extraction run of `bundle` over `prefix`, timed from start to result. */
+async function wholeRun(
+  { client, env, store, gpu, died }: Stack,
+  datasetUri: string,
+  bundle: string,
+): Promise<WholeRun> {
+  const spec = parseRunSpec({
+    dataset: { uri: datasetUri },
+    model: { bundle },
+    shardSize: BASE_SHARD,
+    extraction,
+    ...EXTRACTION_ONLY,
+  });
+  // Nothing reused: this bundle's embedding space (the bench's own bundles only) starts empty.
+  const b = await loadBundle(bundle);
+  const space = embeddingSpace(b.hash, preprocessFingerprint(b.manifest.preprocessing));
+  for (const o of await store.list(keys.embeddingSpacePrefix(space))) await store.delete(o.key);
+  await workerStallMs(gpu); // starts the stall window here
+  const t0 = performance.now();
+  const { runId } = await startEvaluation(client, env, spec);
+  const outcome = await Promise.race([waitForRun(client, runId), died]);
+  const seconds = (performance.now() - t0) / 1000;
+  const stallMs = await workerStallMs(gpu);
+  if (outcome.status !== 'COMPLETED') throw new Error(`run ${runId}: ${outcome.status}`);
+  const x = outcome.summary.extraction;
+  if (x.shardsReused > 0)
+    throw new Error(`run ${runId} reused ${x.shardsReused} shards: its figure would not be a rate`);
+  if (x.imagesDone !== N) throw new Error(`run ${runId} embedded ${x.imagesDone} of ${N} images`);
+  return { ips: x.imagesDone / seconds, stallMs, shards: x.shards };
+}
+
+/** REPEATS whole runs after a warm-up run (which pays bundle verification and sessions). */
+async function wholeRuns(
+  ...args: Parameters<typeof wholeRun>
+): Promise<{ ips: number[]; stallMs: number; shards: number }> {
+  await wholeRun(...args);
+  const runs: WholeRun[] = [];
+  for (let r = 0; r < REPEATS; r++) runs.push(await wholeRun(...args));
+  return {
+    ips: runs.map((r) => r.ips),
+    stallMs: Math.max(...runs.map((r) => r.stallMs)),
+    shards: runs[0]!.shards,
+  };
+}
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   ensureBundle(BENCH_BUNDLE);
   const stack = await stackUp();
-  Object.assign(process.env, stack.env, { CLIPEVAL_ORT_THREADS: String(THREADS) });
+  Object.assign(process.env, stack.env, {
+    CLIPEVAL_ORT_THREADS: String(THREADS),
+    CLIPEVAL_DECODE_THREADS: String(THREADS),
+  });
   const env = loadEnv();
   const store = ObjectStore.connect(env.s3);
-  const images = await ensureImages(join(ROOT, '.clipeval', 'bench', 'images'), N);
   const prefix = `bench/images-${N}/`;
-  if ((await store.list(prefix)).length < N) {
-    console.log(`uploading ${N} images to ${store.uri(prefix)} ...`);
-    for (let i = 0; i < N; i += 32) {
-      await Promise.all(
-        images
-          .slice(i, i + 32)
-          .map((body, j) =>
-            store.putBytes(
-              `${prefix}train/c${(i + j) % 10}/${String(i + j).padStart(5, '0')}.jpg`,
-              body,
-            ),
-          ),
-      );
-    }
-  }
+  const keys = await uploadImages(store, prefix);
   const bundle = await loadBundle(BENCH_BUNDLE);
   const p = bundle.manifest.preprocessing;
   const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
-  let rssPeak = 0;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 50);
 
-  // 1. the bare loop: the same pipeline over the bytes in memory, no Temporal, no S3.
-  const encoder = await ImageEncoder.create(bundle, {
-    threads: THREADS,
-    providers: ['cpu'],
+  // 1a. the bare loop: the same objects from S3, the same pipeline, nothing written.
+  console.error('bare loop ...');
+  const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
+  const pool = new DecodePool(THREADS);
+  const bare = await repeat(async () => {
+    const source = keys.map((key) => ({
+      id: key,
+      bytes: () => store.requireBytes(key),
+    }));
+    const t0 = performance.now();
+    let n = 0;
+    for await (const b of embedImages(source, encoder, params, { ...extraction, pool })) {
+      if (b.failed.length > 0) throw new Error(`bare loop failed: ${JSON.stringify(b.failed)}`);
+      n += b.ids.length;
+    }
+    return n / ((performance.now() - t0) / 1000);
   });
-  let t0 = performance.now();
-  let bare = 0;
-  for await (const b of embedImages(
-    images.map((bytes, i) => ({ id: String(i), bytes })),
-    encoder,
-    params,
-    extraction,
-  ))
-    bare += b.ids.length;
-  const bareIps = bare / ((performance.now() - t0) / 1000);
+  await pool.close();
   await encoder.close();
 
-  // 2. through Temporal: plan (cpu worker here) and extraction in a separate gpu worker process,
-  // as deployed, reading S3 and writing shards; its peak RSS (VmHWM) is the worker's memory.
+  // 1b/2a. whole runs: planning here (cpu worker), extraction in a gpu worker process as deployed.
   const workers = await startInProcessWorkers(env, ['cpu']);
-  const gpu = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers', 'gpu.ts')], {
-    env: process.env,
-    stdio: 'ignore',
-  });
-  const client = await connectClient(env);
-  // A fresh run id, and a shard size no earlier run used, so nothing is reused from a previous bench.
-  const spec = parseRunSpec({
-    dataset: { uri: store.uri(prefix) },
-    model: { bundle: BENCH_BUNDLE },
-    shardSize: 256 + (Date.now() % 97),
-    extraction,
-    ...EXTRACTION_ONLY,
-  });
-  // The clock starts once the gpu worker polls; its first shard still pays the one-time bundle
-  // verification (sha256 of every file) and session creation, as a freshly started worker does.
-  while (!(await hasPollers(client, env.temporal.namespace, env.queues.gpu, 'activity')))
-    await sleep(200);
-  t0 = performance.now();
-  const { runId } = await startEvaluation(client, env, spec);
-  const outcome = await waitForRun(client, runId);
-  const seconds = (performance.now() - t0) / 1000;
-  const gpuPeakKiB = Number(
-    /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gpu.pid}/status`, 'utf8'))?.[1] ?? NaN,
+  const gpu = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      pathToFileURL(join(ROOT, 'bench', 'worker-stall-probe.ts')).href,
+      join(ROOT, 'workers', 'gpu.ts'),
+    ],
+    { env: process.env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
   );
-  gpu.kill('SIGTERM');
-  await workers.stop();
-  clearInterval(sampler);
-  if (outcome.status !== 'COMPLETED') throw new Error(`run ${runId}: ${outcome.status}`);
-  const x = outcome.summary.extraction;
-  const temporalIps = x.imagesDone / seconds;
+  let whole, feed;
+  let gpuPeakKiB = NaN;
+  try {
+    const died = new Promise<never>((_, reject) =>
+      gpu.once('exit', (code, signal) =>
+        reject(new Error(`the gpu worker process exited (${code ?? signal}) during the bench`)),
+      ),
+    );
+    died.catch(() => undefined); // raced against each run; unobserved after the last
+    const client = await connectClient(env);
+    const ctx = { client, env, store, gpu, died };
+    while (!(await hasPollers(client, env.temporal.namespace, env.queues.gpu, 'activity')))
+      await sleep(200);
+    console.error('whole runs, ViT-B/32 ...');
+    whole = await wholeRuns(ctx, store.uri(prefix), BENCH_BUNDLE);
+    console.error('whole runs, tiny bundle (feed rate) ...');
+    feed = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE);
+    gpuPeakKiB = Number(
+      /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gpu.pid}/status`, 'utf8'))?.[1] ?? NaN,
+    );
+  } finally {
+    gpu.kill('SIGTERM');
+    await workers.stop();
+  }
+
+  // 2b. the feed-rate reference over the same objects.
+  console.error('boto3 + PIL + HF processor pool ...');
+  const boto = runPython<{ ips: number[] }>(
+    'feed_boto3.py',
+    {
+      endpoint: stack.env.CLIPEVAL_S3_ENDPOINT,
+      bucket: env.s3.bucket,
+      keys,
+      processes: THREADS,
+      batch_size: extraction.batchSize,
+      image_size: p.imageSize,
+      mean: p.mean,
+      std: p.std,
+      repeats: REPEATS,
+    },
+    { cores: THREADS },
+  );
+
+  const b = summarize(bare);
+  const w = summarize(whole.ips);
+  const f = summarize(feed.ips);
+  const ref = summarize(boto.ips);
+  const workerThreads = `gpu worker process: ORT ${THREADS} intra-op, decode pool ${THREADS}`;
   console.log(
-    `\nextraction of ${N} JPEG 640x480, random-init ViT-B/32 fp32, ${THREADS} threads, shards of ~${spec.shardSize}`,
-  );
-  console.log(`bare encoder loop (in memory)      ${bareIps.toFixed(2)} img/s`);
-  console.log(
-    `through Temporal + S3 + Arrow      ${temporalIps.toFixed(2)} img/s  (${x.shards} shards, ${x.shardsReused} reused, run ${runId})`,
-  );
-  console.log(
-    `overhead                           ${((1 - temporalIps / bareIps) * 100).toFixed(1)}%`,
+    benchHeader('Extraction (`npm run bench:extract`)', [
+      `${N} photo-like JPEG 640x480 in the local stack's S3 (versitygw), batch ${extraction.batchSize}, ${extraction.concurrency} images in flight per shard, ${extraction.parallelism} shards at once, shards of ~${BASE_SHARD} (${whole.shards} per run)`,
+      "whole run = start to result: planning (S3 listing), extraction activities, Arrow shards and manifests written; each bundle's embedding space emptied before every run, none reused",
+      'nothing pinned: the stack (Temporal, versitygw), this process and the worker share the machine',
+    ]),
   );
   console.log(
-    `peak RSS of the gpu worker process ${(gpuPeakKiB / 1024).toFixed(0)} MiB (this process: ${(rssPeak / 2 ** 20).toFixed(0)} MiB)`,
+    markdownTable(
+      [
+        'row',
+        'model (dtype)',
+        'threads / processes',
+        'img/s median (min-max)',
+        'ratio',
+        'gpu worker longest stall',
+      ],
+      [
+        [
+          'bare loop (S3 reads, embedImages, no Temporal, nothing written)',
+          'ViT-B/32 random (fp32)',
+          `this process: ORT ${THREADS} intra-op, decode pool ${THREADS}`,
+          spread(b),
+          '1.00x',
+          '-',
+        ],
+        [
+          'whole run through Temporal + S3 + Arrow',
+          'ViT-B/32 random (fp32)',
+          workerThreads,
+          spread(w),
+          `${ratio(w.median, b.median)} of bare (${num(100 * (1 - w.median / b.median))}% overhead)`,
+          `${num(whole.stallMs)} ms`,
+        ],
+        [
+          'feed rate: whole run through Temporal + S3 + Arrow',
+          'tiny test bundle (fp32)',
+          workerThreads,
+          spread(f),
+          `${ratio(f.median, ref.median)} of the boto3 pool`,
+          `${num(feed.stallMs)} ms`,
+        ],
+        [
+          'feed rate: boto3 + PIL + CLIPImageProcessorPil, no inference',
+          '-',
+          `${THREADS} processes (multiprocessing.Pool), pinned to ${THREADS} cores`,
+          spread(ref),
+          '1.00x',
+          '-',
+        ],
+      ],
+    ),
   );
+  console.log(`\ngpu worker peak RSS (VmHWM): ${num(gpuPeakKiB / 1024, 0)} MiB`);
 }
 
 main().then(

@@ -11,13 +11,14 @@ export const BENCH_BUNDLE = join(ROOT, '.clipeval', 'bundles', 'random-vit-b-32'
 /** Exports the random-init ViT-B/32 bundle (with int8 variants and the CoOp graph), once. */
 export function ensureBundle(dir: string): void {
   const manifest = join(dir, 'bundle.json');
-  // Re-exported when an older exporter made it (no int8 variant, or no CoOp graph).
+  // Re-exported when an older exporter made it (no int8 variant, no CoOp graph, no uint8 graphs).
   const current = () => {
     const m = JSON.parse(readFileSync(manifest, 'utf8')) as {
-      graphs: { image: { int8?: string } };
+      graphs: { image: { int8?: string; variants?: { fp16?: unknown; int8?: unknown } } };
       coop?: unknown;
     };
-    return m.graphs.image.int8 !== undefined && m.coop !== undefined;
+    const v = m.graphs.image.variants;
+    return m.graphs.image.int8 !== undefined && m.coop !== undefined && !!v?.fp16 && !!v.int8;
   };
   if (existsSync(manifest) && current()) return;
   if (!existsSync(PYTHON))

@@ -1,8 +1,11 @@
-// `npx tsx bench/probe.ts [--n 50000 --dim 512 --classes 100 --test 10000 --c 0.316 --wd 0
+// `npm run bench:probe -- [--n 50000 --dim 512 --classes 100 --test 10000 --c 0.316 --wd 0
 // --spread S --threads T]`: the linear probe's fit time and test accuracy against scikit-learn's
 // LogisticRegression(lbfgs) at the same C, same synthetic features (overlapping Gaussian
-// clusters, L2-normalised), same run and thread count; plus the AdamW probe (fixed weight decay,
-// 10 epochs). No selection sweep: one fit each.
+// clusters, L2-normalised, float32), same run, in two thread settings: T threads each (clipeval:
+// ORT intra-op T; scikit-learn: T BLAS threads, while its per-sample loss and gradient stay
+// single-threaded) and like for like, both single-threaded (ORT intra-op 1; scikit-learn with
+// OMP/OPENBLAS_NUM_THREADS=1 and threadpoolctl). Plus the AdamW probe (fixed weight decay, 10
+// epochs). Each fit: median of BENCH_REPEATS after a warm-up fit. No selection sweep.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -12,6 +15,16 @@ import { parseArgs } from 'node:util';
 import { type ProbeRecipe, probeScores, trainProbe } from '../core/routes/probe';
 import { clusterProblem } from '../test/helpers/probe-data';
 import { PYTHON, ROOT } from './fixtures';
+import {
+  benchHeader,
+  markdownTable,
+  num,
+  ratio,
+  REPEATS,
+  repeat,
+  spread,
+  summarize,
+} from './stats';
 
 const { values: arg } = parseArgs({
   options: {
@@ -37,13 +50,20 @@ const SPREAD = arg.spread !== undefined ? Number(arg.spread) : 0.25 * Math.sqrt(
 const THREADS = Number(arg.threads);
 const WORK = join(ROOT, '.clipeval', 'bench', 'probe');
 
-const seconds = (t0: number) => (performance.now() - t0) / 1000;
-
 function argmaxRows(scores: Float32Array, n: number, k: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => {
     const row = scores.subarray(i * k, (i + 1) * k);
     return row.indexOf(Math.max(...row));
   });
+}
+
+interface SklearnResult {
+  fit_seconds: number[];
+  accuracy: number;
+  n_iter: number;
+  x_dtype: string;
+  coef_dtype: string;
+  blas: string[];
 }
 
 async function main(): Promise<void> {
@@ -58,108 +78,125 @@ async function main(): Promise<void> {
   const accuracy = (pred: Int32Array) =>
     pred.filter((p, i) => p === test.labels[i]).length / test.n;
 
-  const ours = async (recipe: ProbeRecipe) => {
+  /** clipeval's fit: warm-up, REPEATS timed fits (seconds), the last fit's predictions. */
+  const ours = async (recipe: ProbeRecipe, threads: number) => {
+    console.error(`clipeval ${recipe.kind}, ${threads} threads ...`);
     const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const t0 = performance.now();
-    const r = await trainProbe({ train, numClasses: CLASSES, recipe, seed: 0, threads: THREADS });
-    const time = seconds(t0);
+    let last: Awaited<ReturnType<typeof trainProbe>> | undefined;
+    const times = await repeat(
+      async () => {
+        const t0 = performance.now();
+        last = await trainProbe({ train, numClasses: CLASSES, recipe, seed: 0, threads });
+        return (performance.now() - t0) / 1000;
+      },
+      REPEATS,
+      () => loop.enable(),
+    );
     loop.disable();
-    const pred = argmaxRows(probeScores(r, test.x, test.n), test.n, CLASSES);
+    const pred = argmaxRows(probeScores(last!, test.x, test.n), test.n, CLASSES);
     return {
-      time,
+      s: summarize(times),
       pred,
       accuracy: accuracy(pred),
-      iterations: r.iterations,
+      iterations: last!.iterations,
       stallMs: loop.max / 1e6,
     };
   };
-
-  console.log(
-    `probe bench: ${N} train / ${N_TEST} test rows, dim ${DIM}, ${CLASSES} classes, spread ${SPREAD.toFixed(4)}, ${THREADS} threads`,
-  );
-  const lbfgs = await ours({ kind: 'lbfgs', C });
-  console.log(`  clipeval lbfgs: ${lbfgs.time.toFixed(1)} s`);
-  const env = {
-    ...process.env,
-    OMP_NUM_THREADS: String(THREADS),
-    OPENBLAS_NUM_THREADS: String(THREADS),
+  const sklearn = (threads: number) => {
+    console.error(`scikit-learn, ${threads} BLAS threads ...`);
+    const n = String(threads);
+    const py = spawnSync(
+      PYTHON,
+      [
+        join(ROOT, 'bench/probe_sklearn.py'),
+        JSON.stringify({ dir: WORK, dim: DIM, C, max_iter: 1000, threads, repeats: REPEATS }),
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, OMP_NUM_THREADS: n, OPENBLAS_NUM_THREADS: n, MKL_NUM_THREADS: n },
+      },
+    );
+    if (py.status !== 0) throw new Error(`scikit-learn reference failed:\n${py.stderr}`);
+    const sk = JSON.parse(py.stdout.trim().split('\n').pop()!) as SklearnResult;
+    // A copy: a small file's Buffer is a view into Node's shared pool.
+    const b = readFileSync(join(WORK, 'sklearn_pred.i32'));
+    const pred = new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+    return { ...sk, s: summarize(sk.fit_seconds), pred };
   };
-  const py = spawnSync(
-    PYTHON,
-    [
-      join(ROOT, 'bench/probe_sklearn.py'),
-      JSON.stringify({ dir: WORK, dim: DIM, C, max_iter: 1000 }),
-    ],
-    { encoding: 'utf8', env },
-  );
-  if (py.status !== 0) throw new Error(`scikit-learn reference failed:\n${py.stderr}`);
-  const sk = JSON.parse(py.stdout.trim().split('\n').pop()!) as {
-    fit_seconds: number;
-    accuracy: number;
-    n_iter: number;
-    dtype: string;
-  };
-  const skPred = new Int32Array(readFileSync(join(WORK, 'sklearn_pred.i32')).buffer.slice(0));
-  const agreement = lbfgs.pred.filter((p, i) => p === skPred[i]).length / test.n;
-  console.log(`  scikit-learn:   ${sk.fit_seconds.toFixed(1)} s`);
-  const adamw = await ours({ kind: 'adamw', weightDecay: WD });
 
+  const settings = [...new Set([THREADS, 1])];
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-  const rows: [string, string, string, string][] = [
-    ['clipeval lbfgs (ORT)', lbfgs.time.toFixed(1), String(lbfgs.iterations), pct(lbfgs.accuracy)],
-    ['scikit-learn lbfgs', sk.fit_seconds.toFixed(1), String(sk.n_iter), pct(sk.accuracy)],
-    [
-      'clipeval adamw (ORT)',
-      adamw.time.toFixed(1),
-      `${adamw.iterations} steps`,
-      pct(adamw.accuracy),
-    ],
-  ];
-  console.log(`\nfit at C = ${C} (lbfgs), weight decay ${WD} (adamw, 10 epochs)`);
-  console.log('probe                  fit s   iterations    test acc');
-  for (const [name, t, it, acc] of rows)
-    console.log(`${name.padEnd(22)} ${t.padStart(6)}   ${it.padStart(10)}   ${acc.padStart(9)}`);
+  const rows: string[][] = [];
+  const ratios: string[][] = [];
+  for (const threads of settings) {
+    const lbfgs = await ours({ kind: 'lbfgs', C }, threads);
+    const sk = sklearn(threads);
+    rows.push(
+      [
+        `clipeval lbfgs, C = ${C}`,
+        'iterate float64 (JS); loss/grad float32 (ORT)',
+        `ORT intra-op ${threads}`,
+        spread(lbfgs.s, 2),
+        String(lbfgs.iterations),
+        pct(lbfgs.accuracy),
+        `${num(lbfgs.stallMs)} ms`,
+      ],
+      [
+        `scikit-learn lbfgs, C = ${C}`,
+        `X ${sk.x_dtype}; iterate float64 (SciPy); coef ${sk.coef_dtype}`,
+        `loss/grad 1 thread; BLAS ${sk.blas.join(', ') || '?'}`,
+        spread(sk.s, 2),
+        String(sk.n_iter),
+        pct(sk.accuracy),
+        '-',
+      ],
+    );
+    const agreement = lbfgs.pred.filter((p, i) => p === sk.pred[i]).length / test.n;
+    ratios.push([
+      threads === 1 ? '1 each (like for like)' : `${threads} each`,
+      ratio(lbfgs.s.median, sk.s.median),
+      `${((lbfgs.accuracy - sk.accuracy) * 100).toFixed(2)} points`,
+      pct(agreement),
+    ]);
+  }
+  const adamw = await ours({ kind: 'adamw', weightDecay: WD }, THREADS);
+  rows.push([
+    `clipeval adamw, wd ${WD}, 10 epochs`,
+    'float32 (ORT)',
+    `ORT intra-op ${THREADS}`,
+    spread(adamw.s, 2),
+    `${adamw.iterations} steps`,
+    pct(adamw.accuracy),
+    `${num(adamw.stallMs)} ms`,
+  ]);
+
   console.log(
-    `lbfgs: clipeval / scikit-learn time ${(lbfgs.time / sk.fit_seconds).toFixed(2)}x; accuracy difference ${((lbfgs.accuracy - sk.accuracy) * 100).toFixed(2)} points; predictions agree on ${pct(agreement)}`,
+    benchHeader('Linear probe (`npm run bench:probe`)', [
+      `${N} train / ${N_TEST} test rows, dim ${DIM}, ${CLASSES} classes, spread ${SPREAD.toFixed(4)}, float32 features`,
+      'fit seconds; scikit-learn gets OMP/OPENBLAS/MKL_NUM_THREADS and threadpoolctl limits equal to the threads shown',
+    ]),
   );
   console.log(
-    `longest event-loop stall: lbfgs ${lbfgs.stallMs.toFixed(1)} ms, adamw ${adamw.stallMs.toFixed(1)} ms`,
+    markdownTable(
+      [
+        'fit',
+        'dtype',
+        'threads',
+        'fit s median (min-max)',
+        'iterations',
+        'test top-1',
+        'longest stall',
+      ],
+      rows,
+    ),
   );
-  const result = {
-    when: new Date().toISOString(),
-    n: N,
-    test: N_TEST,
-    dim: DIM,
-    classes: CLASSES,
-    spread: SPREAD,
-    threads: THREADS,
-    C,
-    weightDecay: WD,
-    lbfgs: {
-      seconds: lbfgs.time,
-      iterations: lbfgs.iterations,
-      accuracy: lbfgs.accuracy,
-      maxStallMs: lbfgs.stallMs,
-    },
-    sklearn: {
-      seconds: sk.fit_seconds,
-      iterations: sk.n_iter,
-      accuracy: sk.accuracy,
-      dtype: sk.dtype,
-    },
-    adamw: {
-      seconds: adamw.time,
-      steps: adamw.iterations,
-      accuracy: adamw.accuracy,
-      maxStallMs: adamw.stallMs,
-    },
-    timeRatio: lbfgs.time / sk.fit_seconds,
-    accuracyDifference: lbfgs.accuracy - sk.accuracy,
-    predictionAgreement: agreement,
-  };
-  writeFileSync(join(WORK, 'probe-result.json'), JSON.stringify(result, null, 2));
-  console.log(JSON.stringify(result));
+  console.log('\nL-BFGS, clipeval against scikit-learn at the same threads:\n');
+  console.log(
+    markdownTable(
+      ['threads', 'time (clipeval / scikit-learn)', 'accuracy difference', 'same prediction'],
+      ratios,
+    ),
+  );
 }
 
 main().catch((err: unknown) => {

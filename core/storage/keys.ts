@@ -57,6 +57,8 @@ export const keys = {
   runPrefix: (runId: string) => `runs/${assertRunId(runId)}/`,
   plan: (runId: string) => `runs/${assertRunId(runId)}/plan.json`,
   runSummary: (runId: string) => `runs/${assertRunId(runId)}/summary.json`,
+  /** Every shard and manifest of one embedding space (the bench clears its own spaces). */
+  embeddingSpacePrefix: (space: string) => `embeddings/${hex(space)}/`,
   embeddingShard: (space: string, content: string) =>
     `embeddings/${hex(space)}/${hex(content)}.arrow`,
   embeddingManifest: (space: string, content: string) =>
