@@ -17,7 +17,13 @@ import { cosine } from '../../core/util/vectors';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
-import { startPipeline, type TestPipeline, uniqueId, uploadShapes } from '../helpers/stack';
+import {
+  startPipeline,
+  type TestPipeline,
+  testEnv,
+  uniqueId,
+  uploadShapes,
+} from '../helpers/stack';
 
 // extraction.preprocessing and extraction.imageGraph through Temporal, real workers and S3: each
 // choice is its own embedding space (no shard reused across choices, each shard's metadata names
@@ -52,7 +58,7 @@ interface Choice {
 }
 
 /** A zero-shot run over the shared dataset (4 images a shard at most) with the given choice. */
-async function run(extraction: Partial<Choice>) {
+async function run(extraction: Partial<Choice>, on = pipeline) {
   const spec = parseRunSpec({
     dataset: { uri: dataset },
     model: { bundle: bundleUri },
@@ -61,12 +67,12 @@ async function run(extraction: Partial<Choice>) {
     coop: { enabled: false },
     probe: { enabled: false },
   });
-  const { runId } = await startEvaluation(client, env, spec, uniqueId('modes'));
-  return { runId, outcome: await waitForRun(client, runId) };
+  const { runId } = await startEvaluation(on.client, on.env, spec, uniqueId('modes'));
+  return { runId, outcome: await waitForRun(on.client, runId) };
 }
 
-async function completed(extraction: Partial<Choice>): Promise<EvaluationSummary> {
-  const { outcome } = await run(extraction);
+async function completed(extraction: Partial<Choice>, on = pipeline): Promise<EvaluationSummary> {
+  const { outcome } = await run(extraction, on);
   if (outcome.status !== 'COMPLETED')
     expect.fail(`run ${outcome.status}: ${'error' in outcome ? outcome.error : ''}`);
   return outcome.summary;
@@ -194,6 +200,17 @@ describe('extraction.preprocessing and extraction.imageGraph, through the workfl
     expect(others).not.toContain(spaceOfRun(fp16, FP16));
 
     await expectEncodedAs(await vectors(fp16), FP16, EXACT);
+
+    // A spec naming no graph, planned by a cpu worker with CLIPEVAL_IMAGE_GRAPH=fp16 (its env):
+    // the same space as the spec's fp16, so every shard is reused.
+    const byEnv = await startPipeline({ ...testEnv(), imageGraph: 'fp16' });
+    try {
+      const planned = await completed({}, byEnv);
+      expect(planned.extraction.shardsReused).toBe(planned.extraction.shards);
+      expect(planned.extraction.shardKeys).toEqual(fp16.extraction.shardKeys);
+    } finally {
+      await byEnv.close();
+    }
   }, 240_000);
 
   it('int8 with a bundle that has no int8 graph: fails at once, one attempt, naming the bundle and the fix', async () => {
