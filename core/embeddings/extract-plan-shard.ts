@@ -5,6 +5,7 @@
  * the Temporal adapter (activities/extract-shard-images.ts) only forwards them.
  */
 import { PlanError } from '../dataset/plan';
+import { BundleError } from '../model/bundle';
 import type { ObjectStore } from '../storage/object-store';
 import type { WorkerResources } from '../worker-resources';
 import { type ExtractResult, extractShard } from './extract-shard';
@@ -44,7 +45,12 @@ export async function extractPlanShard(
   if (!shard) throw new PlanError(`plan ${input.planUri} has no shard ${input.shardIndex}`);
   // The plan's choice, not this worker's: every shard of a run lands in one embedding space.
   const space = planSpaceChoice(plan);
-  const encoder = await deps.resources.imageEncoder(bundle, space.imageGraph);
+  const encoder = await deps.resources
+    .imageEncoder(bundle, space.imageGraph)
+    .catch((err: unknown) => {
+      // The error names the worker's cached copy; the user knows the bundle by the run's reference.
+      throw err instanceof BundleError ? new BundleError(`${input.bundle}: ${err.message}`) : err;
+    });
   hooks.onProgress?.(0);
   const result = await extractShard(
     {

@@ -60,8 +60,10 @@ export function selectGraph(
       : which === 'image'
         ? 're-export it with infra/exporter/export.py (every export writes one)'
         : 'fp16 graphs exist for the image tower only';
+  // Runs choose the graph in their spec or through the planning worker's environment: say where.
   throw new BundleError(
-    `Bundle ${bundle.dir} has no ${precision} ${which} graph: ${how}, or use precision fp32`,
+    `Bundle ${bundle.manifest.name} (${bundle.dir}) has no ${precision} ${which} graph: ${how}, ` +
+      'or use precision fp32 (extraction.imageGraph in the run spec, else CLIPEVAL_IMAGE_GRAPH)',
   );
 }
 
