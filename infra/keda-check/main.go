@@ -8,7 +8,8 @@
 // The trigger metadata is used exactly as rendered, and the scale target's environment is
 // resolved by KEDA's resolver from the rendered Deployment and ConfigMaps; -env then replaces
 // resolved variables, e.g. TEMPORAL_ADDRESS (the manifests name an in-cluster service that is
-// not reachable from outside the cluster). Exit 0 with JSON on stdout; exit 1 with the reason on
+// not reachable from outside the cluster). Secrets the workloads require but git does not hold are
+// assumed to exist, empty, and listed in the output. Exit 0 with JSON on stdout; exit 1 with the reason on
 // stderr when the manifests are unusable or a scaler cannot be built or read.
 package main
 
@@ -126,7 +127,7 @@ func run(ctx context.Context, path string, overrides envOverrides, logger logr.L
 		}
 		results = append(results, r)
 	}
-	return map[string]any{"keda": kedaVersion(), "scaledObjects": results}, nil
+	return map[string]any{"keda": kedaVersion(), "assumedSecrets": m.assumedSecrets, "scaledObjects": results}, nil
 }
 
 // check builds each trigger's scaler as KEDA's scale handler does (pkg/scaling/scalers_builder.go:

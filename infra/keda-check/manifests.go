@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -26,6 +29,9 @@ const defaultNamespace = "default"
 type manifests struct {
 	client        client.Client
 	scaledObjects []*kedav1alpha1.ScaledObject
+	// assumedSecrets are Secrets the workloads require but the manifests do not ship (credentials
+	// are created outside git): they are added empty, as KEDA would fail on a missing one.
+	assumedSecrets []string
 }
 
 func newScheme() (*runtime.Scheme, error) {
@@ -81,6 +87,47 @@ func loadManifests(r io.Reader, source string) (*manifests, error) {
 	if len(m.scaledObjects) == 0 {
 		return nil, fmt.Errorf("%s: no ScaledObject in the manifests", source)
 	}
+	objects = append(objects, m.assumeMissingSecrets(objects)...)
 	m.client = fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).Build()
 	return m, nil
+}
+
+// assumeMissingSecrets returns an empty Secret for each non-optional Secret that a Deployment's
+// containers read (envFrom or env) and the manifests do not define, and records its name.
+func (m *manifests) assumeMissingSecrets(objects []client.Object) []client.Object {
+	have := map[string]bool{}
+	for _, o := range objects {
+		if _, ok := o.(*corev1.Secret); ok {
+			have[o.GetNamespace()+"/"+o.GetName()] = true
+		}
+	}
+	var added []client.Object
+	need := func(namespace, name string, optional *bool) {
+		key := namespace + "/" + name
+		if (optional != nil && *optional) || have[key] {
+			return
+		}
+		have[key] = true
+		m.assumedSecrets = append(m.assumedSecrets, key)
+		added = append(added, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}})
+	}
+	for _, o := range objects {
+		d, ok := o.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, from := range c.EnvFrom {
+				if from.SecretRef != nil {
+					need(d.Namespace, from.SecretRef.Name, from.SecretRef.Optional)
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					need(d.Namespace, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Optional)
+				}
+			}
+		}
+	}
+	return added
 }
