@@ -1,6 +1,6 @@
 // `npm run stack:up | stack:down | stack:status | stack:install`: the local Temporal + S3 stack.
 import { stackDown, stackStatus, stackUp } from './stack';
-import { resolveTool, toolVersion } from './tools';
+import { resolveKedaCheck, resolveTool, TOOLS, toolVersion } from './tools';
 
 async function main(command: string | undefined): Promise<number> {
   switch (command) {
@@ -32,12 +32,20 @@ async function main(command: string | undefined): Promise<number> {
       console.log(`  S3        ${s.state.s3.endpoint} pid ${s.state.s3.pid}`);
       return s.healthy ? 0 : 1;
     }
-    case 'install':
-      for (const name of ['temporal', 'versitygw'] as const) {
+    case 'install': {
+      for (const name of ['temporal', 'versitygw', 'kustomize'] as const) {
         const t = await resolveTool(name, { install: true });
-        console.log(`${name}: ${t.path} (${t.source}; ${toolVersion(t.path)})`);
+        const tool = TOOLS[name];
+        const version = toolVersion(
+          t.path,
+          'versionArgs' in tool ? [...tool.versionArgs] : undefined,
+        );
+        console.log(`${name}: ${t.path} (${t.source}; ${version})`);
       }
+      const k = resolveKedaCheck({ install: true });
+      console.log(`keda-check: ${k.path} (${k.source})`);
       return 0;
+    }
     default:
       console.error('usage: tsx infra/local-stack/main.ts up|down|status|install');
       return 2;

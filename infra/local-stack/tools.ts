@@ -1,9 +1,21 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 
-/** The two servers of the local stack, built from source with pinned versions. */
+/**
+ * The two servers of the local stack and kustomize (for the KEDA scaler check's rendered
+ * manifests), built from source with pinned versions.
+ */
 export const TOOLS = {
   temporal: {
     envVar: 'TEMPORAL_CLI_PATH',
@@ -17,6 +29,14 @@ export const TOOLS = {
     binary: 'versitygw',
     goPackage: 'github.com/versity/versitygw/cmd/versitygw',
     version: 'v1.7.0',
+  },
+  kustomize: {
+    envVar: 'KUSTOMIZE_PATH',
+    binary: 'kustomize',
+    goPackage: 'sigs.k8s.io/kustomize/kustomize/v5',
+    // Same version and cache folder as infra/validate.sh (KUSTOMIZE_VERSION), so one build serves both.
+    version: 'v5.8.2',
+    versionArgs: ['version'], // kustomize has no --version flag
   },
 } as const;
 
@@ -109,14 +129,85 @@ function goInstall(pkgAtVersion: string, gobin: string): string | undefined {
   console.error(
     `clipeval: building ${pkgAtVersion} with go install (once per machine; can take minutes)...`,
   );
-  const r = spawnSync('go', ['install', pkgAtVersion], {
-    env: { ...process.env, GOBIN: gobin, CGO_ENABLED: '0' },
+  return goRun(['install', pkgAtVersion], { GOBIN: gobin });
+}
+
+/** Runs `go args...` (no cgo); undefined on success, else the last lines of its stderr. */
+function goRun(args: string[], env: Record<string, string>, cwd?: string): string | undefined {
+  const r = spawnSync('go', args, {
+    cwd,
+    env: { ...process.env, ...env, CGO_ENABLED: '0' },
     stdio: ['ignore', 'inherit', 'pipe'],
     encoding: 'utf8',
   });
   if (r.status === 0) return undefined;
-  process.stderr.write(r.stderr);
+  process.stderr.write(r.stderr ?? '');
   return (r.stderr || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
+}
+
+/**
+ * infra/keda-check: a Go program around KEDA's own Temporal scaler. Found from this file in the
+ * source tree (infra/local-stack) and in the build output (dist/infra/local-stack) alike.
+ */
+export const KEDA_CHECK_DIR =
+  [
+    resolve(__dirname, '..', 'keda-check'),
+    resolve(__dirname, '..', '..', '..', 'infra', 'keda-check'),
+  ].find((d) => existsSync(join(d, 'go.mod'))) ?? resolve(__dirname, '..', 'keda-check');
+
+/**
+ * The cache key of keda-check: its go.mod, go.sum and sources. go.mod/go.sum pin KEDA and every
+ * dependency; the sources are in the key too, so an edit to the program is never run stale.
+ */
+export function kedaCheckKey(dir = KEDA_CHECK_DIR): string {
+  const hash = createHash('sha256');
+  const files = readdirSync(dir)
+    .filter((f) => f === 'go.mod' || f === 'go.sum' || f.endsWith('.go'))
+    .sort();
+  for (const f of files)
+    hash
+      .update(`${f}\0`)
+      .update(readFileSync(join(dir, f)))
+      .update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * keda-check from $KEDA_CHECK_PATH, else the tool cache (keda-check-<key>), else (install) built
+ * there with `go build` once per machine. KEDA's scaler package compiles every scaler's cloud SDK,
+ * so the first build takes minutes (figures in docs/deployment.md); Go's caches make rebuilds fast.
+ */
+export function resolveKedaCheck(opts: { install: boolean }): ResolvedTool {
+  const fromEnv = process.env.KEDA_CHECK_PATH;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv))
+      throw new Error(`KEDA_CHECK_PATH=${fromEnv} is not an executable file`);
+    return { path: fromEnv, source: 'KEDA_CHECK_PATH' };
+  }
+  const dir = join(toolCacheDir(), `keda-check-${kedaCheckKey()}`);
+  const binary = join(dir, 'keda-check');
+  if (isExecutable(binary)) return { path: binary, source: 'cache' };
+  if (!opts.install) {
+    throw new Error(
+      `keda-check is not built for this version of ${KEDA_CHECK_DIR} (no ${binary}). ` +
+        'Run `npm run stack:install` to build it.',
+    );
+  }
+  if (!onPath('go')) throw new Error(`go is needed to build keda-check (${KEDA_CHECK_DIR})`);
+  mkdirSync(dir, { recursive: true });
+  console.error(
+    `clipeval: building ${KEDA_CHECK_DIR} (KEDA's scaler; once per machine, minutes)...`,
+  );
+  // Built under a temporary name and renamed, so an interrupted build never looks cached.
+  const partial = `${binary}.partial-${process.pid}`;
+  const goError = goRun(
+    ['build', '-trimpath', '-mod=readonly', '-o', partial, '.'],
+    {},
+    KEDA_CHECK_DIR,
+  );
+  if (goError !== undefined) throw new Error(`go build of ${KEDA_CHECK_DIR} failed: ${goError}`);
+  renameSync(partial, binary);
+  return { path: binary, source: 'go build' };
 }
 
 /**
@@ -138,9 +229,11 @@ async function sdkDownload(downloadDir: string): Promise<string> {
 }
 
 /** The tool's own version line, for `stack:status` and logs. */
-export function toolVersion(path: string): string {
+export function toolVersion(path: string, args = ['--version']): string {
   try {
-    return execFileSync(path, ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim();
+    return execFileSync(path, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')[0]!
+      .trim();
   } catch {
     return existsSync(path) ? 'unknown version' : 'missing';
   }
