@@ -12,7 +12,7 @@ import { buildPlan, type Plan } from '../../core/dataset/plan';
 import { DatasetError, type DatasetItem, type Split } from '../../core/dataset/types';
 import { extractShard } from '../../core/embeddings/extract-shard';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
-import type { ImageEncoder, TextEncoder } from '../../core/model/onnx/encoders';
+import type { TextEncoder } from '../../core/model/onnx/encoders';
 import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { chartSpecs, renderChart, renderCharts, ReportRenderError } from '../../core/report/charts';
 import { CSP, renderHtml } from '../../core/report/render-html';
@@ -26,6 +26,7 @@ import { PermanentError } from '../../core/util/errors';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import { hostileReportData } from '../helpers/hostile-report';
 import { MemoryS3, s3Error } from '../helpers/memory-s3';
+import { standInEncoder } from '../helpers/stand-in-encoder';
 
 // Hostile input, item by item (issue 12, items 2, 3, 4 and 13): keys with any character S3
 // allows, labels that break expressions or shadow Object.prototype members, and the smaller
@@ -97,11 +98,7 @@ describe('keys with line breaks and control characters (item 2)', () => {
         .toBuffer();
     });
     /** An encoder stand-in: the same unit vector for every image (the graph is not the point). */
-    const encoder = (dim: number) =>
-      ({
-        encode: (_: Float32Array, n: number) =>
-          Promise.resolve(new Float32Array(n * dim).fill(1 / Math.sqrt(dim))),
-      }) as unknown as ImageEncoder;
+    const encoder = (dim: number) => standInEncoder(dim, 224, 1 / Math.sqrt(dim));
     // No planned ETag: these reads are not If-Match reads (that is another test's subject).
     const item = (uri: string) => ({ uri, size: 1, etag: '', label: 0, split: 'test' as const });
 

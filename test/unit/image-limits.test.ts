@@ -10,11 +10,11 @@ import {
   imageConcurrency,
 } from '../../core/model/image/embed-images';
 import { decodeMemoryEstimate } from '../../core/model/image/preprocess';
-import type { ImageEncoder } from '../../core/model/onnx/encoders';
 import { ObjectTooLargeError } from '../../core/storage/object-store';
 import { ByteBudget, OverBudgetError } from '../../core/util/byte-budget';
 import { solidPng } from '../helpers/bombs';
 import { MemoryS3 } from '../helpers/memory-s3';
+import { standInEncoder } from '../helpers/stand-in-encoder';
 
 // Issue 12, item 5: what one image may cost a worker, as configuration: bytes per file (checked
 // before reading), pixels (from the header), and a per-worker byte budget for images in flight
@@ -30,9 +30,7 @@ const PARAMS = {
 const MiB = 1024 ** 2;
 
 /** An encoder that returns zeros (these tests are about what reaches it). */
-const fakeEncoder = {
-  encode: (_pixels: Float32Array, n: number) => Promise.resolve(new Float32Array(n * 4)),
-} as unknown as ImageEncoder;
+const fakeEncoder = standInEncoder(4, PARAMS.imageSize);
 
 async function embedAll(
   sources: ImageSource[],
