@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { resizeCropBicubic } from '../../core/model/image/resample';
+import { simdKernels } from '../../core/model/image/resample-simd';
 import { referenceResizeCropBicubic } from '../helpers/resample-reference';
 
-// The optimised resampler against the straightforward port it replaced (the reference reproduces
-// the golden crops bit for bit: test/unit/preprocess.test.ts). Tolerance: none, byte for byte.
+// The optimised resampler, both its WebAssembly SIMD kernels and its JavaScript loops, against the
+// straightforward port it replaced (the reference reproduces the golden crops bit for bit:
+// test/unit/preprocess.test.ts). Tolerance: none, byte for byte.
 
 /** mulberry32: a seeded generator, so a failure is reproducible from the printed case. */
 function random(seed: number): () => number {
@@ -43,14 +45,17 @@ function pixels(c: Case, rand: () => number): Uint8Array {
   return data;
 }
 
-/** Where the two differ first, or 'identical'. */
+/** Where each kernel's result first differs from the reference's, or 'identical'. */
 function compare(c: Case, rand: () => number): string {
   const src = pixels(c, rand);
   const want = referenceResizeCropBicubic(src, c.srcW, c.srcH, c.outW, c.outH, c.crop);
-  const got = resizeCropBicubic(src, c.srcW, c.srcH, c.outW, c.outH, c.crop);
-  if (got.length !== want.length) return `length ${got.length} vs ${want.length}`;
-  const i = got.findIndex((v, j) => v !== want[j]);
-  return i < 0 ? 'identical' : `byte ${i}: ${got[i]} vs ${want[i]}`;
+  for (const kernels of ['auto', 'javascript'] as const) {
+    const got = resizeCropBicubic(src, c.srcW, c.srcH, c.outW, c.outH, c.crop, kernels);
+    if (got.length !== want.length) return `${kernels}: length ${got.length} vs ${want.length}`;
+    const i = got.findIndex((v, j) => v !== want[j]);
+    if (i >= 0) return `${kernels}: byte ${i}: ${got[i]} vs ${want[i]}`;
+  }
+  return 'identical';
 }
 
 /** The crop windows touching each edge and corner of an outW x outH output, and the whole of it. */
@@ -64,6 +69,10 @@ function edgeCrops(outW: number, outH: number): Window[] {
 }
 
 describe('resizeCropBicubic (optimised) equals the reference port', () => {
+  it('has its WebAssembly SIMD kernels on this Node (else only the fallback would be tested)', () => {
+    expect(simdKernels()).toBeDefined();
+  });
+
   it('on random sizes, scale factors and crop windows', () => {
     const rand = random(13);
     const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
@@ -156,6 +165,13 @@ describe('resizeCropBicubic (optimised) equals the reference port', () => {
     for (const c of cases) expect(compare(c, rand), JSON.stringify(c)).toBe('identical');
   });
 
+  it("on an image whose rows pass the kernels' memory bound (the JavaScript loops take it)", () => {
+    const rand = random(5);
+    const crop = { x: 0, y: 0, width: 224, height: 12000 };
+    const c: Case = { srcW: 3, srcH: 24000, outW: 224, outH: 12000, crop, pattern: 'random' };
+    expect(compare(c, rand), JSON.stringify({ ...c, crop })).toBe('identical');
+  });
+
   it('returns a new array each call (the reused scratch rows never leak into a result)', () => {
     const rand = random(3);
     const src = pixels(
@@ -170,11 +186,13 @@ describe('resizeCropBicubic (optimised) equals the reference port', () => {
       rand,
     );
     const crop = { x: 3, y: 2, width: 15, height: 12 };
-    const first = resizeCropBicubic(src, 50, 40, 21, 17, crop);
-    const copy = first.slice();
-    const other = new Uint8Array(60 * 60 * 3).fill(255);
-    resizeCropBicubic(other, 60, 60, 20, 20, crop);
-    expect(first).toEqual(copy);
-    expect(first).toEqual(referenceResizeCropBicubic(src, 50, 40, 21, 17, crop));
+    for (const kernels of ['auto', 'javascript'] as const) {
+      const first = resizeCropBicubic(src, 50, 40, 21, 17, crop, kernels);
+      const copy = first.slice();
+      const other = new Uint8Array(60 * 60 * 3).fill(255);
+      resizeCropBicubic(other, 60, 60, 20, 20, crop, kernels);
+      expect(first).toEqual(copy);
+      expect(first).toEqual(referenceResizeCropBicubic(src, 50, 40, 21, 17, crop));
+    }
   });
 });

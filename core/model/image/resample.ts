@@ -11,12 +11,17 @@
  * resizing everything and cropping afterwards.
  *
  * Made fast without changing a byte (test/unit/resample.test.ts holds the straightforward port as
- * the reference): every output sample gets the same number of taps (windows shifted inside the
- * image, the extra taps weighted 0, which adds exactly 0 to an integer sum); the horizontal pass
- * runs two rows at once and the vertical one two pixels at once (each weight loaded once for 6
- * sums); coefficients are cached per size; the intermediate rows reuse one scratch buffer; and
- * when the width does not change the vertical pass reads the source directly (no row copies).
+ * the reference): the passes run as WebAssembly SIMD kernels (./resample-simd.ts), 4 or 8 int32
+ * sums per instruction. The JavaScript loops below are their fallback (no WebAssembly, or an image
+ * too large for the kernels' memory): every output sample gets the same number of taps (windows
+ * shifted inside the image, the extra taps weighted 0, which adds exactly 0 to an integer sum);
+ * the horizontal pass runs two rows at once and the vertical one two pixels at once (each weight
+ * loaded once for 6 sums); the intermediate rows reuse one scratch buffer; and when the width does
+ * not change the vertical pass reads the source directly (no row copies). Coefficients are cached
+ * per size for both.
  */
+import { simdResize } from './resample-simd';
+
 const PRECISION_BITS = 32 - 8 - 2;
 const HALF = 1 << (PRECISION_BITS - 1);
 const ONE = 1 << PRECISION_BITS;
@@ -111,13 +116,19 @@ function clip8(sum: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
-// The horizontal pass's output rows, reused from image to image (grown when too small).
-let scratch = new Uint8Array(0);
+// The JavaScript horizontal pass's output rows, reused from image to image (grown when too
+// small, up to MAX_SCRATCH bytes: the rows of a 224 crop from images up to 24,000 pixels long).
+let scratch: Uint8Array = new Uint8Array(0);
+const MAX_SCRATCH = 16 * 1024 ** 2;
+const grown = (buf: Uint8Array, bytes: number) =>
+  buf.length >= bytes ? buf : new Uint8Array(bytes);
 
 /**
  * Resizes an RGB (HWC, 8-bit) image to outW x outH with Pillow's BICUBIC filter and returns the
  * `crop` window of the result (x, y, width, height in output pixels), as HWC RGB. Equal to
  * `Image.resize((outW, outH), BICUBIC).crop(...)` without computing the discarded pixels.
+ * `kernels`: 'auto' runs the WebAssembly SIMD passes (./resample-simd.ts) where available;
+ * 'javascript' the loops below (the fallback; tests check both against the reference).
  */
 export function resizeCropBicubic(
   src: Uint8Array,
@@ -126,28 +137,43 @@ export function resizeCropBicubic(
   outW: number,
   outH: number,
   crop: { x: number; y: number; width: number; height: number },
+  kernels: 'auto' | 'javascript' = 'auto',
 ): Uint8Array {
   const { x: cx, y: cy, width: cw, height: ch } = crop;
   const stride = cw * 3;
   // Like Pillow, a pass whose size does not change is skipped (it would be the identity).
   if (outH === srcH) {
     if (outW === srcW) return cropRows(src, srcW, cx, cy, cw, ch);
+    const hor = cachedCoeffs(srcW, outW, cx, cw);
+    const fast =
+      kernels === 'auto' ? simdResize(src, srcW, cy, ch, hor, undefined, cw, ch) : undefined;
+    if (fast) return fast;
     const out = new Uint8Array(ch * stride);
-    horizontal(src, srcW, cy, ch, cachedCoeffs(srcW, outW, cx, cw), out, cw);
+    horizontal(src, srcW, cy, ch, hor, out, cw);
     return out;
   }
   const vert = cachedCoeffs(srcH, outH, cy, ch);
   // Source rows the vertical pass reads (all the horizontal pass has to produce).
   const row0 = vert.first[0]!;
   const rows = vert.first[ch - 1]! + vert.taps - row0;
-  const out = new Uint8Array(ch * stride);
   if (outW === srcW) {
+    // Rare (the width is already the target): the JavaScript vertical pass reads the source.
+    const out = new Uint8Array(ch * stride);
     vertical(src, srcW * 3, cx * 3, vert, 0, out, ch, stride);
     return out;
   }
-  if (scratch.length < rows * stride) scratch = new Uint8Array(rows * stride);
-  horizontal(src, srcW, row0, rows, cachedCoeffs(srcW, outW, cx, cw), scratch, cw);
-  vertical(scratch, stride, 0, vert, row0, out, ch, stride);
+  const hor = cachedCoeffs(srcW, outW, cx, cw);
+  const fast =
+    kernels === 'auto' ? simdResize(src, srcW, row0, rows, hor, vert, cw, ch) : undefined;
+  if (fast) return fast;
+  const out = new Uint8Array(ch * stride);
+  // Scratch rows are kept for the next image, up to a bound (a huge image's are let go).
+  const mid =
+    rows * stride <= MAX_SCRATCH
+      ? (scratch = grown(scratch, rows * stride))
+      : new Uint8Array(rows * stride);
+  horizontal(src, srcW, row0, rows, hor, mid, cw);
+  vertical(mid, stride, 0, vert, row0, out, ch, stride);
   return out;
 }
 
