@@ -58,6 +58,8 @@ const simd = (op: number) => [0xfd, ...uleb(op)];
 const v128Load32Zero = [...simd(0x5c), 0, 0];
 const v128Load8x8U = [...simd(0x02), 0, 0]; // 8 bytes widened to i16x8
 const v128Store64Lane0 = [...simd(0x5b), 0, 0, 0];
+const v128Store16Lane = (lane: number) => [...simd(0x59), 0, 0, lane]; // bytes 2*lane, +1 at the address
+const v128Store8Lane = (lane: number) => [...simd(0x58), 0, lane, lane]; // byte `lane` at address + lane
 const i32x4Splat = simd(0x11);
 const i32x4ExtractLane0 = [...simd(0x1b), 0];
 const i16x8ExtendLowI8x16U = simd(0x89);
@@ -106,48 +108,56 @@ const clip8 = (a: number, b: number, tmp: number) => [
 /**
  * horizontal(src, srcStride, rows, cw, first, k, taps, mid): for each of `rows` rows from `src`,
  * the cw output pixels into `mid` (3 bytes each, rows back to back). first[x] (i32) is the
- * source pixel where output x's window of `taps` weights k[x * taps ...] (i32) starts.
+ * source pixel where output x's window of `taps` weights k[x * taps ...] (i32) starts. Two rows
+ * at a time (they share every weight); `rows` must be even: the caller pads an odd count with a
+ * row it ignores (read from its padding, written where the next row or the padding goes).
  */
 function horizontalBody(): number[] {
   const [src, srcStride, rows, cw, first, k, taps, mid] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const [y, x, t, p, kp, o, line, fp, acc] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
-  const locals = [uleb(8), I32, uleb(1), V128].flat(); // y .. fp, then acc
+  const [y, x, t, p, kp, o, line, fp, stride] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
+  const [acc, acc2, w] = [17, 18, 19];
+  const locals = [uleb(9), I32, uleb(3), V128].flat(); // y .. stride, then acc, acc2, w
+  const widened = (address: number[]) => [
+    ...address,
+    ...v128Load32Zero,
+    ...i16x8ExtendLowI8x16U,
+    ...i32x4ExtendLowI16x8U,
+  ];
   const code = [
-    ...get(src),
-    ...set(line),
-    ...get(mid),
-    ...set(o),
-    ...loop, // rows
-    ...get(first),
-    ...set(fp),
-    ...get(k),
-    ...set(kp),
-    ...i32(0),
-    ...set(x),
+    ...[...get(src), ...set(line), ...get(mid), ...set(o)],
+    ...[...get(cw), ...i32(3), ...i32Mul, ...set(stride)],
+    ...loop, // pairs of rows
+    ...[...get(first), ...set(fp), ...get(k), ...set(kp), ...i32(0), ...set(x)],
     ...loop, // output pixels
     ...[...get(line), ...get(fp), ...i32Load, ...i32(3), ...i32Mul, ...i32Add, ...set(p)],
-    ...[...i32(HALF), ...i32x4Splat, ...set(acc)],
+    ...[...i32(HALF), ...i32x4Splat, ...tee(acc), ...set(acc2)],
     ...i32(0),
     ...set(t),
-    ...loop, // taps: acc += widen(pixel at p) * k[kp]
-    ...get(acc),
-    ...[...get(p), ...v128Load32Zero, ...i16x8ExtendLowI8x16U, ...i32x4ExtendLowI16x8U],
-    ...[...get(kp), ...i32Load, ...i32x4Splat],
-    ...i32x4Mul,
-    ...i32x4Add,
-    ...set(acc),
+    ...loop, // taps: acc += widen(pixel at p) * k[kp], acc2 the same a row below
+    ...[...get(kp), ...i32Load, ...i32x4Splat, ...set(w)],
+    ...[...get(acc), ...widened(get(p)), ...get(w), ...i32x4Mul, ...i32x4Add, ...set(acc)],
+    ...get(acc2),
+    ...widened([...get(p), ...get(srcStride), ...i32Add]),
+    ...[...get(w), ...i32x4Mul, ...i32x4Add, ...set(acc2)],
     ...addTo(p, 3),
     ...addTo(kp, 4),
     ...next(t, taps),
     ...end,
-    // 4 bytes at o: R, G, B and a byte the next pixel (or the caller's padding) overwrites.
-    ...[...get(o), ...clip8(acc, acc, acc), ...i32x4ExtractLane0, ...i32Store],
+    // The first row's 3 bytes exactly (R, G, then B): a 4th would land on the second row's
+    // first pixel, already written. The second row's: 4 bytes at once, the 4th overwritten
+    // next (by the next pixel, the next pair of rows, or nothing: the caller's padding).
+    ...[...get(o), ...clip8(acc, acc, acc), ...tee(acc), ...v128Store16Lane(0)],
+    ...[...get(o), ...get(acc), ...v128Store8Lane(2)],
+    ...[...get(o), ...get(stride), ...i32Add, ...clip8(acc2, acc2, acc2)],
+    ...[...i32x4ExtractLane0, ...i32Store],
     ...addTo(o, 3),
     ...addTo(fp, 4),
     ...next(x, cw),
     ...end,
-    ...addLocal(line, srcStride),
-    ...next(y, rows),
+    // o is at the second row's start: skip it; the source moves down two rows.
+    ...addLocal(o, stride),
+    ...[...get(line), ...get(srcStride), ...i32(2), ...i32Mul, ...i32Add, ...set(line)],
+    ...[...get(y), ...i32(2), ...i32Add, ...tee(y), ...get(rows), ...i32LtU, ...brIf(0)],
     ...end,
   ];
   return [...uleb(2), ...locals, ...code, ...end];
@@ -321,10 +331,13 @@ export function simdResize(
   if (!kern) return undefined;
   const srcStride = srcW * 3;
   const stride = cw * 3;
-  const band = Math.max(1, Math.min(rows, Math.floor(BAND_BYTES / srcStride)));
-  // Layout: source band | horizontal output | vertical output | the i32 tables.
-  const mid = align16(band * srcStride + PAD);
-  let at = align16(mid + rows * stride + PAD);
+  // Rows go in even bands (the horizontal kernel takes rows two at a time).
+  const band =
+    2 * Math.max(1, Math.min(Math.ceil(rows / 2), Math.floor(BAND_BYTES / srcStride / 2)));
+  // Layout: source band | horizontal output | vertical output | the i32 tables; the first two
+  // with a row more for the odd row count's extra row.
+  const mid = align16((band + 1) * srcStride + PAD);
+  let at = align16(mid + (rows + 1) * stride + PAD);
   let out = mid;
   if (vert) {
     out = at;
@@ -346,7 +359,7 @@ export function simdResize(
   for (let y = 0; y < rows; y += band) {
     const n = Math.min(band, rows - y);
     heap.set(src.subarray((row0 + y) * srcStride, (row0 + y + n) * srcStride), 0);
-    kern.horizontal(0, srcStride, n, cw, hFirst, hK, hor.taps, mid + y * stride);
+    kern.horizontal(0, srcStride, n + (n % 2), cw, hFirst, hK, hor.taps, mid + y * stride);
   }
   if (vert) {
     // The vertical kernel takes each window's first row as a byte offset into the rows.
