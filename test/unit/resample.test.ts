@@ -172,6 +172,21 @@ describe('resizeCropBicubic (optimised) equals the reference port', () => {
     expect(compare(c, rand), JSON.stringify({ ...c, crop })).toBe('identical');
   });
 
+  it('refuses an empty or outside crop window and pixels that are not width x height x 3 bytes', () => {
+    const src = new Uint8Array(10 * 8 * 3);
+    const at = (x: number, y: number, width: number, height: number) => () =>
+      resizeCropBicubic(src, 10, 8, 5, 4, { x, y, width, height });
+    expect(at(0, 0, 0, 4)).toThrow(/resize of 10x8/);
+    expect(at(0, 0, 5, 0)).toThrow(/resize of 10x8/);
+    expect(at(-1, 0, 5, 4)).toThrow(/outside the 5x4 output/);
+    expect(at(1, 0, 5, 4)).toThrow(/outside the 5x4 output/);
+    expect(at(0, 1, 5, 4)).toThrow(/outside the 5x4 output/);
+    expect(at(0, 0, 5, 4)).not.toThrow();
+    expect(() =>
+      resizeCropBicubic(src.subarray(3), 10, 8, 5, 4, { x: 0, y: 0, width: 5, height: 4 }),
+    ).toThrow(/237 bytes/);
+  });
+
   it('returns a new array each call (the reused scratch rows never leak into a result)', () => {
     const rand = random(3);
     const src = pixels(

@@ -140,6 +140,14 @@ export function resizeCropBicubic(
   kernels: 'auto' | 'javascript' = 'auto',
 ): Uint8Array {
   const { x: cx, y: cy, width: cw, height: ch } = crop;
+  // The kernels index memory from these: a window outside the output has no meaning.
+  const whole = (n: number) => Number.isInteger(n) && n >= 1;
+  if (![srcW, srcH, outW, outH, cw, ch].every(whole) || src.length !== srcW * srcH * 3)
+    throw new RangeError(`resize of ${srcW}x${srcH} RGB (${src.length} bytes) to ${outW}x${outH}`);
+  if (!(Number.isInteger(cx) && Number.isInteger(cy) && cx >= 0 && cy >= 0))
+    throw new RangeError(`crop at ${cx},${cy} is outside the ${outW}x${outH} output`);
+  if (cx + cw > outW || cy + ch > outH)
+    throw new RangeError(`crop ${cw}x${ch} at ${cx},${cy} is outside the ${outW}x${outH} output`);
   const stride = cw * 3;
   // Like Pillow, a pass whose size does not change is skipped (it would be the identity).
   if (outH === srcH) {
