@@ -1,18 +1,20 @@
 /**
  * @file The two passes of ./resample.ts as WebAssembly SIMD kernels: the same int32 sums with the
- * same weights, 4 (horizontal) or 8 (vertical) of them per instruction, so the same bytes, about
- * 3x faster than the JavaScript loops. There is no WebAssembly toolchain among clipeval's
- * dependencies, so the module is assembled here from its instructions (a few dozen; each is
- * named) when first used; Node 20 runs WebAssembly SIMD everywhere except under --jitless, where
+ * same weights (products < 2^30, sums < 2^31: exact, as in C), 4 (horizontal) or 8 (vertical) of
+ * them per instruction, so the same bytes; about 4x faster than the JavaScript loops (measured at
+ * 640x480 -> 224 on one core). There is no WebAssembly toolchain among clipeval's dependencies,
+ * so the module is assembled here from its instructions (a few dozen, each named as in the spec)
+ * when first used; Node 20 runs WebAssembly SIMD everywhere except under --jitless, where
  * `simdKernels()` is undefined and ./resample.ts keeps its JavaScript loops.
  *
- * Horizontal, per output pixel: one i32x4 sum [R, G, B, x] starting at Pillow's rounding offset;
- * per tap, the pixel's 4 bytes (the 4th is the next pixel's red: its lane is ignored) widened to
- * i32x4, times the weight, added. Vertical, per output row: for each 8 bytes of the row, two i32x4
- * sums over the taps' rows. Both end as Pillow's clip8: an arithmetic shift by 22, then two
- * saturating narrowings (i32 -> i16 signed keeps the shifted value, which lies in -512..511; i16 ->
- * u8 clamps to 0..255). Stores are 4 or 8 bytes wide, spilling up to 7 bytes past a row into
- * the next (written after it, in order) or into the padding the caller leaves after the output.
+ * Horizontal, per output pixel and for two rows at once (sharing each weight): one i32x4 sum
+ * [R, G, B, x] per row starting at Pillow's rounding offset; per tap, the pixel's 4 bytes (the
+ * 4th is the next pixel's red: its lane is ignored) widened to i32x4, times the weight, added.
+ * Vertical, per output row: for each 8 bytes of the row, two i32x4 sums over the taps' rows. Both
+ * end as Pillow's clip8: an arithmetic shift by 22, then two saturating narrowings (i32 -> i16
+ * signed keeps the shifted value, which lies in -512..511; i16 -> u8 clamps to 0..255). Wide
+ * stores spill up to 7 bytes past a row into the next row (written after it, in order) or into
+ * the padding the caller leaves after each buffer; wide loads read into that padding likewise.
  */
 
 const I32 = 0x7f;
@@ -58,7 +60,7 @@ const simd = (op: number) => [0xfd, ...uleb(op)];
 const v128Load32Zero = [...simd(0x5c), 0, 0];
 const v128Load8x8U = [...simd(0x02), 0, 0]; // 8 bytes widened to i16x8
 const v128Store64Lane0 = [...simd(0x5b), 0, 0, 0];
-const v128Store16Lane = (lane: number) => [...simd(0x59), 0, 0, lane]; // bytes 2*lane, +1 at the address
+const v128Store16Lane = (lane: number) => [...simd(0x59), 0, 0, lane]; // 16-bit lane at the address
 const v128Store8Lane = (lane: number) => [...simd(0x58), 0, lane, lane]; // byte `lane` at address + lane
 const i32x4Splat = simd(0x11);
 const i32x4ExtractLane0 = [...simd(0x1b), 0];
@@ -294,7 +296,7 @@ export function simdKernels(): SimdKernels | undefined {
   return kernels ?? undefined;
 }
 
-/** Each output sample's window (first source index) and its `taps` weights, as ./resample.ts makes them. */
+/** Each output sample's window (first source index) and `taps` weights, from ./resample.ts. */
 export interface Windows {
   first: Int32Array;
   k: Int32Array;
