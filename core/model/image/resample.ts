@@ -92,17 +92,26 @@ function coeffs(inSize: number, outSize: number, from: number, n: number): Coeff
 }
 
 // Per thread (each decode pool thread has its own module): a dataset's images mostly share a few
-// sizes, so their coefficients are computed once. Bounded: cleared when it fills.
+// sizes, so their coefficients are computed once. Bounded in bytes (a huge shrink has long
+// windows): cleared when full; a table larger than the bound is not kept.
 const cache = new Map<string, Coeffs>();
-const CACHE_ENTRIES = 64;
+const CACHE_BYTES = 4 * 1024 ** 2;
+let cachedBytes = 0;
 
 function cachedCoeffs(inSize: number, outSize: number, from: number, n: number): Coeffs {
   const key = `${inSize} ${outSize} ${from} ${n}`;
   let c = cache.get(key);
   if (!c) {
-    if (cache.size >= CACHE_ENTRIES) cache.clear();
     c = coeffs(inSize, outSize, from, n);
-    cache.set(key, c);
+    const bytes = c.k.byteLength + c.first.byteLength;
+    if (cachedBytes + bytes > CACHE_BYTES) {
+      cache.clear();
+      cachedBytes = 0;
+    }
+    if (bytes <= CACHE_BYTES) {
+      cache.set(key, c);
+      cachedBytes += bytes;
+    }
   }
   return c;
 }
