@@ -97,14 +97,14 @@ const python =
 const SIDES: Side[] = [
   {
     name: 'clipeval exact, decode pool',
-    what: 'sharp + Pillow-exact bicubic (JS), float32',
+    what: 'sharp + Pillow-exact bicubic (wasm SIMD), float32',
     workers: (k) => `${k} pool threads + ${k} libuv (decode)`,
     ref: false,
     run: clipeval((k) => k, 'exact'),
   },
   {
     name: 'clipeval exact, main thread',
-    what: 'sharp + Pillow-exact bicubic (JS), float32',
+    what: 'sharp + Pillow-exact bicubic (wasm SIMD), float32',
     workers: (k) => `main thread + ${k} libuv (decode)`,
     ref: false,
     run: clipeval(() => 0, 'exact'),

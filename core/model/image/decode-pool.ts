@@ -1,8 +1,8 @@
 /**
  * @file A pool of worker threads for the CPU-heavy pixel steps after decoding: the Pillow-exact
  * resize + center crop, the augmented views and the normalisation (./pixels.ts `preprocessInto`),
- * about 6 ms per 640x480 image that would otherwise hold the main thread, where Temporal's
- * heartbeats and cancellation run. sharp's decode already runs in libuv's pool and stays on the
+ * about 1.5 ms per 640x480 image (6 ms before the resampler's SIMD kernels) that would otherwise
+ * hold the main thread, where Temporal's heartbeats and cancellation run. sharp's decode already runs in libuv's pool and stays on the
  * main thread's side; the decoded RGB goes to a pool thread (moved where it can be; sharp's own
  * buffers Node copies, and those are kept here for a retry), which returns the image's normalised
  * crops as one transferred Float32Array slab that embedImages copies into the batch (or, when

@@ -111,6 +111,8 @@ function checkRgb(src: RgbImage): void {
  * float32(u8 * rescale in float64), then (x - mean) / std in float32.
  */
 function lookupTable(params: PreprocessParams): Float32Array {
+  const key = `${params.mean.join()} ${params.std.join()} ${params.rescale}`;
+  if (key === lastTable.key) return lastTable.lut;
   const lut = new Float32Array(3 * 256);
   for (const c of [0, 1, 2] as const) {
     const mean = Math.fround(params.mean[c]);
@@ -119,8 +121,13 @@ function lookupTable(params: PreprocessParams): Float32Array {
       lut[c * 256 + v] = Math.fround(Math.fround(v * params.rescale) - mean) / std;
     }
   }
+  lastTable = { key, lut };
   return lut;
 }
+
+// The last table made: a run (and each decode pool thread) normalises with one bundle's params.
+// Keyed by the values (numbers print exactly), not the params object, which each job copies.
+let lastTable = { key: '', lut: new Float32Array(0) };
 
 /** Normalises an HWC crop into `out` (CHW float32) at `offset` (to fill NCHW batches without copies). */
 export function normalizeInto(
@@ -137,9 +144,9 @@ export function normalizeInto(
     throw new RangeError(`offset ${offset} + ${plane * 3} is outside the output (${out.length})`);
   }
   const lut = lookupTable(params); // 768 entries: cheaper than 3 float ops per pixel
-  for (let i = 0; i < plane; i++) {
-    out[offset + i] = lut[rgb[i * 3]!]!;
-    out[offset + plane + i] = lut[256 + rgb[i * 3 + 1]!]!;
-    out[offset + 2 * plane + i] = lut[512 + rgb[i * 3 + 2]!]!;
+  for (let i = 0, p = 0, r = offset, g = offset + plane, b = g + plane; i < plane; i++, p += 3) {
+    out[r + i] = lut[rgb[p]!]!;
+    out[g + i] = lut[256 + rgb[p + 1]!]!;
+    out[b + i] = lut[512 + rgb[p + 2]!]!;
   }
 }
