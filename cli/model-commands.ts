@@ -170,7 +170,11 @@ export function addModelCommands(program: Command): void {
           const pixels = new Float32Array(files.length * size);
           for (const [i, f] of files.entries())
             pixels.set(await preprocessImage(await readSource(f), params), i * size);
-          const enc = await ImageEncoder.create(bundle, encoderOptions(opts.providers));
+          // Normalised float pixels: the reference float graph (the uint8 one gives the same vectors).
+          const enc = await ImageEncoder.create(bundle, {
+            ...encoderOptions(opts.providers),
+            inputFormat: 'float32-nchw',
+          });
           try {
             const rows = round(
               await enc.encode(pixels, files.length),

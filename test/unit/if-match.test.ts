@@ -4,10 +4,10 @@ import type { PlanItem } from '../../core/dataset/plan';
 import { extractShard, type ShardManifest } from '../../core/embeddings/extract-shard';
 import { decodeShard } from '../../core/embeddings/shard-format';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
-import type { ImageEncoder } from '../../core/model/onnx/encoders';
 import { ByteBudget } from '../../core/util/byte-budget';
 import { MemoryS3 } from '../helpers/memory-s3';
 import { TINY_BUNDLE } from '../helpers/fixtures';
+import { standInEncoder } from '../helpers/stand-in-encoder';
 
 // Issue 12, item 10: a shard's key is a hash of its images' URIs and ETags, so extraction must
 // embed exactly the versions that were planned: every image read carries If-Match with the
@@ -17,10 +17,7 @@ import { TINY_BUNDLE } from '../helpers/fixtures';
 // against versitygw (which honours If-Match).
 
 let bundle: ModelBundle;
-const encoder = {
-  encode: (_pixels: Float32Array, n: number) =>
-    Promise.resolve(new Float32Array(n * 16).fill(0.25)),
-} as unknown as ImageEncoder;
+const encoder = standInEncoder(16, 224, 0.25);
 
 const png = (n: number) =>
   sharp({ create: { width: 20 + n, height: 20, channels: 3, background: { r: n, g: 0, b: 0 } } })
