@@ -22,12 +22,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { type ClipevalEnv, loadEnv } from '../core/config/env';
-import { EXTRACTION_ONLY, parseRunSpec } from '../core/config/run-spec';
+import { EXTRACTION_ONLY, parseRunSpec, type PreprocessingMode } from '../core/config/run-spec';
 import { loadBundle } from '../core/model/bundle';
 import { DecodePool } from '../core/model/image/decode-pool';
 import { embedImages } from '../core/model/image/embed-images';
 import { ImageEncoder } from '../core/model/onnx/encoders';
-import { preprocessFingerprint, embeddingSpace } from '../core/embeddings/shard-key';
+import { spaceOf } from '../core/embeddings/shard-key';
 import { keys } from '../core/storage/keys';
 import { ObjectStore } from '../core/storage/object-store';
 import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
@@ -97,17 +97,18 @@ async function wholeRun(
   { client, env, store, gpu, died }: Stack,
   datasetUri: string,
   bundle: string,
+  preprocessing: PreprocessingMode = 'exact',
 ): Promise<WholeRun> {
   const spec = parseRunSpec({
     dataset: { uri: datasetUri },
     model: { bundle },
     shardSize: BASE_SHARD,
-    extraction,
+    extraction: { ...extraction, preprocessing, imageGraph: 'fp32' },
     ...EXTRACTION_ONLY,
   });
   // Nothing reused: this bundle's embedding space (the bench's own bundles only) starts empty.
   const b = await loadBundle(bundle);
-  const space = embeddingSpace(b.hash, preprocessFingerprint(b.manifest.preprocessing));
+  const { space } = spaceOf(b, { preprocessing, imageGraph: 'fp32' });
   for (const o of await store.list(keys.embeddingSpacePrefix(space))) await store.delete(o.key);
   await workerStallMs(gpu); // starts the stall window here
   const t0 = performance.now();
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
     ],
     { env: process.env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
   );
-  let whole, feed;
+  let whole, feed, feedFast;
   let gpuPeakKiB = NaN;
   try {
     const died = new Promise<never>((_, reject) =>
@@ -203,6 +204,8 @@ async function main(): Promise<void> {
     whole = await wholeRuns(ctx, store.uri(prefix), BENCH_BUNDLE);
     console.error('whole runs, tiny bundle (feed rate) ...');
     feed = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE);
+    console.error('whole runs, tiny bundle, fast preprocessing (feed rate) ...');
+    feedFast = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE, 'fast');
     gpuPeakKiB = Number(
       /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gpu.pid}/status`, 'utf8'))?.[1] ?? NaN,
     );
@@ -232,6 +235,7 @@ async function main(): Promise<void> {
   const b = summarize(bare);
   const w = summarize(whole.ips);
   const f = summarize(feed.ips);
+  const ff = summarize(feedFast.ips);
   const ref = summarize(boto.ips);
   const workerThreads = `gpu worker process: ORT ${THREADS} intra-op, decode pool ${THREADS}`;
   console.log(
@@ -275,6 +279,14 @@ async function main(): Promise<void> {
           spread(f),
           `${ratio(f.median, ref.median)} of the boto3 pool`,
           `${num(feed.stallMs)} ms`,
+        ],
+        [
+          'feed rate: the same, `fast` preprocessing',
+          'tiny test bundle (fp32)',
+          workerThreads.replace(`, decode pool ${THREADS}`, ' (fast: libvips in libuv)'),
+          spread(ff),
+          `${ratio(ff.median, ref.median)} of the boto3 pool`,
+          `${num(feedFast.stallMs)} ms`,
         ],
         [
           'feed rate: boto3 + PIL + CLIPImageProcessorPil, no inference',
