@@ -3,11 +3,12 @@
 // every side in its own process pinned to the same k cores (bench/child.ts), over the same
 // photo-like JPEGs (bench/fixtures.ts), in one run:
 //   clipeval exact, DecodePool of k threads  vs  clipeval exact on the main thread (no pool)
+//   vs clipeval fast (libvips decode with JPEG shrink-on-load + resize)
 //   vs the HF CLIPImageProcessor path (PIL) in a multiprocessing Pool of k processes
 //   vs torchvision Resize/CenterCrop/ToTensor/Normalize (PIL) in a DataLoader of k workers.
 // Knobs: BENCH_IMAGES (default 256), BENCH_REPEATS (>= 3, default 5), BENCH_THREADS (N, default
 // every core), BENCH_THREAD_LIST (e.g. "1,2,8"), BENCH_CONCURRENCY (clipeval's images in flight
-// per core, default 2).
+// per core, default 2), BENCH_IMAGE_SIZE (default 640x480; 3000x2000 for camera-sized photos).
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreprocessParams } from '../core/model/image/preprocess';
@@ -134,8 +135,13 @@ const SIDES: Side[] = [
 
 async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
-  const dir = join(WORK, 'images');
-  await ensureImages(dir, N_IMAGES);
+  // BENCH_IMAGE_SIZE=3000x2000: camera-sized photos (where JPEG shrink-on-load pays); own folder.
+  const [w, h] = (process.env.BENCH_IMAGE_SIZE ?? '640x480').split('x').map(Number) as [
+    number,
+    number,
+  ];
+  const dir = join(WORK, w === 640 && h === 480 ? 'images' : `images-${w}x${h}`);
+  await ensureImages(dir, N_IMAGES, [w, h]);
   const files = readdirSync(dir)
     .sort()
     .slice(0, N_IMAGES)
@@ -176,7 +182,7 @@ async function main(): Promise<void> {
   );
   console.log(
     benchHeader('Decode + preprocess (`npm run bench:decode`)', [
-      `${files.length} photo-like JPEG 640x480 -> 224x224 float32 NCHW, batches of ${BATCH}, no inference`,
+      `${files.length} photo-like JPEG ${w}x${h} -> 224x224 float32 NCHW, batches of ${BATCH}, no inference`,
       `each row its own process pinned to k cores; clipeval keeps ${IN_FLIGHT_PER_CORE}k images in flight`,
       `per core = median / k; scaling efficiency = per-core rate at k / per-core rate at ${ks[0]}`,
     ]),

@@ -68,10 +68,14 @@ export async function benchJpeg(
 }
 
 /** `n` bench JPEGs cached in `dir`. */
-export async function ensureImages(dir: string, n: number): Promise<Uint8Array[]> {
+export async function ensureImages(
+  dir: string,
+  n: number,
+  size: [number, number] = [640, 480],
+): Promise<Uint8Array[]> {
   mkdirSync(dir, { recursive: true });
   for (let i = readdirSync(dir).length; i < n; i++)
-    writeFileSync(join(dir, `img-${String(i).padStart(5, '0')}.jpg`), await benchJpeg(i));
+    writeFileSync(join(dir, `img-${String(i).padStart(5, '0')}.jpg`), await benchJpeg(i, size));
   return readdirSync(dir)
     .sort()
     .slice(0, n)
