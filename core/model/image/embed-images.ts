@@ -16,7 +16,7 @@ import {
   decodeToViews,
 } from './preprocess';
 import { decodeToCropFast } from './fast-crop';
-import { cropInto, formatOf, type PixelBuffer, viewCrops } from './pixels';
+import { augmentedViews, cropInto, formatOf, type PixelBuffer } from './pixels';
 import type { PreprocessingMode } from '../../config/run-spec';
 
 export interface ImageSource {
@@ -112,10 +112,7 @@ export async function* embedImages(
         if (views === 0) return { id: item.id, crops: [crop.rgb] };
         const src = await decodeImage(bytes, params.imageSize, views, decodeOpts);
         const spec = { views, seed: opts.augmentSeed ?? '', imageId: item.id };
-        return {
-          id: item.id,
-          crops: [crop.rgb, ...viewCrops(src, params.imageSize, spec).slice(1)],
-        };
+        return { id: item.id, crops: [crop.rgb, ...augmentedViews(src, params.imageSize, spec)] };
       }
       const pool = opts.pool;
       if (pool) {

@@ -56,12 +56,17 @@ export function centerCrop(src: RgbImage, imageSize: number): Uint8Array {
   return resizeCropBicubic(src.data, src.width, src.height, outW, outH, crop);
 }
 
-/** The center crop, then the `views` augmented views (see augment.ts), as HWC crops in order. */
-export function viewCrops(src: RgbImage, imageSize: number, spec?: ViewSpec): Uint8Array[] {
-  const crops = [centerCrop(src, imageSize)];
+/** The `views` augmented views (see augment.ts) alone, as HWC crops in order (views 1..n). */
+export function augmentedViews(src: RgbImage, imageSize: number, spec?: ViewSpec): Uint8Array[] {
+  const views: Uint8Array[] = [];
   for (let v = 1; v <= (spec?.views ?? 0); v++)
-    crops.push(augmentedView(src, imageSize, viewRandom(spec!.seed, spec!.imageId, v)));
-  return crops;
+    views.push(augmentedView(src, imageSize, viewRandom(spec!.seed, spec!.imageId, v)));
+  return views;
+}
+
+/** The center crop, then the `views` augmented views, as HWC crops in order. */
+export function viewCrops(src: RgbImage, imageSize: number, spec?: ViewSpec): Uint8Array[] {
+  return [centerCrop(src, imageSize), ...augmentedViews(src, imageSize, spec)];
 }
 
 /**
