@@ -6,7 +6,7 @@ import { embedImages } from '../../core/model/image/embed-images';
 import { decodeToCropFast } from '../../core/model/image/fast-crop';
 import { cropInto, type PixelBuffer } from '../../core/model/image/pixels';
 import { decodeToCrop, decodeToViews } from '../../core/model/image/preprocess';
-import { ImageEncoder, type PixelBatch } from '../../core/model/onnx/encoders';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
 import { TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
 
 // embedImages in the `fast` mode with augmented views: the center crop (view 0) is fast-crop's,
@@ -24,14 +24,14 @@ beforeAll(async () => {
 });
 
 /** The real encoder, with every batch it is given recorded (a copy: the buffer is transferred). */
-function recording(encoder: ImageEncoder): { encoder: ImageEncoder; seen: PixelBatch[] } {
-  const seen: PixelBatch[] = [];
+function recording(encoder: ImageEncoder): { encoder: ImageEncoder; seen: PixelBuffer[] } {
+  const seen: PixelBuffer[] = [];
   const spy = {
     get inputFormat() {
       return encoder.inputFormat;
     },
     allocate: (n: number) => encoder.allocate(n),
-    encodeReturning: (pixels: PixelBatch, n: number) => {
+    encodeReturning: (pixels: PixelBuffer, n: number) => {
       seen.push(pixels.slice());
       return encoder.encodeReturning(pixels, n);
     },

@@ -7,6 +7,7 @@ import {
 } from '../bundle';
 import { type ExecutionProvider, SessionThread, type TensorMessage } from './session-thread';
 import { l2NormalizeRows } from '../../util/vectors';
+import type { PixelBuffer } from '../image/pixels';
 
 export type { PixelFormat } from '../bundle';
 
@@ -116,9 +117,6 @@ abstract class GraphEncoder {
   }
 }
 
-/** A batch of preprocessed pixels, in the layout of the encoder's `inputFormat`. */
-export type PixelBatch = Float32Array | Uint8Array;
-
 /**
  * Pixels to L2-normalised image embeddings [n, embedDim]. `inputFormat` says what `encode` takes:
  * float32-nchw (normalised, [n, 3, S, S]) or uint8-nhwc (the center crops' bytes, [n, S, S, 3];
@@ -135,7 +133,7 @@ export class ImageEncoder extends GraphEncoder {
   }
 
   /** A zeroed batch buffer for `n` images in this encoder's input format. */
-  allocate(n: number): PixelBatch {
+  allocate(n: number): PixelBuffer {
     const s = this.bundle.manifest.preprocessing.imageSize;
     return this.inputFormat === 'uint8-nhwc'
       ? new Uint8Array(n * s * s * 3)
@@ -143,7 +141,7 @@ export class ImageEncoder extends GraphEncoder {
   }
 
   /** `pixels` is transferred to the session's thread: the caller must not reuse it. */
-  async encode(pixels: PixelBatch, n: number): Promise<Float32Array> {
+  async encode(pixels: PixelBuffer, n: number): Promise<Float32Array> {
     return (await this.encodeReturning(pixels, n)).embeddings;
   }
 
@@ -152,9 +150,9 @@ export class ImageEncoder extends GraphEncoder {
    * batch loop does not allocate an input buffer per batch).
    */
   encodeReturning(
-    pixels: PixelBatch,
+    pixels: PixelBuffer,
     n: number,
-  ): Promise<{ embeddings: Float32Array; pixels: PixelBatch }> {
+  ): Promise<{ embeddings: Float32Array; pixels: PixelBuffer }> {
     const s = this.bundle.manifest.preprocessing.imageSize;
     const u8 = this.inputFormat === 'uint8-nhwc';
     if (u8 !== pixels instanceof Uint8Array || (!u8 && !(pixels instanceof Float32Array)))
@@ -171,7 +169,7 @@ export class ImageEncoder extends GraphEncoder {
       pixels instanceof Uint8Array
         ? { type: 'uint8', data: pixels, dims: [n, s, s, 3] }
         : { type: 'float32', data: pixels, dims: [n, 3, s, s] };
-    return this.embed<PixelBatch>(input).then((r) => ({
+    return this.embed<PixelBuffer>(input).then((r) => ({
       embeddings: r.embeddings,
       pixels: r.input,
     }));
