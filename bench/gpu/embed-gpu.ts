@@ -10,8 +10,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBundle } from '../../core/model/bundle';
 import { DecodePool } from '../../core/model/image/decode-pool';
 import { embedImages } from '../../core/model/image/embed-images';
-import type { PreprocessingMode } from '../../core/config/run-spec';
-import { ImageEncoder, type GraphPrecision } from '../../core/model/onnx/encoders';
+import type { ImageGraph, PreprocessingMode } from '../../core/config/run-spec';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
 import type { ExecutionProvider } from '../../core/model/onnx/session-thread';
 import { BENCH_BUNDLE, benchJpeg } from '../fixtures';
 import { repeat, REPEATS, summarize } from '../stats';
@@ -27,7 +27,7 @@ const CORES = availableParallelism();
 const emit = (row: Record<string, unknown>) =>
   console.log(JSON.stringify({ provider: PROVIDER, batch: BATCH, cores: CORES, ...row }));
 
-async function encoderFor(precision: GraphPrecision) {
+async function encoderFor(precision: ImageGraph) {
   const bundle = await loadBundle(BENCH_BUNDLE);
   const encoder = await ImageEncoder.create(bundle, {
     providers: [PROVIDER],
@@ -41,7 +41,7 @@ async function encoderFor(precision: GraphPrecision) {
 }
 
 /** Inference alone: the same uint8 crops every batch (the graph normalises inside). */
-async function inference(precision: GraphPrecision): Promise<void> {
+async function inference(precision: ImageGraph): Promise<void> {
   const { bundle, encoder } = await encoderFor(precision);
   const s = bundle.manifest.preprocessing.imageSize;
   const crops = Uint8Array.from({ length: BATCH * s * s * 3 }, (_, i) => (i * 2654435761) >>> 24);
@@ -67,7 +67,7 @@ async function inference(precision: GraphPrecision): Promise<void> {
 }
 
 /** Decode + preprocess + encode through embedImages, as extraction runs it, minus S3 and Arrow. */
-async function extract(precision: GraphPrecision, mode: PreprocessingMode): Promise<void> {
+async function extract(precision: ImageGraph, mode: PreprocessingMode): Promise<void> {
   const { bundle, encoder } = await encoderFor(precision);
   const jpegs = await Promise.all(Array.from({ length: 64 }, (_, i) => benchJpeg(i)));
   const p = bundle.manifest.preprocessing;

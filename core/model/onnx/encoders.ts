@@ -8,11 +8,9 @@ import {
 import { type ExecutionProvider, SessionThread, type TensorMessage } from './session-thread';
 import { l2NormalizeRows } from '../../util/vectors';
 import type { PixelBuffer } from '../image/pixels';
+import type { ImageGraph } from '../../config/run-spec';
 
 export type { PixelFormat } from '../bundle';
-
-/** Which graph of a bundle runs: fp16 is for GPU providers (see docs/model-bundles.md). */
-export type GraphPrecision = 'fp32' | 'fp16' | 'int8';
 
 export interface EncoderOptions {
   /** Tried in order; the first that loads is used (cuda only where its binaries are installed). */
@@ -21,9 +19,10 @@ export interface EncoderOptions {
   threads?: number;
   /**
    * fp32 (default) or a faster, less exact graph: int8 (exporter --int8; CPUs) or fp16 (image
-   * only; GPU providers). Image graphs taking uint8 pixels are preferred where the bundle has them.
+   * only; GPU providers; see docs/model-bundles.md). Image graphs taking uint8 pixels are
+   * preferred where the bundle has them.
    */
-  precision?: GraphPrecision;
+  precision?: ImageGraph;
   /**
    * Image graphs: the input format to insist on (default: uint8-nhwc where the bundle has it,
    * else float32-nchw). float32-nchw selects the reference float graph (fp32, int8).
