@@ -1,5 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import type { ClipevalEnv } from '../../core/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
 import type { ShardManifest } from '../../core/embeddings/extract-shard';
 import { ObjectStore } from '../../core/storage/object-store';
-import { startEvaluation, waitForRun } from '../../client/evaluations';
+import { connectClient, startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   gifDeclaring,
   jpegDeclaring,
@@ -59,10 +59,7 @@ const cleanup: string[] = [];
 beforeAll(async () => {
   env = testEnv();
   cpu = await startWorkers(env, ['cpu']);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  client = await connectClient(env);
 });
 afterAll(async () => {
   worker?.kill('SIGKILL');

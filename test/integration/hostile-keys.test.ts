@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import type { ShardManifest } from '../../core/embeddings/extract-shard';
 import { decodeShard } from '../../core/embeddings/shard-format';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
-import { startEvaluation, waitForRun } from '../../client/evaluations';
+import { connectClient, startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   putObjects,
   spawnGpuWorker,
@@ -65,10 +65,7 @@ beforeAll(async () => {
   env = testEnv();
   bundle = await uploadTinyBundle(env);
   cpu = await startWorkers(env, ['cpu']);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  client = await connectClient(env);
   gpu = spawnGpuWorker(env);
 });
 afterAll(async () => {

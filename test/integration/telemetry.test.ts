@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import type { ClipevalEnv } from '../../core/config/env';
 import { EXTRACTION_ONLY, parseRunSpec } from '../../core/config/run-spec';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
-import { startEvaluation, waitForRun } from '../../client/evaluations';
+import { connectClient, startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   startWorkers,
   stopWorkers,
@@ -37,10 +37,7 @@ const freePort = () =>
 beforeAll(async () => {
   env = testEnv();
   cpu = await startWorkers(env, ['cpu']);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  client = await connectClient(env);
   metricsAddress = `127.0.0.1:${await freePort()}`;
   gpu = spawnGpuWorker(env, {
     CLIPEVAL_METRICS_ADDRESS: metricsAddress,

@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +11,7 @@ import type { RouteResultFile } from '../../core/routes/route-result';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
-import { startEvaluation, waitForRun } from '../../client/evaluations';
+import { connectClient, startEvaluation, waitForRun } from '../../client/evaluations';
 import {
   putObjects,
   startWorkers,
@@ -39,10 +39,7 @@ function gpuWorkerProcess() {
 beforeAll(async () => {
   env = testEnv();
   cpu = await startWorkers(env, ['cpu']);
-  client = new Client({
-    connection: await Connection.connect({ address: env.temporal.address }),
-    namespace: env.temporal.namespace,
-  });
+  client = await connectClient(env);
 });
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
