@@ -61,8 +61,18 @@ export const datasetSpecSchema = z.strictObject({
       (u) => !isS3Uri(u) || parseS3Uri(u).key.replace(/^\/+|\/+$/g, '') !== '',
       'a dataset cannot be the bucket root (planning would list the whole bucket): put it under a prefix, e.g. s3://bucket/my-dataset/',
     ),
+  /**
+   * How the dataset is stored: one object per image (`imagefolder`, `manifest`), CLIP_benchmark's
+   * WebDataset tars, or Hugging Face Parquet files; `auto` detects it from the objects
+   * (core/dataset/detect-format.ts).
+   */
+  format: z.enum(['auto', 'imagefolder', 'manifest', 'webdataset', 'parquet']).default('auto'),
   /** ImageFolder layout: `split/class/file`, `class/file`, or detect from the top-level folders. */
   layout: z.enum(['auto', 'split-folders', 'class-folders']).default('auto'),
+  /** Parquet: the image column (a struct with `bytes`, as Hugging Face's Image feature writes); default `image`. */
+  imageColumn: z.string().min(1).optional(),
+  /** Parquet: the integer label column (a Hugging Face ClassLabel); default `label`. */
+  labelColumn: z.string().min(1).optional(),
   /** Used where the data has no split: `class/file` folders, or a manifest without a split column. */
   splitRatio: splitRatio.default({ train: 0.8, val: 0.1, test: 0.1 }),
   splitSeed: z.int().min(0).default(0),
@@ -94,10 +104,13 @@ const classNamesSchema = z.custom<Record<string, string>>().transform((value, ct
 /** Zero-shot: class prototypes from prompt templates (CLIP's recipe). */
 const zeroShotSpecSchema = z.strictObject({
   enabled: z.boolean().default(true),
-  /** `default` (5 hand-written), `openai-imagenet` (OpenAI's 80), or your own list with `{c}`. */
+  /**
+   * `default` (5 hand-written), `openai-imagenet` (OpenAI's 80), `dataset` (the dataset's own:
+   * a WebDataset's zeroshot_classification_templates.txt), or your own list with `{c}`.
+   */
   templates: z
     .union([
-      z.enum(['default', 'openai-imagenet']),
+      z.enum(['default', 'openai-imagenet', 'dataset']),
       z
         .array(
           z.string().refine((t) => t.includes('{c}'), 'each template needs the {c} placeholder'),

@@ -15,28 +15,13 @@ import { forEachLimited } from '../util/concurrency';
 import { shown } from '../util/text';
 import { readImageFolder } from './image-folder';
 import { manifestFormat, parseManifest } from './manifest';
-import type { Plan } from './plan';
-import { DatasetError, type DatasetItem, ProblemList, type SkippedObject } from './types';
+import { detectFormat } from './detect-format';
+import type { LoadedDataset, PlanningProgress } from './loaded';
+import { loadParquet } from './parquet/load-parquet';
+import { DatasetError, type DatasetItem, ProblemList } from './types';
+import { loadWebDataset } from './webdataset/load-webdataset';
 
-export interface LoadedDataset {
-  kind: Plan['dataset']['kind'];
-  layout?: Plan['dataset']['layout'];
-  items: DatasetItem[];
-  skipped: SkippedObject[];
-}
-
-/**
- * How far planning has got, for the activity's heartbeats: objects listed (the ImageFolder
- * prefix, or the manifest's folder), then, for a manifest, rows whose object was found (in the
- * listing or by a HEAD) out of all rows.
- */
-export interface PlanningProgress {
-  objectsListed: number;
-  rowsChecked?: number;
-  rows?: number;
-  /** Set while plan.json is being written. */
-  writingPlan?: boolean;
-}
+export type { LoadedDataset, PlanningProgress } from './loaded';
 
 export interface LoadOptions {
   /** Called after every listing page and every PROGRESS_EVERY manifest objects checked. */
@@ -51,7 +36,10 @@ const PARALLEL_HEADS = 16;
 /** Progress once per this many manifest rows checked (and after the last). */
 const PROGRESS_EVERY = 256;
 
-/** Reads a dataset's listing (ImageFolder) or manifest from S3 and returns its labelled items. */
+/**
+ * Reads a dataset from S3 and returns its labelled items: a manifest, or the objects under a
+ * prefix as ImageFolder, WebDataset or Parquet (dataset.format, or detected from the listing).
+ */
 export async function loadDataset(
   store: ObjectStore,
   spec: DatasetSpec,
@@ -61,7 +49,8 @@ export async function loadDataset(
   const limits = opts.limits ?? DEFAULT_PLANNING_LIMITS;
   checkDatasetSource(opts.sources, spec.uri);
   const { store: data, key } = store.at(spec.uri);
-  const manifest = manifestFormat(key) !== undefined;
+  const manifest =
+    spec.format === 'manifest' || (spec.format === 'auto' && manifestFormat(key) !== undefined);
   // The folder planning lists: never the bucket root (that would list the whole bucket).
   const folder = manifest ? key.slice(0, key.lastIndexOf('/') + 1) : key.replace(/^\/+|\/+$/g, '');
   if (folder === '') {
@@ -87,6 +76,10 @@ export async function loadDataset(
     if (n > limits.maxDatasetObjects) throw tooManyObjects(spec, n, limits);
     onProgress({ objectsListed: n });
   });
+  const format = detectFormat(listing, spec);
+  const context = { limits, onProgress };
+  if (format === 'webdataset') return loadWebDataset(data, prefix, listing, spec, context);
+  if (format === 'parquet') return loadParquet(data, prefix, listing, spec, context);
   const folderItems = readImageFolder(listing, data.bucket, prefix, spec);
   return { kind: 'image-folder', ...folderItems };
 }

@@ -6,6 +6,7 @@ import { cutShards } from './shards';
 import {
   DatasetError,
   type DatasetItem,
+  type ItemPart,
   type SkippedObject,
   type Split,
   normalizeClassName,
@@ -20,6 +21,8 @@ export interface PlanItem {
   etag: string;
   label: number;
   split: Split;
+  /** Where the bytes are inside a container (WebDataset, Parquet); absent for an object of its own. */
+  part?: ItemPart;
 }
 
 export interface PlanShard {
@@ -32,6 +35,9 @@ export interface PlanShard {
 
 export type SplitCounts = Record<Split, number>;
 
+/** How the dataset is stored: one object per image (ImageFolder, manifest) or in containers. */
+export type DatasetKind = 'image-folder' | 'manifest' | 'webdataset' | 'parquet';
+
 /** runs/<runId>/plan.json: deterministic, so re-planning the same data writes the same bytes. */
 export interface Plan {
   version: 1;
@@ -39,8 +45,10 @@ export interface Plan {
   spec: RunSpec;
   dataset: {
     uri: string;
-    kind: 'image-folder' | 'manifest';
+    kind: DatasetKind;
     layout?: 'split-folders' | 'class-folders';
+    /** Prompt templates the dataset ships (WebDataset's zeroshot_classification_templates.txt). */
+    templates?: string[];
     /** sha256 over every item's URI, size, ETag, class and split. */
     fingerprint: string;
     skipped: { count: number; byReason: Record<string, number>; examples: SkippedObject[] };
@@ -114,6 +122,13 @@ export interface PlanInput {
   layout?: Plan['dataset']['layout'];
   items: readonly DatasetItem[];
   skipped: readonly SkippedObject[];
+  /**
+   * The dataset's own label space, in label-id order (WebDataset's classnames.txt, a Parquet
+   * ClassLabel): kept whole, so ids stay the dataset's even where a class has no images here.
+   */
+  classes?: readonly string[];
+  /** Prompt templates the dataset ships. */
+  templates?: readonly string[];
   /** Deployment limits (max classes); the defaults when absent. */
   limits?: PlanningLimits;
 }
@@ -134,7 +149,9 @@ export function buildPlan(input: PlanInput): Plan {
     spec,
     input.items,
     input.limits ?? DEFAULT_PLANNING_LIMITS,
+    input.classes,
   );
+  const templates = datasetTemplates(spec, input.templates);
   const items = labelledItems(input.items, classes);
   const { bySplit, byClass, fingerprint } = countItems(items, classes);
   checkRoutesCanRun(spec, classes, bySplit);
@@ -147,6 +164,7 @@ export function buildPlan(input: PlanInput): Plan {
       uri: spec.dataset.uri,
       kind: input.kind,
       ...(input.layout ? { layout: input.layout } : {}),
+      ...(templates ? { templates } : {}),
       fingerprint,
       skipped: skippedSummary(input.skipped),
     },
@@ -162,10 +180,14 @@ function planClasses(
   spec: RunSpec,
   items: readonly DatasetItem[],
   limits: PlanningLimits,
+  labelSpace: readonly string[] | undefined,
 ): { classes: string[]; classNames: string[] } {
   const found = new Set(items.map((i) => normalizeClassName(i.className)));
   // A closed class list keeps its given order (users map ids to names with it); otherwise sorted.
-  const classes = spec.dataset.classes?.map(normalizeClassName) ?? [...found].sort();
+  const classes =
+    spec.dataset.classes?.map(normalizeClassName) ??
+    labelSpace?.map(normalizeClassName) ??
+    [...found].sort();
   if (Math.max(classes.length, found.size) > limits.maxClasses) {
     throw new DatasetError(
       `Dataset ${spec.dataset.uri} has ${Math.max(classes.length, found.size)} classes; one run handles at most ${limits.maxClasses} ` +
@@ -184,7 +206,8 @@ function planClasses(
       `Run spec dataset.classes lists ${shownList(twice)} more than once (NFC and NFD spellings of a name are one class). List each class once.`,
     );
   }
-  const missing = classes.filter((c) => !found.has(c));
+  // A dataset's own label space may hold classes this split set lacks (ids must not shift).
+  const missing = labelSpace && !spec.dataset.classes ? [] : classes.filter((c) => !found.has(c));
   if (missing.length > 0) {
     throw new DatasetError(
       `Dataset ${spec.dataset.uri}: class(es) with no images: ${shownList(missing)}`,
@@ -233,6 +256,24 @@ function checkDistinctPrompts(
   }
 }
 
+/**
+ * The templates a plan keeps: the dataset's own when the spec asks for them
+ * (`zeroShot.templates: dataset`); a dataset that ships none is then a DatasetError.
+ */
+function datasetTemplates(
+  spec: RunSpec,
+  shipped: readonly string[] | undefined,
+): string[] | undefined {
+  if (spec.zeroShot.templates !== 'dataset') return shipped ? [...shipped] : undefined;
+  if (!shipped || shipped.length === 0) {
+    throw new DatasetError(
+      `Run spec zeroShot.templates is "dataset", but ${spec.dataset.uri} ships no templates (a WebDataset's zeroshot_classification_templates.txt). ` +
+        'Use "default", "openai-imagenet" or your own list.',
+    );
+  }
+  return [...shipped];
+}
+
 /** The items sorted by URI, each with its class id. */
 function labelledItems(items: readonly DatasetItem[], classes: readonly string[]): PlanItem[] {
   const classId = new Map(classes.map((c, i) => [c, i]));
@@ -243,6 +284,7 @@ function labelledItems(items: readonly DatasetItem[], classes: readonly string[]
     etag: i.etag,
     label: classId.get(normalizeClassName(i.className))!,
     split: i.split,
+    ...(i.part ? { part: i.part } : {}),
   }));
 }
 

@@ -6,14 +6,30 @@ export function isSplit(s: string): s is Split {
   return (SPLITS as readonly string[]).includes(s);
 }
 
+/**
+ * Where an image's bytes lie inside a container object: a member of a WebDataset tar (its data's
+ * byte range), or a row of a Parquet file (its row group, its row in the file, the image column).
+ * `object` is the container's URI; the item's ETag is the container's.
+ */
+export type ItemPart =
+  | { kind: 'tar'; object: string; offset: number; length: number }
+  | { kind: 'parquet'; object: string; rowGroup: number; row: number; column: string };
+
 /** One labelled image of the dataset, as planned (not yet read). */
 export interface DatasetItem {
-  /** Full object URI, s3://bucket/key: datasets may span buckets when a manifest says so. */
+  /**
+   * The image's identity. An object of its own: its URI, s3://bucket/key (datasets may span
+   * buckets when a manifest says so). Inside a container: `<container URI>#<member name>` or
+   * `<container URI>#row=<10-digit row>`, so (object, ETag, member or row) names it.
+   */
   uri: string;
+  /** Encoded bytes (a Parquet row's size is unknown until read: 0). */
   size: number;
   etag: string;
   className: string;
   split: Split;
+  /** Set when the image is inside a container (WebDataset, Parquet). */
+  part?: ItemPart;
 }
 
 /** An object the planner left out, with the reason (counted in the plan, never fatal). */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { PartUnreadableError } from '../dataset/parts';
 import type { PlanItem } from '../dataset/plan';
+import { openPartReader } from '../dataset/read-parts';
 import type { ModelBundle } from '../model/bundle';
 import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
 import type { DecodePool } from '../model/image/decode-pool';
@@ -131,43 +133,59 @@ function imageSources(
   limits: ImageLimits | undefined,
   signal: AbortSignal | undefined,
 ): ImageSource[] {
+  // Images inside containers (WebDataset tars, Parquet files) are read by a reader that sees the
+  // whole shard, so it can fetch them in few large ranged reads.
+  const inParts = items.filter((i) => i.part);
+  const parts = inParts.length > 0 ? openPartReader(store, inParts) : undefined;
+  const read = {
+    ...(limits?.maxBytes !== undefined ? { maxBytes: limits.maxBytes } : {}),
+    ...(signal ? { signal } : {}),
+  };
   return items.map((item) => ({
     id: item.uri,
-    size: item.size,
+    ...(item.size > 0 ? { size: item.size } : {}), // a Parquet row's size is known once read
     views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
-    bytes: () => readImage(store, item, limits?.maxBytes, signal),
+    bytes: () =>
+      asImageFailure(item, () =>
+        parts && item.part ? parts.read(item, read) : readObject(store, item, read),
+      ),
   }));
 }
 
-/**
- * An image's bytes. A key that cannot be read (isUnreadableKey: refused by the store, gone
- * since planning, not a valid key) is this image's failure, counted like an undecodable file,
- * never an error that fails and retries the whole shard (one such key would otherwise stop every
- * worker that picks the shard up). Other errors (network, throttling, credentials) are retried.
- *
- * The read insists on the planned ETag (If-Match): the shard's key is a hash of URIs and ETags,
- * so an object replaced since planning must not be embedded under it; it fails as `changed`
- * (HTTP 412, not retried). An object over `maxBytes` is refused from its Content-Length, before
- * its body is read (`too-large`).
- */
-async function readImage(
+/** An image that is an object of its own: read whole, insisting on the planned ETag. */
+function readObject(
   store: ObjectStore,
   item: PlanItem,
-  maxBytes: number | undefined,
-  signal: AbortSignal | undefined,
+  opts: { maxBytes?: number; signal?: AbortSignal },
+): Promise<Uint8Array> {
+  const at = store.at(item.uri);
+  return at.store.requireBytes(at.key, { ...(item.etag ? { ifMatch: item.etag } : {}), ...opts });
+}
+
+/**
+ * An image's bytes, with read failures that concern this image mapped to its failure. A key that
+ * cannot be read (isUnreadableKey: refused by the store, gone since planning, not a valid key) or
+ * a part its container cannot give (PartUnreadableError) is this image's failure, counted like an
+ * undecodable file, never an error that fails and retries the whole shard (one such key would
+ * otherwise stop every worker that picks the shard up). Other errors (network, throttling,
+ * credentials) are retried.
+ *
+ * Reads insist on the planned ETag (If-Match): the shard's key is a hash of URIs and ETags, so an
+ * object (or container) replaced since planning must not be embedded under it; it fails as
+ * `changed` (HTTP 412, not retried). An image over `maxBytes` is refused before its body is read
+ * where its size is known (`too-large`).
+ */
+async function asImageFailure(
+  item: PlanItem,
+  read: () => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
   try {
-    const at = store.at(item.uri);
-    return await at.store.requireBytes(at.key, {
-      ...(item.etag ? { ifMatch: item.etag } : {}),
-      ...(maxBytes !== undefined ? { maxBytes } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    return await read();
   } catch (err) {
     if (err instanceof ObjectChangedError)
       throw new ImageDecodeError(
         'changed',
-        `changed since planning: re-plan the run (the object no longer has ETag ${item.etag})`,
+        `changed since planning: re-plan the run (${item.part ? 'its container' : 'the object'} no longer has ETag ${item.etag})`,
         { cause: err },
       );
     if (err instanceof ObjectTooLargeError) {
@@ -178,7 +196,7 @@ async function readImage(
         { cause: err },
       );
     }
-    if (!isUnreadableKey(err)) throw err;
+    if (!isUnreadableKey(err) && !(err instanceof PartUnreadableError)) throw err;
     const why = err instanceof Error ? err.message : String(err);
     throw new ImageDecodeError('unreadable', `unreadable: ${shown(why)}`, { cause: err });
   }

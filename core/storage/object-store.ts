@@ -143,6 +143,38 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Bytes [start, end) of an object (one ranged GetObject): how container datasets (WebDataset
+   * tars, Parquet files) are read without fetching whole objects. A range past the end returns
+   * what exists (S3's rule); a missing object is an ObjectNotFoundError.
+   */
+  async getRange(
+    key: string,
+    start: number,
+    end: number,
+    opts: Omit<ReadOptions, 'maxBytes'> = {},
+  ): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array(0);
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Range: `bytes=${start}-${end - 1}`,
+          ...(opts.ifMatch ? { IfMatch: quoteEtag(opts.ifMatch) } : {}),
+        }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+      return await readBody(r.Body, r.ContentLength, end - start, () => this.uri(key));
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.uri(key));
+      if (opts.ifMatch && isPreconditionFailed(err))
+        throw new ObjectChangedError(this.uri(key), opts.ifMatch, { cause: err });
+      if (isRangeNotSatisfiable(err)) return new Uint8Array(0);
+      throw err;
+    }
+  }
+
   async getText(key: string, opts: ReadOptions = {}): Promise<string | undefined> {
     const bytes = await this.getBytes(key, opts);
     return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
@@ -315,6 +347,12 @@ async function readBody(
   const joined = new Uint8Array(total);
   chunks.reduce((at, c) => (joined.set(c, at), at + c.length), 0);
   return joined;
+}
+
+/** A range that starts at or past the object's end (HTTP 416). */
+function isRangeNotSatisfiable(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'InvalidRange' || e?.$metadata?.httpStatusCode === 416;
 }
 
 function isNoSuchBucket(err: unknown): boolean {

@@ -28,6 +28,8 @@ export interface Read extends Access {
   consumed: number;
   /** The body was closed before it was read to the end. */
   destroyed: boolean;
+  /** The Range header of a ranged read (`bytes=a-b`). */
+  range?: string;
 }
 
 /** GetObject bodies come in chunks of this size, so a test can see how much was read. */
@@ -135,6 +137,14 @@ export class MemoryS3 {
         if (!o) throw s3Error('NoSuchKey', 404);
         if (ifMatch !== undefined && ifMatch.replace(/"/g, '') !== etag(o))
           throw s3Error('PreconditionFailed', 412);
+        if (typeof input.Range === 'string') {
+          const [, a, b] = /^bytes=(\d+)-(\d+)$/.exec(input.Range)!;
+          const start = Number(a);
+          if (start >= o.body.length) throw s3Error('InvalidRange', 416);
+          const part = o.body.subarray(start, Math.min(o.body.length, Number(b) + 1));
+          (access as Read).range = input.Range;
+          return { Body: body(part, access as Read), ETag: `"${etag(o)}"`, ContentLength: part.length };
+        }
         return {
           Body: body(o.body, access as Read),
           ETag: `"${etag(o)}"`,

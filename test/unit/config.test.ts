@@ -124,6 +124,7 @@ describe('run spec', () => {
     expect(spec).toEqual({
       dataset: {
         uri: 's3://bkt/data/',
+        format: 'auto',
         layout: 'auto',
         splitRatio: { train: 0.8, val: 0.1, test: 0.1 },
         splitSeed: 0,

@@ -73,7 +73,7 @@ function prototypeClasses(plan: Plan): PrototypeClasses {
   return {
     labels: plan.classes,
     names: plan.classNames,
-    templates: [...resolveTemplates(plan.spec.zeroShot.templates)],
+    templates: [...resolveTemplates(plan.spec.zeroShot.templates, plan.dataset.templates)],
   };
 }
 

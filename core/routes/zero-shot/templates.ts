@@ -95,11 +95,16 @@ export const OPENAI_IMAGENET_TEMPLATES: readonly string[] = [
   'a tattoo of the {c}.',
 ];
 
-export type TemplateChoice = 'default' | 'openai-imagenet' | readonly string[];
+export type TemplateChoice = 'default' | 'openai-imagenet' | 'dataset' | readonly string[];
 
-export function resolveTemplates(choice: TemplateChoice): readonly string[] {
+/** The templates of a choice; `dataset` is the dataset's own (planning checked there are some). */
+export function resolveTemplates(
+  choice: TemplateChoice,
+  datasetTemplates: readonly string[] = [],
+): readonly string[] {
   if (choice === 'default') return DEFAULT_TEMPLATES;
   if (choice === 'openai-imagenet') return OPENAI_IMAGENET_TEMPLATES;
+  if (choice === 'dataset') return datasetTemplates;
   return choice;
 }
 
