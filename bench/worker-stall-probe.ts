@@ -1,18 +1,31 @@
 // Preloaded into the gpu worker process by bench/extract.ts (node --import): watches the
-// worker's event loop (where Temporal heartbeats and cancellation run). Asked over the IPC
-// channel the bench opens ('stall'), it answers the longest stall since the previous question
-// and starts over, so the bench reads one figure per timed run without touching the worker's
-// code. (Not a signal: Temporal's Runtime shuts the worker down on SIGUSR2, and SIGUSR1 is
-// Node's inspector.) The channel is unref'd: it never holds the worker open.
+// worker's event loop (where Temporal heartbeats and cancellation run) and counts the S3
+// requests the worker sends. Asked over the IPC channel the bench opens ('stall'), it answers
+// the longest stall and the requests by kind since the previous question and starts over, so the
+// bench reads one figure per timed run without touching the worker's code. (Not a signal:
+// Temporal's Runtime shuts the worker down on SIGUSR2, and SIGUSR1 is Node's inspector.) The
+// channel is unref'd: it never holds the worker open.
+import { S3Client } from '@aws-sdk/client-s3';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 if (process.send && process.channel) {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  let requests: Record<string, number> = {};
+  // Every S3 call of the worker goes through S3Client.send (core/storage/object-store.ts).
+  const send = S3Client.prototype.send;
+  S3Client.prototype.send = function (this: S3Client, ...args: Parameters<typeof send>) {
+    const command = args[0] as { constructor: { name: string }; input: { Range?: string } };
+    const kind =
+      command.constructor.name.replace(/Command$/, '') + (command.input.Range ? ' (ranged)' : '');
+    requests[kind] = (requests[kind] ?? 0) + 1;
+    return send.apply(this, args);
+  } as typeof send;
   process.on('message', (m) => {
     if (m !== 'stall') return;
-    process.send?.({ stallMs: loop.max / 1e6 });
+    process.send?.({ stallMs: loop.max / 1e6, requests });
     loop.reset();
+    requests = {};
   });
   process.channel.unref();
 }
