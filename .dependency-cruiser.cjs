@@ -2,7 +2,7 @@
 // core/ no module imports a module of a higher core layer. Folder-level layering between core/,
 // activities/, workflows/, client/ and cli/ is in eslint.config.mjs.
 // core/ layers, lowest first: util < storage < config < dataset < model < worker-resources (the
-// per-worker cache of plans, bundles and sessions) < embeddings < routes < runs < report.
+// per-worker cache of plans, bundles and sessions) < embeddings < routes < runs < report < suites.
 const CORE = [
   'util',
   'storage',
@@ -14,6 +14,7 @@ const CORE = [
   'routes',
   'runs',
   'report',
+  'suites',
 ];
 
 const upward = CORE.map((layer, i) => ({
