@@ -80,8 +80,8 @@ describe('leaderboard statistics against numpy, scipy and statsmodels', () => {
       expect(Math.abs(binomialCdfHalf(k, n) - ref.cdf[i]!)).toBeLessThan(1e-9),
     );
     small.forEach(([onlyA, onlyB], i) => {
-      const x = [...Array(onlyA).fill(1), ...Array(onlyB).fill(0)];
-      const y = [...Array(onlyA).fill(0), ...Array(onlyB).fill(1)];
+      const x = [...new Array<number>(onlyA).fill(1), ...new Array<number>(onlyB).fill(0)];
+      const y = [...new Array<number>(onlyA).fill(0), ...new Array<number>(onlyB).fill(1)];
       expect(Math.abs(mcnemarExact(x, y).pValue - ref.small[i]!)).toBeLessThan(1e-9);
     });
   });
