@@ -1,0 +1,114 @@
+/**
+ * @file A tar's members grouped into WebDataset samples, by webdataset's rule: the member name
+ * up to the first '.' of its last path segment is the sample key, the rest its extension
+ * (`s0000000.jpg` + `s0000000.cls`). A sample is one image and its `.cls` label; anything else
+ * is a counted skip with its reason. Members of other extensions (.txt, .json...) are ignored.
+ */
+import { quoted, shown } from '../../util/text';
+import { IMAGE_EXTENSIONS, type SkippedObject } from '../types';
+import type { TarEntry } from './tar-index';
+
+/** A .cls longer than this is not a label index (its bytes are not read). */
+export const MAX_CLS_BYTES = 64;
+
+const IMAGE = new Set(IMAGE_EXTENSIONS.map((e) => e.slice(1)));
+
+/** One labelled image of a tar. */
+export interface Sample {
+  key: string;
+  image: TarEntry;
+  label: number;
+}
+
+/** Whether the walker should return a member's bytes: only a .cls small enough to be a label. */
+export const wantsData = (name: string, size: number): boolean =>
+  size <= MAX_CLS_BYTES && splitName(name)?.ext.toLowerCase() === 'cls';
+
+/** webdataset's base_plus_ext: key and extension, or undefined (no '.', or a leading '.'). */
+function splitName(name: string): { key: string; ext: string } | undefined {
+  const slash = name.lastIndexOf('/');
+  const dot = name.indexOf('.', slash + 1);
+  if (dot <= slash + 1) return undefined;
+  return { key: name.slice(0, dot), ext: name.slice(dot + 1) };
+}
+
+interface Group {
+  key: string;
+  members: Map<string, TarEntry>;
+  /** The key had a whole sample earlier in this tar. */
+  duplicate: boolean;
+}
+
+/**
+ * The tar's samples (in member order) and its skipped members. `labels` is the label space's
+ * size: a label outside 0..labels-1 is skipped. `tarUri` names the members in skip reasons.
+ */
+export function groupSamples(
+  entries: readonly TarEntry[],
+  labels: number,
+  tarUri: string,
+): { samples: Sample[]; skipped: SkippedObject[] } {
+  const groups: Group[] = [];
+  const latest = new Map<string, Group>();
+  const skipped: SkippedObject[] = [];
+  for (const entry of entries) {
+    const parts = splitName(entry.name);
+    const ext = parts?.ext.toLowerCase();
+    if (!parts || (ext !== 'cls' && !IMAGE.has(ext!))) {
+      // Other members (.txt, .json, directories' files) are not samples; an image without a
+      // key (".jpg", "._s1.jpg" from macOS) would be silently lost, so it is counted.
+      if (!parts && IMAGE_EXTENSIONS.some((e) => entry.name.toLowerCase().endsWith(e))) {
+        skipped.push({
+          uri: `${tarUri}#${entry.name}`,
+          reason: 'an image with no sample key (its name starts with ".")',
+        });
+      }
+      continue;
+    }
+    const last = latest.get(parts.key);
+    if (last && !last.members.has(ext!)) {
+      last.members.set(ext!, entry);
+      continue;
+    }
+    // The key's extension again: another sample under a key already used in this tar.
+    const group: Group = { key: parts.key, members: new Map([[ext!, entry]]), duplicate: !!last };
+    groups.push(group);
+    latest.set(parts.key, group);
+  }
+  const samples: Sample[] = [];
+  for (const g of groups) {
+    const members = [...g.members];
+    const images = members.filter(([ext]) => ext !== 'cls');
+    const cls = g.members.get('cls');
+    const uri = `${tarUri}#${(images[0] ?? members[0]!)[1].name}`;
+    const skip = (reason: string) => skipped.push({ uri, reason });
+    if (g.duplicate) skip(`duplicate key ${quoted(g.key)} (first in ${shown(tarUri)})`);
+    else if (images.length === 0) skip(`a .cls label without an image (key ${quoted(g.key)})`);
+    else if (images.length > 1)
+      skip(
+        `${images.length} images under one key ${quoted(g.key)} (${images.map(([e]) => `.${e}`).join(', ')}): a sample has one`,
+      );
+    else if (!cls) skip(`an image without its .cls label (key ${quoted(g.key)})`);
+    else {
+      const label = parseLabel(cls, labels);
+      if (typeof label === 'string') skip(label);
+      else samples.push({ key: g.key, image: images[0]![1], label });
+    }
+  }
+  return { samples, skipped };
+}
+
+/** The label a .cls holds, or why it holds none. */
+function parseLabel(cls: TarEntry, labels: number): number | string {
+  if (cls.data === undefined) {
+    return `its .cls label is ${cls.size} bytes: not a label index (a decimal integer)`;
+  }
+  const text = Buffer.from(cls.data).toString('utf8').trimEnd();
+  if (!/^\d+$/.test(text))
+    return `its .cls holds ${quoted(text, 40)}, not a label index (a decimal integer)`;
+  const label = Number(text);
+  if (label >= labels) {
+    return `label ${text.length > 20 ? `${text.slice(0, 20)}…` : text} is outside the dataset's ${labels} classes (0..${labels - 1})`;
+  }
+  return label;
+}
