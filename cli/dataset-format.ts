@@ -22,7 +22,7 @@ export function formatDatasetSummary(s: DatasetSummary): string {
     `dataset  ${s.uri}`,
     `format   ${FORMAT_NAMES[s.format]}${s.layout ? ` (${s.layout})` : ''}`,
     `images   ${s.images}`,
-    `classes  ${s.classes.count}${s.classes.fromDataset ? ' (the dataset’s own label space)' : ''}: ` +
+    `classes  ${s.classes.count}${s.classes.fromDataset ? " (the dataset's own label space)" : ''}: ` +
       `${s.classes.first.map((c) => JSON.stringify(c)).join(', ')}${s.classes.count > s.classes.first.length ? ', ...' : ''}`,
     `splits   ${SPLITS.map((sp) => `${sp} ${s.splits[sp]}`).join(', ')}`,
     `skipped  ${s.skipped.count}`,
