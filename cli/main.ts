@@ -21,6 +21,7 @@ import {
   type RunOutcome,
 } from '../client/evaluations';
 import { formatOutcome, formatRunList, progressLine, terminalJson, terminalText } from './format';
+import { addDatasetCommands } from './dataset-commands';
 import { addEmbeddingsCommands } from './embeddings-commands';
 import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
@@ -79,7 +80,9 @@ const program = new Command('clipeval')
       '  clipeval resume pets-20261127-020000 --wait\n' +
       '  clipeval report pets-20261127-020000 --out ./report\n' +
       '  clipeval schedule create pets-nightly --cron "0 2 * * *" --spec run.yaml --timezone Europe/Paris\n' +
-      '  clipeval list --limit 10',
+      '  clipeval list --limit 10\n' +
+      '  clipeval dataset inspect s3://bkt/datasets/pets/ --json\n' +
+      '  clipeval dataset export-wds --dataset s3://bkt/datasets/pets/ --out s3://bkt/wds/pets/',
   );
 
 program
@@ -222,6 +225,7 @@ program
 addScheduleCommands(program, connect);
 addModelCommands(program);
 addEmbeddingsCommands(program);
+addDatasetCommands(program);
 addReportCommand(program);
 
 program

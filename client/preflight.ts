@@ -57,6 +57,14 @@ export async function checkRunBundle(env: ClipevalEnv, spec: RunSpec): Promise<v
   }
 }
 
+/**
+ * Checks that the bucket an s3:// URI names exists and S3 answers (`role` names it in the
+ * message): for commands that read or write a dataset outside any run.
+ */
+export async function checkUriBucket(env: ClipevalEnv, uri: string, role: string): Promise<void> {
+  await checkBucket(ObjectStore.connect(env.s3).at(uri).store, env, role);
+}
+
 /** Checks that the store's bucket exists; an unreachable S3 is a UsageError that says where. */
 async function checkBucket(store: ObjectStore, env: ClipevalEnv, role: string): Promise<void> {
   let exists: boolean;

@@ -1,21 +1,13 @@
 import { createHash } from 'node:crypto';
-import { PartUnreadableError } from '../dataset/parts';
 import type { PlanItem } from '../dataset/plan';
-import { openPartReader } from '../dataset/read-parts';
+import { imageBytesReader, imageReadFailure } from '../dataset/read-image-bytes';
 import type { ModelBundle } from '../model/bundle';
 import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
 import type { DecodePool } from '../model/image/decode-pool';
 import { ImageDecodeError } from '../model/image/image-errors';
 import type { ImageEncoder } from '../model/onnx/encoders';
 import { keys } from '../storage/keys';
-import {
-  ObjectChangedError,
-  type ObjectStore,
-  ObjectTooLargeError,
-  isUnreadableKey,
-} from '../storage/object-store';
-import { formatBytes } from '../util/byte-budget';
-import { shown } from '../util/text';
+import type { ObjectStore } from '../storage/object-store';
 import { CLIPEVAL_VERSION } from '../util/version';
 import { encodeShard, type ShardRow } from './shard-format';
 import { DEFAULT_SPACE_CHOICE, type SpaceChoice, shardContentHash, spaceOf } from './shard-key';
@@ -133,10 +125,7 @@ function imageSources(
   limits: ImageLimits | undefined,
   signal: AbortSignal | undefined,
 ): ImageSource[] {
-  // Images inside containers (WebDataset tars, Parquet files) are read by a reader that sees the
-  // whole shard, so it can fetch them in few large ranged reads.
-  const inParts = items.filter((i) => i.part);
-  const parts = inParts.length > 0 ? openPartReader(store, inParts) : undefined;
+  const readBytes = imageBytesReader(store, items);
   const read = {
     ...(limits?.maxBytes !== undefined ? { maxBytes: limits.maxBytes } : {}),
     ...(signal ? { signal } : {}),
@@ -145,30 +134,15 @@ function imageSources(
     id: item.uri,
     ...(item.size > 0 ? { size: item.size } : {}), // a Parquet row's size is known once read
     views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
-    bytes: () =>
-      asImageFailure(item, () =>
-        parts && item.part ? parts.read(item, read) : readObject(store, item, read),
-      ),
+    bytes: () => asImageFailure(item, () => readBytes(item, read)),
   }));
 }
 
-/** An image that is an object of its own: read whole, insisting on the planned ETag. */
-function readObject(
-  store: ObjectStore,
-  item: PlanItem,
-  opts: { maxBytes?: number; signal?: AbortSignal },
-): Promise<Uint8Array> {
-  const at = store.at(item.uri);
-  return at.store.requireBytes(at.key, { ...(item.etag ? { ifMatch: item.etag } : {}), ...opts });
-}
-
 /**
- * An image's bytes, with read failures that concern this image mapped to its failure. A key that
- * cannot be read (isUnreadableKey: refused by the store, gone since planning, not a valid key) or
- * a part its container cannot give (PartUnreadableError) is this image's failure, counted like an
- * undecodable file, never an error that fails and retries the whole shard (one such key would
- * otherwise stop every worker that picks the shard up). Other errors (network, throttling,
- * credentials) are retried.
+ * An image's bytes, with read failures that concern this image (core/dataset/read-image-bytes.ts
+ * imageReadFailure) mapped to its failure, counted like an undecodable file: never an error that
+ * fails and retries the whole shard (one such key would otherwise stop every worker that picks
+ * the shard up). Other errors (network, throttling, credentials) are retried.
  *
  * Reads insist on the planned ETag (If-Match): the shard's key is a hash of URIs and ETags, so an
  * object (or container) replaced since planning must not be embedded under it; it fails as
@@ -182,23 +156,9 @@ async function asImageFailure(
   try {
     return await read();
   } catch (err) {
-    if (err instanceof ObjectChangedError)
-      throw new ImageDecodeError(
-        'changed',
-        `changed since planning: re-plan the run (${item.part ? 'its container' : 'the object'} no longer has ETag ${item.etag})`,
-        { cause: err },
-      );
-    if (err instanceof ObjectTooLargeError) {
-      const size = err.size === undefined ? 'larger than that' : formatBytes(err.size);
-      throw new ImageDecodeError(
-        'too-large',
-        `too-large: the file is ${size}, over the limit of ${formatBytes(err.maxBytes)} per image (CLIPEVAL_MAX_IMAGE_BYTES)`,
-        { cause: err },
-      );
-    }
-    if (!isUnreadableKey(err) && !(err instanceof PartUnreadableError)) throw err;
-    const why = err instanceof Error ? err.message : String(err);
-    throw new ImageDecodeError('unreadable', `unreadable: ${shown(why)}`, { cause: err });
+    const failure = imageReadFailure(item, err);
+    if (!failure) throw err;
+    throw new ImageDecodeError(failure.reason, failure.message, { cause: err });
   }
 }
 

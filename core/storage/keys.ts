@@ -103,3 +103,22 @@ function hex(id: string): string {
   if (!/^[0-9a-f]{8,64}$/.test(id)) throw new InvalidKeyError(`"${id}" is not a content hash`);
   return id;
 }
+
+/**
+ * CLIP_benchmark's WebDataset layout, relative to the dataset's prefix (`clipeval dataset
+ * export-wds` writes it): the class names prompts use, one per line; the zero-shot templates, one
+ * per line; per split, the shard count and the shards `0.tar ... N-1.tar`. `exportMarker` is
+ * clipeval's own record of what an export wrote there (which dataset, which settings), so a
+ * re-run can tell its own earlier output from someone else's data.
+ */
+export const webDatasetKeys = {
+  classNames: 'classnames.txt',
+  templates: 'zeroshot_classification_templates.txt',
+  nshards: (split: string) => `${split}/nshards.txt`,
+  shard: (split: string, index: number) => `${split}/${index}.tar`,
+  /** Whether a key (relative to the prefix) is a shard or a shard count of some split. */
+  isSplitFile: (key: string) => /^[^/]+\/(\d+\.tar|nshards\.txt)$/.test(key),
+  exportMarker: 'clipeval-export.json',
+  /** A sample's member names in a shard: `s0000042.jpg`, `s0000042.cls`. */
+  sampleKey: (index: number) => `s${String(index).padStart(7, '0')}`,
+};
