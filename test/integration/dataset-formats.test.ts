@@ -116,7 +116,8 @@ async function metricsOf(summary: EvaluationSummary) {
       ...pipeline.env.s3,
       bucket,
     }).requireJson<RouteResultFile>(key);
-    out[`${r.route}/${r.variant ?? ''}`] = { summary: file.summary, metrics: file.metrics };
+    const { metricsUri: _where, ...summary } = file.summary;
+    out[`${r.route}/${r.variant ?? ''}`] = { summary, metrics: file.metrics };
   }
   return out;
 }
