@@ -30,13 +30,18 @@ export async function packTar(files: readonly TarFile[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A tar of `files` by Python's tarfile in `format` (directories too, as paths ending in '/'). */
+/**
+ * A tar of `files` by Python's tarfile in `format` (directories too, as paths ending in '/');
+ * a PAX tar starts with a global ('g') header.
+ */
 export function pythonTar(files: readonly TarFile[], format: 'GNU' | 'PAX'): Buffer {
   const script = `
 import io, json, sys, tarfile, base64
 files = json.load(sys.stdin)
 buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode='w', format=tarfile.${format}_FORMAT) as t:
+# PAX: a global header ('g') too, as some writers add one first.
+extra = {'pax_headers': {'comment': 'global'}} if '${format}' == 'PAX' else {}
+with tarfile.open(fileobj=buf, mode='w', format=tarfile.${format}_FORMAT, **extra) as t:
     for f in files:
         info = tarfile.TarInfo(f['name'].rstrip('/'))
         if f['name'].endswith('/'):

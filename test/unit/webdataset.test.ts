@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../core/config/run-spec';
 import { loadDataset } from '../../core/dataset/load';
-import type { PlanItem } from '../../core/dataset/plan';
+import { buildPlan, type PlanItem } from '../../core/dataset/plan';
 import { DatasetError, type DatasetItem } from '../../core/dataset/types';
 import { MAX_BLOCK, tarPartReader } from '../../core/dataset/webdataset/read-tar';
 import { indexTar } from '../../core/dataset/webdataset/tar-index';
@@ -195,6 +195,23 @@ describe('WebDataset planning', () => {
       expect(bytesOf(s3, item).equals(Buffer.from(all[i]!.image!))).toBe(true),
     );
     expect(progress.at(-1)).toMatchObject({ containersRead: 3, containers: 3 });
+  });
+
+  it('gives the plan the .cls ids as labels, over the whole label space', async () => {
+    const s3 = dataset(['cat', 'dog', 'bird', 'fish']); // no fish in the data: ids must not shift
+    await putTar(s3, 'ds/train/0.tar', sampleFiles(samples(6, 3)));
+    const loaded = await load(s3);
+    const plan = buildPlan({
+      runId: 'r',
+      spec: parseRunSpec({ dataset: { uri: 's3://bkt/ds/' }, ...EXTRACTION_ONLY }),
+      ...loaded,
+    });
+    expect(plan.classes).toEqual(['cat', 'dog', 'bird', 'fish']);
+    const planned = plan.shards.flatMap((sh) => sh.items);
+    expect(planned.map((i) => [i.uri.split('#')[1], i.label]).sort()).toEqual(
+      samples(6, 3).map((x) => [`${x.key}.jpg`, Number(x.cls)]),
+    );
+    expect(planned.every((i) => i.part?.kind === 'tar')).toBe(true);
   });
 
   it('takes class names from dataset.classes over classnames.txt, and needs one of them', async () => {

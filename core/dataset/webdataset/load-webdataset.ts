@@ -52,6 +52,7 @@ export async function loadWebDataset(
   let containersRead = 0;
   let samples = 0;
   const max = context.limits.maxDatasetObjects;
+  context.onProgress({ objectsListed: listing.length, containersRead: 0, containers: tars.length });
   await forEachLimited(tars.length, PARALLEL_TARS, async (i) => {
     const { split, tar } = tars[i]!;
     const tarUri = data.uri(tar.key);
