@@ -50,6 +50,9 @@ const INFOS = JSON.stringify({
 /** Bytes of the hub images: a few KiB, so image reads stand out from label reads. */
 const HUB_REPEAT = 400;
 
+/** About 1 MiB per image. */
+const BIG_REPEAT = 180_000;
+
 /** Datasets (folders under the fixture dir), each uploaded under s3://bkt/<name>/. */
 const FIXTURES: ParquetFixture[] = [
   // hub: README names win over the files' own metadata (x, y, z).
@@ -155,6 +158,15 @@ const FIXTURES: ParquetFixture[] = [
     path: 'corrupt/data/train-00000-of-00001.parquet',
     labels: [0, 1],
     tag: 'c',
+    hfNames: ['a', 'b'],
+  },
+  // A row group whose image column is over 2 MiB uncompressed (hyparquet then reads each leaf on its own).
+  {
+    path: 'big/data/train-00000-of-00001.parquet',
+    labels: [0, 1, 0],
+    tag: 'big',
+    imageRepeat: BIG_REPEAT,
+    compression: 'none',
     hfNames: ['a', 'b'],
   },
 ];
@@ -438,6 +450,19 @@ describe('reading Parquet rows at extraction', () => {
     expect(accesses.filter((a) => a.op === 'HeadObject')).toHaveLength(2);
     expect(gets).toHaveLength(2 + 2 + 3);
     for (const g of gets) expect(g.ifMatch).toBe(`"${s3.etagOf('bkt', g.key)}"`);
+  });
+
+  it('reads a row group over 2 MiB in one GET per leaf of the Image struct (bytes, path), not per image', async () => {
+    const items = planItems(await load('big'));
+    const reader = parquetPartReader(s3.store('bkt'), items);
+    const before = s3.accesses.length;
+    for (const item of items) {
+      const row = (item.part as { row: number }).row;
+      expect(Buffer.from(await reader.read(item))).toEqual(imageBytes('big', row, BIG_REPEAT));
+    }
+    const ops = s3.accesses.slice(before).map((a) => a.op);
+    // HEAD, footer, then the `bytes` and `path` chunks of the one row group.
+    expect(ops).toEqual(['HeadObject', 'GetObject', 'GetObject', 'GetObject']);
   });
 
   it('reads only the row groups of the rows asked', async () => {

@@ -76,6 +76,7 @@ export async function loadParquet(
   const files: ParquetFile[] = await mapLimited(placed, PARALLEL_FILES, async (f) => {
     const metadata = await footerOf(data, f.object, f.uri);
     await checkFile(f.uri, metadata, names, maxImageBytes);
+    progress(0); // a heartbeat per footer: files count as read once their labels are
     return { ...f, metadata };
   });
   const rows = files.reduce((n, f) => n + Number(f.metadata.num_rows), 0);

@@ -30,7 +30,7 @@ export function parquetFileSplit(
     throw new DatasetError(
       `Parquet file ${shown(uri)}: ${named === undefined ? 'no split in its name or folder' : `split "${shown(named)}" is not one clipeval knows`}. ` +
         `Name files <split>-00000-of-00001.parquet or put them in a <split>/ folder, with split one of ${Object.keys(SPLIT_NAMES).join(', ')}; ` +
-        'or point dataset.uri at the splits you want.',
+        'or copy the files of the splits you want to a prefix of their own and point dataset.uri there.',
     );
   }
   const config = fromName === undefined && parts.length >= 3 ? parts[parts.length - 3]! : 'default';
