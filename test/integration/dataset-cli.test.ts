@@ -106,7 +106,7 @@ describe('clipeval dataset', () => {
     expect(inside.stderr).toMatch(/overlaps the dataset/);
   });
 
-  it('exits 2 with a clear message for an empty prefix, a missing bucket and a bad --format', async () => {
+  it('exits 2 with a clear message for an empty prefix, a missing bucket, no dataset and a bad --format', async () => {
     const empty = await clipeval([
       'dataset',
       'inspect',
@@ -117,6 +117,9 @@ describe('clipeval dataset', () => {
     const bucket = await clipeval(['dataset', 'inspect', 's3://no-such-bucket-here/ds/']);
     expect(bucket.code).toBe(2);
     expect(bucket.stderr).toMatch(/bucket "no-such-bucket-here" does not exist/);
+    const none = await clipeval(['dataset', 'inspect']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/No dataset: give its URI/);
     const format = await clipeval(['dataset', 'inspect', 's3://b/ds/', '--format', 'zip']);
     expect(format.code).toBe(2);
     expect(format.stderr).toMatch(/--format zip: expected one of auto, imagefolder/);
