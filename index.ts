@@ -16,6 +16,13 @@ export {
   type RunListing,
   type RunOutcome,
 } from './client/evaluations';
+export {
+  exportDatasetAsWebDataset,
+  inspectDataset,
+  type DatasetInspection,
+  type DatasetRequest,
+  type ExportWdsResult,
+} from './client/datasets';
 export { EXIT, exitCodeOf } from './client/exit-codes';
 export {
   createSchedule,

@@ -65,6 +65,10 @@ export function addDatasetCommands(program: Command): void {
           opts: { spec?: string; format?: string; json?: boolean },
         ) => {
           const format = formatOption(opts.format);
+          if (uri === undefined && opts.spec === undefined)
+            throw new UsageError(
+              'No dataset: give its URI (clipeval dataset inspect s3://bucket/prefix/) or --spec with dataset.uri.',
+            );
           const summary = await inspectDataset(datasetEnv(), {
             ...(uri !== undefined ? { uri } : {}),
             ...(opts.spec ? { specFile: opts.spec } : {}),

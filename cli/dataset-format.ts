@@ -2,12 +2,12 @@
  * @file How `clipeval dataset inspect` and `export-wds` print their results for a person. Keys,
  * labels and reasons come from other people's objects: escape codes in them are shown, not obeyed.
  */
-import type { DatasetSummary, ExportWdsResult } from '../client/datasets';
+import type { DatasetInspection, ExportWdsResult } from '../client/datasets';
 import { SPLITS } from '../core/dataset/types';
 import { formatBytes } from '../core/util/byte-budget';
 import { terminalText } from './format';
 
-const FORMAT_NAMES: Record<DatasetSummary['format'], string> = {
+const FORMAT_NAMES: Record<DatasetInspection['format'], string> = {
   'image-folder': 'ImageFolder',
   manifest: 'manifest',
   webdataset: 'WebDataset',
@@ -17,7 +17,7 @@ const FORMAT_NAMES: Record<DatasetSummary['format'], string> = {
 /** How many shipped templates the text shows (--json has them all). */
 const TEMPLATES_SHOWN = 3;
 
-export function formatDatasetSummary(s: DatasetSummary): string {
+export function formatDatasetSummary(s: DatasetInspection): string {
   const out = [
     `dataset  ${s.uri}`,
     `format   ${FORMAT_NAMES[s.format]}${s.layout ? ` (${s.layout})` : ''}`,
@@ -36,6 +36,11 @@ export function formatDatasetSummary(s: DatasetSummary): string {
     for (const t of s.templates.slice(0, TEMPLATES_SHOWN)) out.push(`  ${JSON.stringify(t)}`);
     if (s.templates.length > TEMPLATES_SHOWN) out.push('  ...');
   }
+  out.push(
+    s.planning.ok
+      ? `planning ok: a run plans ${s.planning.images} images in ${s.planning.shards} shard(s)`
+      : `planning would fail: ${s.planning.error}`,
+  );
   out.push('samples');
   for (const sp of SPLITS) for (const uri of s.samples[sp]) out.push(`  ${sp.padEnd(5)} ${uri}`);
   return terminalText(out.join('\n'));

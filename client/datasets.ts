@@ -14,6 +14,7 @@ import {
 import { type DatasetSummary, summarizeDataset } from '../core/dataset/inspect';
 import { type LoadedDataset, loadDataset } from '../core/dataset/load';
 import { buildPlan } from '../core/dataset/plan';
+import { DatasetError } from '../core/dataset/types';
 import { resolveTemplates } from '../core/routes/zero-shot/templates';
 import { ObjectStore } from '../core/storage/object-store';
 import { checkUriBucket } from './preflight';
@@ -47,13 +48,35 @@ async function load(env: ClipevalEnv, dataset: DatasetSpec): Promise<LoadedDatas
   });
 }
 
+/** What `dataset inspect` reports: the dataset, and whether a run with this spec would plan it. */
+export type DatasetInspection = DatasetSummary & {
+  /** buildPlan on the same spec: the images and shards a run would plan, or why it would refuse. */
+  planning: { ok: true; images: number; shards: number } | { ok: false; error: string };
+};
+
 /** The dataset's format, classes, splits, counts, skipped objects, templates and sample keys. */
 export async function inspectDataset(
   env: ClipevalEnv,
   req: DatasetRequest,
-): Promise<DatasetSummary> {
+): Promise<DatasetInspection> {
   const spec = await requestedSpec(req);
-  return summarizeDataset(spec.dataset.uri, await load(env, spec.dataset));
+  const data = await load(env, spec.dataset);
+  return { ...summarizeDataset(spec.dataset.uri, data), planning: planningCheck(env, spec, data) };
+}
+
+/** A run's plan of the loaded dataset (nothing written), or the DatasetError it would fail with. */
+function planningCheck(
+  env: ClipevalEnv,
+  spec: RunSpec,
+  data: LoadedDataset,
+): DatasetInspection['planning'] {
+  try {
+    const plan = buildPlan({ runId: 'inspect', spec, ...data, limits: env.planning });
+    return { ok: true, images: plan.counts.total, shards: plan.shards.length };
+  } catch (err) {
+    if (!(err instanceof DatasetError)) throw err;
+    return { ok: false, error: err.message };
+  }
 }
 
 /**

@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { webDatasetKeys as wds } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapOrdered } from '../util/concurrency';
-import { shown, shownList } from '../util/text';
+import { shown } from '../util/text';
+import { claimPrefix, outputPrefix } from './export-target';
 import type { Plan, PlanItem } from './plan';
 import { type ImageBytesReader, imageBytesReader, imageReadFailure } from './read-image-bytes';
 import { DatasetError, SPLITS, type Split } from './types';
@@ -66,23 +67,17 @@ export async function exportWebDataset(
   opts: ExportWdsOptions,
 ): Promise<ExportWdsResult> {
   const { plan } = input;
-  const { store: target, prefix } = outputPrefix(store, input.out, plan.dataset.uri);
+  const { store: target, prefix } = outputPrefix(store, input.out, plan.dataset);
   const classNames = lines('class name', plan.classNames);
   const templates = lines('template', input.templates);
+  const settings = { maxSamplesPerTar: opts.maxSamplesPerTar, maxTarBytes: opts.maxTarBytes };
   const identity = sha256(
-    JSON.stringify([
-      plan.dataset.fingerprint,
-      classNames,
-      templates,
-      opts.maxSamplesPerTar,
-      opts.maxTarBytes,
-    ]),
+    JSON.stringify([plan.dataset.fingerprint, classNames, templates, settings]),
   );
-  const existing = await target.list(prefix);
-  await claimPrefix(target, prefix, existing, identity, plan, !!opts.overwrite);
-  const written = new Set<string>([wds.exportMarker, wds.classNames, wds.templates]);
+  const claim = await claimPrefix(target, prefix, { plan, identity, settings }, !!opts.overwrite);
   await target.putBytes(prefix + wds.classNames, classNames, 'text/plain; charset=utf-8');
   await target.putBytes(prefix + wds.templates, templates, 'text/plain; charset=utf-8');
+  const written = [wds.classNames, wds.templates];
 
   const result: ExportWdsResult = {
     out: target.uri(prefix),
@@ -96,18 +91,13 @@ export async function exportWebDataset(
   for (const split of SPLITS) {
     const ofSplit = items.filter((i) => i.split === split);
     if (ofSplit.length === 0) continue;
-    const done = await exportSplit(store, target, prefix, split, ofSplit, opts, result);
-    for (const key of done) written.add(key);
+    written.push(...(await exportSplit(store, target, prefix, split, ofSplit, opts, result)));
   }
-  for (const o of existing) {
-    const rel = o.key.slice(prefix.length);
-    const ours = rel === wds.classNames || rel === wds.templates || wds.isSplitFile(rel);
-    if (ours && !written.has(rel)) {
-      await target.delete(o.key);
-      result.removed.push(target.uri(o.key));
-    }
-  }
-  await target.putJson(prefix + wds.exportMarker, marker(plan, identity, opts, result));
+  result.removed = await claim.finish(written, {
+    samples: result.samples,
+    bySplit: result.splits,
+    failed: result.failed.count,
+  });
   return result;
 }
 
@@ -219,80 +209,6 @@ function countFailure(
   f.count++;
   f.byReason[reason] = (f.byReason[reason] ?? 0) + 1;
   if (f.examples.length < FAILED_EXAMPLES) f.examples.push({ uri, reason: message });
-}
-
-/**
- * The output's store and prefix (ending in `/`). Never the bucket root, and never overlapping the
- * dataset's own prefix: the export would then become part of the dataset it was made from.
- */
-function outputPrefix(
-  store: ObjectStore,
-  out: string,
-  datasetUri: string,
-): { store: ObjectStore; prefix: string } {
-  const { store: target, key } = store.at(out);
-  const prefix = key.replace(/^\/+|\/+$/g, '');
-  if (prefix === '')
-    throw new DatasetError(
-      `--out ${out} is a bucket root: give a prefix, e.g. s3://${target.bucket}/webdataset/my-dataset/`,
-    );
-  const ds = store.at(datasetUri);
-  const dsFolder = /\.(jsonl|csv)$/i.test(ds.key)
-    ? ds.key.slice(0, ds.key.lastIndexOf('/') + 1)
-    : `${ds.key.replace(/\/+$/, '')}/`;
-  const outFolder = `${prefix}/`;
-  if (
-    ds.store.bucket === target.bucket &&
-    (outFolder.startsWith(dsFolder) || dsFolder.startsWith(outFolder))
-  )
-    throw new DatasetError(
-      `--out ${out} overlaps the dataset ${datasetUri}: the export would be read back as part of the dataset. Write it under another prefix.`,
-    );
-  return { store: target, prefix: outFolder };
-}
-
-/**
- * Claims the prefix for this export: an empty prefix, or one whose marker names this same export
- * (the same dataset fingerprint, names, templates and limits: a re-run), or any prefix with
- * `overwrite`. Writes the marker before any shard, so a re-run after a crash is recognised.
- */
-async function claimPrefix(
-  target: ObjectStore,
-  prefix: string,
-  existing: readonly { key: string }[],
-  identity: string,
-  plan: Plan,
-  overwrite: boolean,
-): Promise<void> {
-  if (existing.length > 0 && !overwrite) {
-    const previous = await target.getJson<{ identity?: string; dataset?: string }>(
-      prefix + wds.exportMarker,
-    );
-    if (previous?.identity !== identity) {
-      const what = previous
-        ? `an export of ${shown(String(previous.dataset))} with other contents or settings`
-        : `${existing.length} object(s) (${shownList(existing.slice(0, 3).map((o) => o.key))}) that are not a clipeval export`;
-      throw new DatasetError(
-        `${target.uri(prefix)} already holds ${what}. Choose an empty prefix, or pass --overwrite to replace it (shards of this layout that the new export does not write are deleted; other objects are kept).`,
-      );
-    }
-  }
-  await target.putJson(prefix + wds.exportMarker, marker(plan, identity));
-}
-
-function marker(plan: Plan, identity: string, opts?: ExportWdsOptions, result?: ExportWdsResult) {
-  return {
-    format: 'clipeval webdataset export',
-    version: 1,
-    dataset: plan.dataset.uri,
-    fingerprint: plan.dataset.fingerprint,
-    identity,
-    complete: result !== undefined,
-    ...(opts ? { maxSamplesPerTar: opts.maxSamplesPerTar, maxTarBytes: opts.maxTarBytes } : {}),
-    ...(result
-      ? { samples: result.samples, bySplit: result.splits, failed: result.failed.count }
-      : {}),
-  };
 }
 
 /** One entry per line, as CLIP_benchmark's converter prints them (a newline after each). */

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipevalEnv } from '../../core/config/env';
@@ -61,12 +64,22 @@ describe('clipeval dataset', () => {
       splits: { train: 2, val: 0, test: 2 },
       skipped: { count: 1, examples: [{ uri: `${uri}notes.txt` }] },
       samples: { train: [`${uri}train/cat/1.png`, `${uri}train/dog/2.png`] },
+      planning: { ok: true, images: 4 },
     });
     const text = await clipeval(['dataset', 'inspect', uri]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/format +ImageFolder \(split-folders\)/);
     expect(text.stdout).toMatch(/splits +train 2, val 0, test 2/);
     expect(text.stdout).toContain(`test  ${uri}test/cat/3.png`);
+    expect(text.stdout).toMatch(/planning ok: a run plans 4 images in \d+ shard/);
+    // A spec whose run would not plan (a closed class list without "dog") is reported, not fatal.
+    const specFile = join(mkdtempSync(join(tmpdir(), 'spec-')), 'run.json');
+    writeFileSync(specFile, JSON.stringify({ dataset: { uri, classes: ['cat'] } }));
+    const refused = await clipeval(['dataset', 'inspect', '--spec', specFile, '--json']);
+    expect(refused.code).toBe(0);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      planning: { ok: false, error: expect.stringMatching(/not in dataset\.classes/) as string },
+    });
 
     const out = `s3://${env.s3.bucket}/${prefix.replace(/\/$/, '-wds/')}`;
     const exported = await clipeval([
@@ -106,7 +119,7 @@ describe('clipeval dataset', () => {
     expect(inside.stderr).toMatch(/overlaps the dataset/);
   });
 
-  it('exits 2 with a clear message for an empty prefix, a missing bucket and a bad --format', async () => {
+  it('exits 2 with a clear message for an empty prefix, a missing bucket, no dataset and a bad --format', async () => {
     const empty = await clipeval([
       'dataset',
       'inspect',
@@ -117,6 +130,9 @@ describe('clipeval dataset', () => {
     const bucket = await clipeval(['dataset', 'inspect', 's3://no-such-bucket-here/ds/']);
     expect(bucket.code).toBe(2);
     expect(bucket.stderr).toMatch(/bucket "no-such-bucket-here" does not exist/);
+    const none = await clipeval(['dataset', 'inspect']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/No dataset: give its URI/);
     const format = await clipeval(['dataset', 'inspect', 's3://b/ds/', '--format', 'zip']);
     expect(format.code).toBe(2);
     expect(format.stderr).toMatch(/--format zip: expected one of auto, imagefolder/);

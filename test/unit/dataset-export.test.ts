@@ -1,4 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { extract } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { EXTRACTION_ONLY, parseRunSpec, type RunSpecInput } from '../../core/config/run-spec';
@@ -8,6 +11,7 @@ import { buildPlan, type Plan } from '../../core/dataset/plan';
 import { DatasetError } from '../../core/dataset/types';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { MemoryS3 } from '../helpers/memory-s3';
+import { runPythonJson } from '../helpers/python';
 
 // The WebDataset export on the in-memory S3, read back with tar-stream's extract (an independent
 // tar reader), never with clipeval's own WebDataset loader.
@@ -271,5 +275,53 @@ describe('export-wds', () => {
     const named = await planOf(s3, 's3://src/ds/', { classNames: { tabby: 'tabby\ncat' } });
     await expect(run('s3://out/n/', named)).rejects.toThrow(/holds a line break.*classNames/s);
     expect(s3.buckets.get('out')!.size).toBe(0);
+  });
+});
+
+describe('export-wds read by Python webdataset (what CLIP_benchmark reads with)', () => {
+  it('gives the same keys, labels and image bytes', async () => {
+    const s3 = new MemoryS3(['src', 'out']);
+    const files = imageFolder(s3);
+    const plan = await planOf(s3, 's3://src/ds/');
+    await exportWebDataset(
+      s3.store('out'),
+      { plan, templates: ['{c}'], out: 's3://out/py/' },
+      { ...OPTS, maxSamplesPerTar: 2 },
+    );
+    const root = mkdtempSync(join(tmpdir(), 'wds-'));
+    for (const [key, o] of s3.buckets.get('out')!) {
+      mkdirSync(dirname(join(root, key)), { recursive: true });
+      writeFileSync(join(root, key), o.body);
+    }
+    const read = runPythonJson(
+      `
+import hashlib, json, sys
+import webdataset as wds
+d = json.load(sys.stdin)
+out = {}
+for split in ("train", "test"):
+    n = int(open(f"{d['root']}/{split}/nshards.txt").read())
+    urls = [f"{d['root']}/{split}/{i}.tar" for i in range(n)]
+    rows = []
+    for s in wds.WebDataset(urls, shardshuffle=False).decode():
+        ext = [k for k in s if k in ("png", "jpg")]
+        rows.append([s["__key__"], s["cls"], ext, hashlib.sha256(s[ext[0]]).hexdigest()])
+    out[split] = rows
+print(json.dumps(out))
+`,
+      { root: join(root, 'py') },
+    ) as Record<string, [string, number, string[], string][]>;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    for (const split of ['train', 'test'] as const) {
+      const items = plan.shards.flatMap((s) => s.items).filter((i) => i.split === split);
+      expect(read[split]).toEqual(
+        items.map((item, n) => [
+          `s${String(n).padStart(7, '0')}`,
+          item.label,
+          [/\.png$/i.test(item.uri) ? 'png' : 'jpg'],
+          sha(files.get(item.uri)!),
+        ]),
+      );
+    }
   });
 });
