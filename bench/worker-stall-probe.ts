@@ -13,6 +13,7 @@ if (process.send && process.channel) {
   loop.enable();
   let requests: Record<string, number> = {};
   // Every S3 call of the worker goes through S3Client.send (core/storage/object-store.ts).
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound below with apply(this)
   const send = S3Client.prototype.send;
   S3Client.prototype.send = function (this: S3Client, ...args: Parameters<typeof send>) {
     const command = args[0] as { constructor: { name: string }; input: { Range?: string } };

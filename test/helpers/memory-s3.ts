@@ -143,7 +143,11 @@ export class MemoryS3 {
           if (start >= o.body.length) throw s3Error('InvalidRange', 416);
           const part = o.body.subarray(start, Math.min(o.body.length, Number(b) + 1));
           (access as Read).range = input.Range;
-          return { Body: body(part, access as Read), ETag: `"${etag(o)}"`, ContentLength: part.length };
+          return {
+            Body: body(part, access as Read),
+            ETag: `"${etag(o)}"`,
+            ContentLength: part.length,
+          };
         }
         return {
           Body: body(o.body, access as Read),

@@ -116,7 +116,9 @@ async function metricsOf(summary: EvaluationSummary) {
       ...pipeline.env.s3,
       bucket,
     }).requireJson<RouteResultFile>(key);
-    const { metricsUri: _where, ...summary } = file.summary;
+    // The summary names its own run's metrics file; everything else must be equal.
+    const summary: Partial<typeof file.summary> = { ...file.summary };
+    delete summary.metricsUri;
     out[`${r.route}/${r.variant ?? ''}`] = { summary, metrics: file.metrics };
   }
   return out;
