@@ -114,7 +114,8 @@ function hex(id: string): string {
 export const webDatasetKeys = {
   classNames: 'classnames.txt',
   templates: 'zeroshot_classification_templates.txt',
-  nshards: (split: string) => `${split}/nshards.txt`,
+  nshardsFile: 'nshards.txt',
+  nshards: (split: string) => `${split}/${webDatasetKeys.nshardsFile}`,
   shard: (split: string, index: number) => `${split}/${index}.tar`,
   /** Whether a key (relative to the prefix) is a shard or a shard count of some split. */
   isSplitFile: (key: string) => /^[^/]+\/(\d+\.tar|nshards\.txt)$/.test(key),

@@ -4,15 +4,17 @@
  * `<root>/zeroshot_classification_templates.txt`. Which tars make each split, in which order,
  * checked against nshards.txt.
  */
+import { webDatasetKeys } from '../../storage/keys';
 import type { ListedObject, ObjectStore } from '../../storage/object-store';
 import { ObjectTooLargeError } from '../../storage/object-store';
 import { quoted, shown, shownList } from '../../util/text';
 import { DatasetError, type SkippedObject, type Split } from '../types';
 import { compressedTarError } from './tar-index';
 
-export const CLASSNAMES_FILE = 'classnames.txt';
-export const TEMPLATES_FILE = 'zeroshot_classification_templates.txt';
-const NSHARDS_FILE = 'nshards.txt';
+// One module names every key: the export writes the same names (core/storage/keys.ts).
+const CLASSNAMES_FILE = webDatasetKeys.classNames;
+const TEMPLATES_FILE = webDatasetKeys.templates;
+const NSHARDS_FILE = webDatasetKeys.nshardsFile;
 
 /** Split folder names as CLIP_benchmark and Hugging Face spell them. */
 const SPLIT_FOLDERS: Record<string, Split> = {
