@@ -12,6 +12,7 @@ import type { RouteResultFile } from '../../core/routes/route-result';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
+import { exportDatasetAsWebDataset, inspectDataset } from '../../client/datasets';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
@@ -200,5 +201,47 @@ describe('content addressing over containers', () => {
     expect(reencoded).toBeGreaterThan(0);
     expect(reencoded).toBeLessThan(plan.shards.length);
     expect(changed.summary.extraction.shardsReused).toBe(plan.shards.length - reencoded);
+  }, 300_000);
+});
+
+describe('inspect and export-wds over containers', () => {
+  it('inspect reports each format with the same counts; Parquet exported as WebDataset embeds alike', async () => {
+    const [folder, wds, parquet] = [
+      await inspectDataset(pipeline.env, { uri: uris.folder }),
+      await inspectDataset(pipeline.env, { uri: uris.wds }),
+      await inspectDataset(pipeline.env, { uri: uris.parquet }),
+    ];
+    expect([folder.format, wds.format, parquet.format]).toEqual([
+      'image-folder',
+      'webdataset',
+      'parquet',
+    ]);
+    for (const x of [wds, parquet]) {
+      expect(x.splits).toEqual(folder.splits);
+      expect(x.images).toBe(folder.images);
+      expect(x.classes.fromDataset).toBe(true);
+    }
+    expect(wds.templates).toEqual(TEMPLATES);
+    expect(wds.samples.test[0]).toBe(`${uris.wds}test/0.tar#s0000000.png`);
+
+    const out = `${uris.parquet.replace(/parquet\/$/, '')}exported-wds/`;
+    const exported = await exportDatasetAsWebDataset(
+      pipeline.env,
+      { uri: uris.parquet, out },
+      { maxSamplesPerTar: 4, maxTarBytes: 1 << 20 },
+    );
+    expect(exported.samples).toBe(folder.images);
+    expect(exported.failed.count).toBe(0);
+    // The export holds the same image bytes: the same vectors as the ImageFolder's, split by split.
+    const run = await evaluate(out, 'zero-shot');
+    const asSet = (m: Map<string, Float32Array>) =>
+      new Set(
+        [...m.values()].map((v) =>
+          Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex'),
+        ),
+      );
+    expect(asSet(await vectorsOf(run.summary))).toEqual(
+      asSet(await vectorsOf(runs.folder!.summary)),
+    );
   }, 300_000);
 });
