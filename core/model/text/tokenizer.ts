@@ -25,11 +25,29 @@ export interface TokenizerFiles {
   bosTokenId: number;
   eosTokenId: number;
   padTokenId: number;
+  /** Added tokens cut out of the raw text besides the start and end tokens (hf-clip only). */
+  addedTokens?: readonly { content: string; id: number }[];
 }
 
 const SOT = '<|startoftext|>';
 const EOT = '<|endoftext|>';
-const SPECIAL_SPLIT = /(<\|startoftext\|>|<\|endoftext\|>)/;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The raw-text tokens HF cuts out before normalising, as one capturing regex (split() then
+ * alternates text and token) and their ids. Longest first, so that at one position the longest
+ * token wins (HF's matcher is leftmost-longest).
+ */
+function specialSplit(files: TokenizerFiles): { split: RegExp; ids: Map<string, number> } {
+  const ids = new Map<string, number>([
+    [SOT, files.bosTokenId],
+    [EOT, files.eosTokenId],
+  ]);
+  for (const t of files.addedTokens ?? []) ids.set(t.content, t.id);
+  const alternatives = [...ids.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  return { split: new RegExp(`(${alternatives.join('|')})`, 'u'), ids };
+}
 
 // The reference's regexes run on Oniguruma, whose `\s` and Unicode tables differ from V8's:
 // - `\s`: Oniguruma includes U+0085 (NEL) and excludes U+FEFF (BOM); JS's `\s` is the opposite.
@@ -108,13 +126,19 @@ const BPE_CACHE_LIMIT = 100_000;
 export class ClipTokenizer {
   /** BPE results by word: prompts repeat the same words over and over. */
   private readonly cache = new Map<string, number[]>();
+  private readonly special: { split: RegExp; ids: Map<string, number> };
+  /** With added tokens besides <|...|> the text is always split; else only when it has '<|'. */
+  private readonly alwaysSplit: boolean;
 
   private constructor(
     private readonly vocab: ReadonlyMap<string, number>,
     /** Merge rank by pair, keyed as the line in merges.txt: "left right". */
     private readonly ranks: ReadonlyMap<string, number>,
     private readonly files: TokenizerFiles,
-  ) {}
+  ) {
+    this.special = specialSplit(files);
+    this.alwaysSplit = (files.addedTokens ?? []).length > 0;
+  }
 
   static async load(files: TokenizerFiles): Promise<ClipTokenizer> {
     const vocabJson = JSON.parse(await readFile(files.vocabPath, 'utf8')) as unknown;
@@ -148,11 +172,12 @@ export class ClipTokenizer {
     const max = contextLength - 2;
     const ids: number[] = [];
     // split() with a capture group alternates: text, special, text, special, ...
-    const segments = text.includes('<|') ? text.split(SPECIAL_SPLIT) : [text];
+    const segments =
+      this.alwaysSplit || text.includes('<|') ? text.split(this.special.split) : [text];
     segments.forEach((segment, i) => {
       if (ids.length >= max) return;
       if (i % 2 === 1) {
-        ids.push(segment === SOT ? bosTokenId : eosTokenId);
+        ids.push(this.special.ids.get(segment)!);
         return;
       }
       // match() rather than matchAll(): matchAll compiles a copy of the regex on every call.
