@@ -15,8 +15,9 @@
  * so neither does this one: `&amp;` is tokenised as the five characters it is.
  */
 import { readFile } from 'node:fs/promises';
-import { bundleFile, type ModelBundle } from '../bundle';
+import { bundleFile, type ModelBundle, type TokenizerFlavour } from '../bundle';
 import { mergeSymbols } from './bpe';
+import { openClipClean } from './open-clip-clean';
 
 export interface TokenizerFiles {
   vocabPath: string;
@@ -27,6 +28,8 @@ export interface TokenizerFiles {
   padTokenId: number;
   /** Added tokens cut out of the raw text besides the start and end tokens (hf-clip only). */
   addedTokens?: readonly { content: string; id: number }[];
+  /** hf-clip (default): HF CLIPTokenizer; open-clip: OpenCLIP's SimpleTokenizer (./open-clip-clean.ts). */
+  flavour?: TokenizerFlavour;
 }
 
 const SOT = '<|startoftext|>';
@@ -103,6 +106,15 @@ const CLIP_PATTERN = new RegExp(
 const GPT2_PATTERN = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d|${L}+|${N}+|${OTHER}+`, 'gu');
 
 /**
+ * OpenCLIP's word pattern (run with Python's `regex`, IGNORECASE, on cleaned, lowercased text):
+ * its own special tokens, contractions, letter runs, single digits, runs of anything else.
+ */
+const OPEN_CLIP_PATTERN = new RegExp(
+  `<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|${L}+|${N}|(?:${NEW_IN_U17}|[^\\s\\p{L}\\p{N}])+`,
+  'giu',
+);
+
+/**
  * Rust's lowercase works char by char, so 'Σ' is always 'σ'; JS's toLowerCase applies the
  * Final_Sigma rule ('ς' at a word's end), its only context-dependent mapping. Every per-char
  * mapping (e.g. 'İ' to 'i̇') agrees between the two.
@@ -170,6 +182,7 @@ export class ClipTokenizer {
   encode(text: string): number[] {
     const { bosTokenId, eosTokenId, contextLength } = this.files;
     const max = contextLength - 2;
+    if (this.files.flavour === 'open-clip') return this.encodeOpenClip(text, max);
     const ids: number[] = [];
     // split() with a capture group alternates: text, special, text, special, ...
     const segments =
@@ -188,6 +201,23 @@ export class ClipTokenizer {
         if (ids.length >= max) return; // the rest would be truncated anyway
       }
     });
+    return [bosTokenId, ...ids.slice(0, max), eosTokenId];
+  }
+
+  /**
+   * OpenCLIP's SimpleTokenizer: clean (ftfy, HTML, whitespace, lowercase), split with its pattern
+   * (whose `<start_of_text>` / `<end_of_text>` are its special tokens; HF's `<|...|>` are plain
+   * text there), BPE, then the same truncation as open_clip.tokenize (start, 75 ids, end).
+   */
+  private encodeOpenClip(text: string, max: number): number[] {
+    const { bosTokenId, eosTokenId } = this.files;
+    const ids: number[] = [];
+    for (const word of openClipClean(text).match(OPEN_CLIP_PATTERN) ?? []) {
+      if (word === '<start_of_text>') ids.push(bosTokenId);
+      else if (word === '<end_of_text>') ids.push(eosTokenId);
+      else for (const id of this.bpe(word)) ids.push(id);
+      if (ids.length >= max) break;
+    }
     return [bosTokenId, ...ids.slice(0, max), eosTokenId];
   }
 

@@ -164,6 +164,7 @@ def test_committed_open_clip_token_goldens_are_open_clips():
     texts = corpus()
     assert [g["text"] for g in golden] == texts
     ids = open_clip.tokenize(texts)
+    assert 0 < sum(g["mojibake"] for g in golden) < 40
     assert [g["ids"] for g in golden] == [row[: int((row == 49407).nonzero()[0]) + 1].tolist() for row in ids]
 
 
