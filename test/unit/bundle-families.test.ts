@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BundleError, loadBundle } from '../../core/model/bundle';
 import { preprocessFingerprint } from '../../core/embeddings/shard-key';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 
@@ -71,5 +72,18 @@ describe('bundle families and tokenizer flavours', () => {
     ['a zero std', (m: Json) => (m.preprocessing.std = [0, 1, 1])],
   ])('refuses %s with a BundleError', async (_, edit) => {
     await expect(loadBundle(variant(edit))).rejects.toThrow(BundleError);
+  });
+});
+
+describe('graph choice on an open-clip bundle', () => {
+  it('says why an open-clip bundle has no fp16 image graph', async () => {
+    const dir = variant((m) => {
+      m.family = 'open-clip';
+      const image = (m.graphs as { image: { variants: Record<string, unknown> } }).image;
+      delete image.variants.fp16;
+    });
+    await expect(ImageEncoder.create(await loadBundle(dir), { precision: 'fp16' })).rejects.toThrow(
+      /writes no fp16 graph for OpenCLIP models/,
+    );
   });
 });
