@@ -74,7 +74,8 @@ export function addModelCommands(program: Command): void {
     .allowUnknownOption()
     .argument(
       '[args...]',
-      'e.g. --random-init tiny --seed 0 --out bundles/tiny, or --checkpoint DIR --out DIR',
+      'e.g. --random-init tiny --seed 0 --out bundles/tiny, --checkpoint HF_DIR --out DIR, ' +
+        'or --open-clip MODEL --checkpoint FILE --out DIR',
     )
     .action(
       withExitCode((args: string[]) => {

@@ -58,9 +58,63 @@ const graphSchema = z.strictObject({
     })
     .optional(),
 });
+/** The model families the exporter reads (bundles from before the field are hf-clip). */
+export const MODEL_FAMILIES = ['hf-clip', 'open-clip'] as const;
+/**
+ * How text becomes ids: `hf-clip` is HF `CLIPTokenizer` (NFC, whitespace runs, lowercase; special
+ * tokens cut out of the raw text; pads with padTokenId), `open-clip` is OpenCLIP's
+ * `SimpleTokenizer` (ftfy and HTML clean-up first; pads with 0). See core/model/text/.
+ */
+export const TOKENIZER_FLAVOURS = ['hf-clip', 'open-clip'] as const;
+export type TokenizerFlavour = (typeof TOKENIZER_FLAVOURS)[number];
+
+const tokenizerSchema = z.object({
+  /** Absent in bundles exported before issue 15: HF's. */
+  flavour: z.enum(TOKENIZER_FLAVOURS).default('hf-clip'),
+  vocab: z.string(),
+  merges: z.string(),
+  contextLength: z.int().positive(),
+  bosTokenId: z.int().nonnegative(),
+  eosTokenId: z.int().nonnegative(),
+  padTokenId: z.int().nonnegative(),
+  /**
+   * Added tokens besides the start and end tokens that HF cuts out of the raw text before
+   * normalising (e.g. a pad token "!" saved as special: every "!" is then that id).
+   */
+  addedTokens: z
+    .array(z.strictObject({ content: z.string().min(1), id: z.int().nonnegative() }))
+    .optional(),
+});
+
+/**
+ * Image preprocessing. Fields added after a bundle format existed are optional without defaults:
+ * the parsed object feeds the embedding space's fingerprint (core/embeddings/shard-key.ts), so an
+ * older bundle must parse to exactly what it did before.
+ */
+const preprocessingSchema = z
+  .object({
+    /** The center crop's side S: the image graph's input size. */
+    imageSize: z.int().positive(),
+    /** The shortest edge's length after resizing (absent: imageSize, as every CLIP checkpoint). */
+    resizeSize: z.int().positive().optional(),
+    resize: z.literal('shortest-edge'),
+    interpolation: z.literal('bicubic'),
+    crop: z.literal('center'),
+    rescale: z.number().positive(),
+    mean: z.tuple([z.number(), z.number(), z.number()]),
+    std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+  })
+  .refine((p) => p.resizeSize === undefined || p.resizeSize === p.imageSize, {
+    message:
+      'resizeSize differs from imageSize: clipeval resizes the shortest edge to the crop size only',
+    path: ['resizeSize'],
+  });
+
 const bundleSchema = z.object({
   format: z.literal('clipeval-bundle/1'),
   name: z.string(),
+  /** Which library's model the graphs were exported from. */
+  family: z.enum(MODEL_FAMILIES).default('hf-clip'),
   source: z.record(z.string(), z.string()),
   architecture: z.object({
     embedDim: z.int().positive(),
@@ -74,23 +128,8 @@ const bundleSchema = z.object({
     text: z.object({ width: z.int(), layers: z.int(), heads: z.int(), vocabSize: z.int() }),
   }),
   logitScale: z.number().positive(),
-  tokenizer: z.object({
-    vocab: z.string(),
-    merges: z.string(),
-    contextLength: z.int().positive(),
-    bosTokenId: z.int(),
-    eosTokenId: z.int(),
-    padTokenId: z.int(),
-  }),
-  preprocessing: z.object({
-    imageSize: z.int().positive(),
-    resize: z.literal('shortest-edge'),
-    interpolation: z.literal('bicubic'),
-    crop: z.literal('center'),
-    rescale: z.number(),
-    mean: z.tuple([z.number(), z.number(), z.number()]),
-    std: z.tuple([z.number(), z.number(), z.number()]),
-  }),
+  tokenizer: tokenizerSchema,
+  preprocessing: preprocessingSchema,
   graphs: z.object({ image: graphSchema, text: graphSchema }),
   /** CoOp's training graph: prompt embeddings -> text features, loss and d loss / d context. */
   coop: z.strictObject({ file: z.string(), maxLength: z.int().positive() }).optional(),

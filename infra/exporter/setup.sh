@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Creates the exporter's virtual environment (.venv at the project root) from the pinned
-# requirements. open-clip-torch is installed without its dependencies: the exporter only reads
-# the real CLIP BPE vocabulary file that ships inside its wheel.
+# requirements. open-clip-torch is installed without its dependencies: the exporter reads the CLIP
+# BPE vocabulary file in its wheel and builds OpenCLIP models (`--open-clip`), which needs only
+# what the pinned requirements already bring (torch, torchvision, ftfy, regex, and transformers'
+# huggingface_hub, safetensors, tqdm). timm is not installed: OpenCLIP models with timm towers
+# (ConvNeXt, EVA, ...) cannot be built here, and the exporter refuses non-CLIP classes anyway.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${CLIPEVAL_VENV:-$root/.venv}"

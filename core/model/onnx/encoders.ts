@@ -57,9 +57,11 @@ export function selectGraph(
   const how =
     precision === 'int8'
       ? 're-export it with --int8'
-      : which === 'image'
-        ? 're-export it with infra/exporter/export.py (every export writes one)'
-        : 'fp16 graphs exist for the image tower only';
+      : which !== 'image'
+        ? 'fp16 graphs exist for the image tower only'
+        : bundle.manifest.family === 'open-clip'
+          ? 'the exporter writes no fp16 graph for OpenCLIP models (docs/models.md#model-families)'
+          : 're-export it with infra/exporter/export.py (every HF export writes one)';
   // Runs choose the graph in their spec or through the planning worker's environment: say where.
   throw new BundleError(
     `Bundle ${bundle.manifest.name} (${bundle.dir}) has no ${precision} ${which} graph: ${how}, ` +

@@ -15,8 +15,9 @@
  * so neither does this one: `&amp;` is tokenised as the five characters it is.
  */
 import { readFile } from 'node:fs/promises';
-import { bundleFile, type ModelBundle } from '../bundle';
+import { bundleFile, type ModelBundle, type TokenizerFlavour } from '../bundle';
 import { mergeSymbols } from './bpe';
+import { openClipClean } from './open-clip-clean';
 
 export interface TokenizerFiles {
   vocabPath: string;
@@ -25,11 +26,31 @@ export interface TokenizerFiles {
   bosTokenId: number;
   eosTokenId: number;
   padTokenId: number;
+  /** Added tokens cut out of the raw text besides the start and end tokens (hf-clip only). */
+  addedTokens?: readonly { content: string; id: number }[];
+  /** hf-clip (default): HF CLIPTokenizer; open-clip: OpenCLIP's SimpleTokenizer (./open-clip-clean.ts). */
+  flavour?: TokenizerFlavour;
 }
 
 const SOT = '<|startoftext|>';
 const EOT = '<|endoftext|>';
-const SPECIAL_SPLIT = /(<\|startoftext\|>|<\|endoftext\|>)/;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The raw-text tokens HF cuts out before normalising, as one capturing regex (split() then
+ * alternates text and token) and their ids. Longest first, so that at one position the longest
+ * token wins (HF's matcher is leftmost-longest).
+ */
+function specialSplit(files: TokenizerFiles): { split: RegExp; ids: Map<string, number> } {
+  const ids = new Map<string, number>([
+    [SOT, files.bosTokenId],
+    [EOT, files.eosTokenId],
+  ]);
+  for (const t of files.addedTokens ?? []) ids.set(t.content, t.id);
+  const alternatives = [...ids.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  return { split: new RegExp(`(${alternatives.join('|')})`, 'u'), ids };
+}
 
 // The reference's regexes run on Oniguruma, whose `\s` and Unicode tables differ from V8's:
 // - `\s`: Oniguruma includes U+0085 (NEL) and excludes U+FEFF (BOM); JS's `\s` is the opposite.
@@ -85,6 +106,15 @@ const CLIP_PATTERN = new RegExp(
 const GPT2_PATTERN = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d|${L}+|${N}+|${OTHER}+`, 'gu');
 
 /**
+ * OpenCLIP's word pattern (run with Python's `regex`, IGNORECASE, on cleaned, lowercased text):
+ * its own special tokens, contractions, letter runs, single digits, runs of anything else.
+ */
+const OPEN_CLIP_PATTERN = new RegExp(
+  `<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|${L}+|${N}|(?:${NEW_IN_U17}|[^\\s\\p{L}\\p{N}])+`,
+  'giu',
+);
+
+/**
  * Rust's lowercase works char by char, so 'Σ' is always 'σ'; JS's toLowerCase applies the
  * Final_Sigma rule ('ς' at a word's end), its only context-dependent mapping. Every per-char
  * mapping (e.g. 'İ' to 'i̇') agrees between the two.
@@ -108,13 +138,19 @@ const BPE_CACHE_LIMIT = 100_000;
 export class ClipTokenizer {
   /** BPE results by word: prompts repeat the same words over and over. */
   private readonly cache = new Map<string, number[]>();
+  private readonly special: { split: RegExp; ids: Map<string, number> };
+  /** With added tokens besides <|...|> the text is always split; else only when it has '<|'. */
+  private readonly alwaysSplit: boolean;
 
   private constructor(
     private readonly vocab: ReadonlyMap<string, number>,
     /** Merge rank by pair, keyed as the line in merges.txt: "left right". */
     private readonly ranks: ReadonlyMap<string, number>,
     private readonly files: TokenizerFiles,
-  ) {}
+  ) {
+    this.special = specialSplit(files);
+    this.alwaysSplit = (files.addedTokens ?? []).length > 0;
+  }
 
   static async load(files: TokenizerFiles): Promise<ClipTokenizer> {
     const vocabJson = JSON.parse(await readFile(files.vocabPath, 'utf8')) as unknown;
@@ -146,13 +182,15 @@ export class ClipTokenizer {
   encode(text: string): number[] {
     const { bosTokenId, eosTokenId, contextLength } = this.files;
     const max = contextLength - 2;
+    if (this.files.flavour === 'open-clip') return this.encodeOpenClip(text, max);
     const ids: number[] = [];
     // split() with a capture group alternates: text, special, text, special, ...
-    const segments = text.includes('<|') ? text.split(SPECIAL_SPLIT) : [text];
+    const segments =
+      this.alwaysSplit || text.includes('<|') ? text.split(this.special.split) : [text];
     segments.forEach((segment, i) => {
       if (ids.length >= max) return;
       if (i % 2 === 1) {
-        ids.push(segment === SOT ? bosTokenId : eosTokenId);
+        ids.push(this.special.ids.get(segment)!);
         return;
       }
       // match() rather than matchAll(): matchAll compiles a copy of the regex on every call.
@@ -163,6 +201,23 @@ export class ClipTokenizer {
         if (ids.length >= max) return; // the rest would be truncated anyway
       }
     });
+    return [bosTokenId, ...ids.slice(0, max), eosTokenId];
+  }
+
+  /**
+   * OpenCLIP's SimpleTokenizer: clean (ftfy, HTML, whitespace, lowercase), split with its pattern
+   * (whose `<start_of_text>` / `<end_of_text>` are its special tokens; HF's `<|...|>` are plain
+   * text there), BPE, then the same truncation as open_clip.tokenize (start, 75 ids, end).
+   */
+  private encodeOpenClip(text: string, max: number): number[] {
+    const { bosTokenId, eosTokenId } = this.files;
+    const ids: number[] = [];
+    for (const word of openClipClean(text).match(OPEN_CLIP_PATTERN) ?? []) {
+      if (word === '<start_of_text>') ids.push(bosTokenId);
+      else if (word === '<end_of_text>') ids.push(eosTokenId);
+      else for (const id of this.bpe(word)) ids.push(id);
+      if (ids.length >= max) break;
+    }
     return [bosTokenId, ...ids.slice(0, max), eosTokenId];
   }
 

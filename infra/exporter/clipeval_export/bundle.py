@@ -7,25 +7,40 @@ from pathlib import Path
 import onnxruntime
 import torch
 import transformers
-from transformers import CLIPModel
 
 from .onnx_export import OPSET
+from .towers import as_towers
 
 FORMAT = "clipeval-bundle/1"
 
 
-def clip_preprocessing(model: CLIPModel) -> dict:
-    """bundle.json's preprocessing: CLIP's; the uint8 image graphs build these steps in."""
-    size = model.config.vision_config.image_size
+# OpenAI CLIP's normalisation (its training data's channel statistics): HF's CLIPImageProcessor
+# defaults, and OpenCLIP's OPENAI_DATASET_MEAN/STD.
+OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def clip_preprocessing(image_size: int) -> dict:
+    """OpenAI CLIP's preprocessing at `image_size`: for random-init models, which have no processor config."""
     return {
-        "imageSize": size,
+        "imageSize": image_size,
+        "resizeSize": image_size,
         "resize": "shortest-edge",
         "interpolation": "bicubic",
         "crop": "center",
         "rescale": 1 / 255,
-        "mean": [0.48145466, 0.4578275, 0.40821073],
-        "std": [0.26862954, 0.26130258, 0.27577711],
+        "mean": OPENAI_MEAN,
+        "std": OPENAI_STD,
     }
+
+
+def library_versions(family: str) -> dict:
+    versions = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]}
+    if family == "open-clip":
+        import open_clip
+
+        versions["open_clip"] = open_clip.__version__
+    return versions
 
 
 def sha256(path: Path) -> str:
@@ -36,28 +51,18 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_bundle_json(model: CLIPModel, out: Path, *, name: str, source: dict, graphs: dict, coop: dict) -> dict:
-    v, t = model.config.vision_config, model.config.text_config
+def write_bundle_json(model, out: Path, *, name: str, source: dict, graphs: dict, coop: dict, tokenizer: dict, preprocessing: dict) -> dict:
+    towers = as_towers(model)
     files = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "bundle.json")
     bundle = {
         "format": FORMAT,
         "name": name,
-        "source": {**source, "transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]},
-        "architecture": {
-            "embedDim": model.config.projection_dim,
-            "vision": {"imageSize": v.image_size, "patchSize": v.patch_size, "width": v.hidden_size, "layers": v.num_hidden_layers, "heads": v.num_attention_heads},
-            "text": {"width": t.hidden_size, "layers": t.num_hidden_layers, "heads": t.num_attention_heads, "vocabSize": t.vocab_size},
-        },
-        "logitScale": float(model.logit_scale.exp().item()),
-        "tokenizer": {
-            "vocab": "vocab.json",
-            "merges": "merges.txt",
-            "contextLength": t.max_position_embeddings,
-            "bosTokenId": 49406,
-            "eosTokenId": 49407,
-            "padTokenId": 49407,
-        },
-        "preprocessing": clip_preprocessing(model),
+        "family": towers.family,
+        "source": {**source, **library_versions(towers.family)},
+        "architecture": towers.architecture(),
+        "logitScale": float(towers.logit_scale.exp().item()),
+        "tokenizer": tokenizer,
+        "preprocessing": preprocessing,
         "graphs": graphs,
         "coop": coop,
         "opset": OPSET,

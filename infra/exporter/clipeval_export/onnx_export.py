@@ -10,36 +10,27 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from transformers import CLIPModel
+
+from .towers import as_towers
 
 OPSET = 17
 
 
-class ImageEncoder(torch.nn.Module):
-    def __init__(self, model: CLIPModel):
-        super().__init__()
-        self.vision, self.projection = model.vision_model, model.visual_projection
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.vision(pixel_values=pixel_values).pooler_output)
+def ImageEncoder(model) -> torch.nn.Module:
+    """pixels [N, 3, S, S] (normalised) -> projected image embedding [N, D], for either family."""
+    return as_towers(model).image_encoder()
 
 
-class TextEncoder(torch.nn.Module):
-    """Pools at the end-of-text token; padding after it (any id) cannot change the result (causal mask)."""
-
-    def __init__(self, model: CLIPModel):
-        super().__init__()
-        self.text, self.projection = model.text_model, model.text_projection
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.text(input_ids=input_ids).pooler_output)
+def TextEncoder(model) -> torch.nn.Module:
+    """token ids [N, L] -> projected text embedding [N, D], pooled at the end-of-text token."""
+    return as_towers(model).text_encoder()
 
 
-def export_encoders(model: CLIPModel, out: Path) -> dict:
-    size = model.config.vision_config.image_size
-    ctx = model.config.text_config.max_position_embeddings
+def export_encoders(model, out: Path, context_length: int) -> dict:
+    towers = as_towers(model)
+    size = towers.image_size
     pixels = torch.randn(2, 3, size, size)
-    ids = torch.randint(0, 49406, (2, ctx), dtype=torch.long)
+    ids = torch.randint(0, towers.vocab_size, (2, context_length), dtype=torch.long)
     graphs = {
         "image": (ImageEncoder(model), pixels, "pixel_values", "image_embeds", {0: "batch"}),
         "text": (TextEncoder(model), ids, "input_ids", "text_embeds", {0: "batch", 1: "sequence"}),
@@ -48,30 +39,54 @@ def export_encoders(model: CLIPModel, out: Path) -> dict:
     for name, (module, example, input_name, output_name, axes) in graphs.items():
         path = out / f"{name}.onnx"
         with torch.no_grad():
-            torch.onnx.export(
-                module.eval(),
-                (example,),
-                str(path),
-                input_names=[input_name],
-                output_names=[output_name],
-                dynamic_axes={input_name: axes, output_name: {0: "batch"}},
-                opset_version=OPSET,
-                dynamo=False,
-                do_constant_folding=True,
-            )
+            if towers.family == "open-clip" and name == "text":
+                _export_dynamo(module, example, path, input_name, output_name, context_length)
+            else:
+                torch.onnx.export(
+                    module.eval(),
+                    (example,),
+                    str(path),
+                    input_names=[input_name],
+                    output_names=[output_name],
+                    dynamic_axes={input_name: axes, output_name: {0: "batch"}},
+                    opset_version=OPSET,
+                    dynamo=False,
+                    do_constant_folding=True,
+                )
         onnx.checker.check_model(onnx.load(str(path)))
         described[name] = {"file": path.name, "input": input_name, "output": output_name}
     return described
 
 
-def self_check(model: CLIPModel, out: Path, seed: int = 1234) -> dict:
+def _export_dynamo(module, ids: torch.Tensor, path: Path, input_name: str, output_name: str, context_length: int) -> None:
+    """OpenCLIP's text graph through the dynamo exporter: the TorchScript tracer bakes the sequence
+    length into nn.MultiheadAttention's reshapes (Python ints there), the dynamo exporter keeps it a
+    symbol, so the graph takes any length up to the context length like HF's."""
+    from torch.export import Dim
+
+    dims = {input_name: {0: Dim("batch"), 1: Dim("sequence", max=context_length)}}
+    torch.onnx.export(
+        module.eval(), (ids,), str(path), input_names=[input_name], output_names=[output_name], dynamic_shapes=dims,
+        dynamo=True, opset_version=18, external_data=False, verbose=False,  # stdout is the JSON report
+    )
+
+
+def random_ids(tokenizer: dict, vocab_size: int, rows: int, length: int, g: torch.Generator) -> torch.Tensor:
+    """Token ids shaped like the tokenizer's output: start token, ordinary tokens, end token."""
+    special = {tokenizer["bosTokenId"], tokenizer["eosTokenId"]}
+    ordinary = torch.tensor([i for i in range(vocab_size) if i not in special])
+    ids = ordinary[torch.randint(0, len(ordinary), (rows, length), generator=g)]
+    ids[:, 0] = tokenizer["bosTokenId"]
+    ids[:, -1] = tokenizer["eosTokenId"]
+    return ids
+
+
+def self_check(model, out: Path, tokenizer: dict, seed: int = 1234) -> dict:
     """ONNX Runtime vs PyTorch on fresh inputs (not the export's example inputs)."""
+    towers = as_towers(model)
     g = torch.Generator().manual_seed(seed)
-    size = model.config.vision_config.image_size
-    pixels = torch.randn(3, 3, size, size, generator=g)
-    ids = torch.randint(0, 49406, (3, 12), generator=g, dtype=torch.long)
-    ids[:, 0] = 49406
-    ids[:, -1] = 49407
+    pixels = torch.randn(3, 3, towers.image_size, towers.image_size, generator=g)
+    ids = random_ids(tokenizer, towers.vocab_size, 3, 12, g)
     with torch.no_grad():
         ref_img = ImageEncoder(model)(pixels).numpy()
         ref_txt = TextEncoder(model)(ids).numpy()
@@ -95,13 +110,14 @@ def quantize_int8(out: Path, graphs: dict) -> dict:
     return graphs
 
 
-def int8_check(out: Path, graphs: dict, model: CLIPModel, seed: int = 4321) -> dict:
+def int8_check(out: Path, graphs: dict, model, tokenizer: dict, seed: int = 4321) -> dict:
     """Worst cosine between the int8 and fp32 graphs' embeddings on fresh inputs."""
+    towers = as_towers(model)
     g = torch.Generator().manual_seed(seed)
-    size = model.config.vision_config.image_size
+    size = towers.image_size
     feeds = {
-        "image": {"pixel_values": torch.randn(4, 3, size, size, generator=g).numpy()},
-        "text": {"input_ids": torch.randint(0, 49406, (4, 16), generator=g, dtype=torch.long).numpy()},
+        "image": {graphs["image"]["input"]: torch.randn(4, 3, size, size, generator=g).numpy()},
+        "text": {graphs["text"]["input"]: random_ids(tokenizer, towers.vocab_size, 4, 16, g).numpy()},
     }
     worst = {}
     for name, graph in graphs.items():

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from transformers import CLIPModel
 
 from .onnx_export import OPSET, ImageEncoder
+from .towers import as_towers
 
 INPUT, OUTPUT, INPUT_FORMAT = "pixels", "image_embeds", "uint8-nhwc"
 FILES = {"fp32": "image.u8.onnx", "fp16": "image.u8.fp16.onnx", "int8": "image.u8.int8.onnx"}
@@ -39,7 +39,7 @@ def normalisation_table(rescale: float, mean: list[float], std: list[float]) -> 
 
 
 class Uint8ImageEncoder(torch.nn.Module):
-    def __init__(self, model: CLIPModel, table: np.ndarray):
+    def __init__(self, model, table: np.ndarray):
         super().__init__()
         self.encoder = ImageEncoder(model)
         self.register_buffer("table", torch.from_numpy(table))
@@ -51,10 +51,16 @@ class Uint8ImageEncoder(torch.nn.Module):
         return self.encoder(normalised.permute(0, 3, 1, 2))
 
 
-def export_uint8_image(model: CLIPModel, out: Path, preprocessing: dict) -> dict:
-    """Writes the fp32 and fp16 uint8 graphs; returns their bundle.json entries (graphs.image.variants)."""
+def export_uint8_image(model, out: Path, preprocessing: dict) -> dict:
+    """Writes the fp32 and fp16 uint8 graphs; returns their bundle.json entries (graphs.image.variants).
+
+    OpenCLIP models get no fp16 graph: the converter's output for OpenCLIP's attention (a tensor
+    read twice, cast twice; see _drop_repeated_nodes) passes ONNX's full check but crashes ONNX
+    Runtime 1.31.1 (segmentation fault in its NchwcTransformer, CPU provider) when a session is
+    created. A bundle without the variant refuses precision fp16 with a clear message.
+    """
     table = normalisation_table(preprocessing["rescale"], preprocessing["mean"], preprocessing["std"])
-    size = model.config.vision_config.image_size
+    size = as_towers(model).image_size
     example = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
     path = out / FILES["fp32"]
     with torch.no_grad():
@@ -70,6 +76,8 @@ def export_uint8_image(model: CLIPModel, out: Path, preprocessing: dict) -> dict
             do_constant_folding=True,
         )
     onnx.checker.check_model(onnx.load(str(path)))
+    if as_towers(model).family == "open-clip":
+        return {"fp32": variant("fp32")}
     to_fp16(path, out / FILES["fp16"])
     return {name: variant(name) for name in ("fp32", "fp16")}
 
@@ -83,6 +91,7 @@ def to_fp16(src: Path, dst: Path) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     half = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, op_block_list=FP16_KEEP_FP32)
+    _drop_repeated_nodes(half.graph)
     _topological_sort(half.graph)
     onnx.checker.check_model(half)
     onnx.save(half, str(dst))
@@ -94,6 +103,30 @@ def quantize_uint8_int8(out: Path, variants: dict) -> None:
 
     quantize_dynamic(str(out / FILES["fp32"]), str(out / FILES["int8"]), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
     variants["int8"] = variant("int8")
+
+
+def _drop_repeated_nodes(graph: onnx.GraphProto) -> None:
+    """Removes nodes that repeat an earlier node exactly (same op, inputs, attributes, outputs).
+
+    The fp16 converter inserts one Cast per (blocked node, input) pair, named after the input, so
+    a tensor read by two blocked nodes (OpenCLIP's attention reads one Squeeze twice) gets the same
+    Cast twice, a graph ONNX rejects (one producer per tensor). The copies compute the same value.
+    """
+    seen: dict[str, bytes] = {}
+    keep = []
+    for node in graph.node:
+        key = node.SerializeToString()
+        repeated = [seen.get(o) for o in node.output if o in seen]
+        if repeated and all(r == key for r in repeated) and len(repeated) == len(node.output):
+            continue
+        if repeated:
+            raise ValueError(f"fp16 graph: {list(node.output)} produced by two different nodes")
+        seen.update((o, key) for o in node.output)
+        keep.append(node)
+    if len(keep) != len(graph.node):
+        nodes = [onnx.NodeProto.FromString(n.SerializeToString()) for n in keep]
+        graph.ClearField("node")
+        graph.node.extend(nodes)
 
 
 def _topological_sort(graph: onnx.GraphProto) -> None:

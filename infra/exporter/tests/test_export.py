@@ -47,7 +47,7 @@ def test_onnx_graphs_match_torch(fresh: Path):
     from clipeval_export.models import random_clip
     from clipeval_export.onnx_export import self_check
 
-    check = self_check(random_clip("tiny", 0), fresh, seed=99)
+    check = self_check(random_clip("tiny", 0), fresh, load(fresh, "bundle.json")["tokenizer"], seed=99)
     assert max(check.values()) < 1e-4, check
 
 
@@ -58,18 +58,22 @@ def test_refuses_a_folder_that_is_not_a_checkpoint(tmp_path: Path):
 
 
 def test_converts_a_hugging_face_checkpoint_folder(tmp_path: Path, fresh: Path):
-    """The --checkpoint path, on a checkpoint saved by transformers (what a real download holds)."""
+    """The --checkpoint path, on a checkpoint in the older layout (vocab.json + merges.txt, no tokenizer.json)."""
     sys.path.insert(0, str(EXPORT.parent))
     from clipeval_export.models import random_clip
+    from transformers import CLIPImageProcessor
 
     ckpt = tmp_path / "clip-checkpoint"
     random_clip("tiny", 0).save_pretrained(ckpt)
+    CLIPImageProcessor().save_pretrained(ckpt)
     for name in ("vocab.json", "merges.txt"):
         (ckpt / name).write_bytes((fresh / name).read_bytes())
     out = tmp_path / "bundle"
     subprocess.run([sys.executable, str(EXPORT), "--checkpoint", str(ckpt), "--revision", "test", "--out", str(out)], check=True)
     bundle = load(out, "bundle.json")
     assert bundle["source"]["checkpoint"] == "clip-checkpoint" and bundle["source"]["revision"] == "test"
+    assert (out / "vocab.json").read_bytes() == (fresh / "vocab.json").read_bytes()
+    assert bundle["tokenizer"] == load(fresh, "bundle.json")["tokenizer"]
     import onnxruntime as ort
 
     pixels = np.random.default_rng(5).standard_normal((2, 3, 224, 224), dtype=np.float32)
