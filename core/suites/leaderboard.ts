@@ -93,7 +93,7 @@ export function buildLeaderboard(input: {
 }): Leaderboard {
   const stats = input.statistics ?? DEFAULT_STATISTICS;
   const columns: LeaderboardColumn[] = [];
-  const values = new Map<string, Map<string, { acc1: number; runId: string; v: ColumnValues }>>();
+  const values = new Map<string, Map<string, CellValues>>();
   for (const dataset of input.datasets) {
     const done = input.cells.filter((c) => c.dataset === dataset && c.status === 'completed');
     const seen = new Map<string, LeaderboardColumn>();
@@ -123,7 +123,7 @@ export function buildLeaderboard(input: {
   const comparisons: PairComparison[] = [];
   const table = new Map<string, Map<string, LeaderboardCell>>();
   for (const col of columns) {
-    const byModel = values.get(col.id) ?? new Map();
+    const byModel = values.get(col.id) ?? new Map<string, CellValues>();
     const ordered = input.models.filter((m) => byModel.has(m));
     const cmp = compareColumn(
       col,
@@ -200,6 +200,13 @@ export function buildLeaderboard(input: {
       ...(c.error !== undefined ? { error: c.error } : {}),
     })),
   };
+}
+
+/** One cell's figure and per-image values in one column. */
+interface CellValues {
+  acc1: number;
+  runId: string;
+  v: ColumnValues;
 }
 
 /** The map key of a route job's correctness: `<route>` or `<route>/<variant>`. */

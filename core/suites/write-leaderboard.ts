@@ -6,7 +6,7 @@
 import type { RunHooks } from '../routes/route-hooks';
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
-import { type Route, keys } from '../storage/keys';
+import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapLimited } from '../util/concurrency';
 import { type ImageCorrectness, cellColumns, correctnessOf } from './columns';
@@ -97,7 +97,7 @@ async function readCell(
   const correctness = new Map<string, ImageCorrectness>();
   for (const j of jobs) {
     const bytes = await store.requireBytes(
-      keys.routeResult(c.runId, j.route as Route, j.variant, 'predictions.arrow'),
+      keys.routeResult(c.runId, j.route, j.variant, 'predictions.arrow'),
     );
     correctness.set(jobKey(j), correctnessOf(bytes));
   }

@@ -60,10 +60,11 @@ export function cellRunSpecInput(
   cell: Pick<SuiteCell, 'modelIndex' | 'datasetIndex'>,
 ): Record<string, unknown> {
   const model = spec.models[cell.modelIndex]!;
-  const { name: _name, uri, ...entry } = spec.datasets[cell.datasetIndex]!;
+  const { uri, ...entry } = spec.datasets[cell.datasetIndex]!;
   const datasetFields: Record<string, unknown> = {};
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entry)) {
+    if (key === 'name') continue; // the cell's name, not a run-spec field
     const into = (DATASET_ENTRY_FIELDS as readonly string[]).includes(key)
       ? datasetFields
       : overrides;
