@@ -26,6 +26,7 @@ import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
 import { checkRunBuckets, checkRunBundle, hasPollers } from '../client/preflight';
 import { addScheduleCommands } from './schedule-commands';
+import { addSuiteCommands } from './suite-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
   console.log(json ? terminalJson(outcome, 2) : formatOutcome(outcome));
@@ -79,7 +80,9 @@ const program = new Command('clipeval')
       '  clipeval resume pets-20261127-020000 --wait\n' +
       '  clipeval report pets-20261127-020000 --out ./report\n' +
       '  clipeval schedule create pets-nightly --cron "0 2 * * *" --spec run.yaml --timezone Europe/Paris\n' +
-      '  clipeval list --limit 10',
+      '  clipeval list --limit 10\n' +
+      '  clipeval suite run --spec suite.yaml --wait\n' +
+      '  clipeval suite report suite-20261127-020000 --out ./leaderboard',
   );
 
 program
@@ -220,6 +223,7 @@ program
   );
 
 addScheduleCommands(program, connect);
+addSuiteCommands(program, connect);
 addModelCommands(program);
 addEmbeddingsCommands(program);
 addReportCommand(program);
