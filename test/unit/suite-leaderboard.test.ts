@@ -82,7 +82,7 @@ function cell(model: string, dataset: string, skill: number): CellResult {
 }
 
 describe('suite leaderboard', () => {
-  const cells = [
+  const cells: CellResult[] = [
     cell('m1', 'pets', 8),
     cell('m2', 'pets', 8),
     cell('m3', 'pets', 3),
@@ -94,7 +94,7 @@ describe('suite leaderboard', () => {
       error: 'boom',
       routes: [],
       fewShot: [],
-      correctness: new Map(),
+      correctness: new Map<string, ImageCorrectness>(),
     },
   ];
   const board = buildLeaderboard({

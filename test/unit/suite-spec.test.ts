@@ -73,7 +73,7 @@ describe('suite spec', () => {
   it('keeps a __proto__ class label as data when merging', () => {
     const merged = deepMerge(
       { classNames: { a: 'A' } },
-      JSON.parse('{"classNames":{"__proto__":"P"}}'),
+      JSON.parse('{"classNames":{"__proto__":"P"}}') as Record<string, unknown>,
     );
     const names = merged.classNames as Record<string, string>;
     expect(Object.keys(names)).toEqual(['a', '__proto__']);

@@ -1,0 +1,188 @@
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SuiteSpecInput, parseSuiteSpec } from '../../core/config/suite-spec';
+import { uploadBundle } from '../../core/model/bundle';
+import type { RouteSummary } from '../../core/routes/route-result';
+import type { FewShotTable } from '../../core/runs/summary';
+import { keys } from '../../core/storage/keys';
+import type { Leaderboard } from '../../core/suites/leaderboard';
+import { suiteCellRunId } from '../../core/util/suite-cells';
+import { resumeSuite, startSuite, waitForSuite } from '../../client/suites';
+import type { EvaluationSummary, SuiteSummary } from '../../workflows/progress';
+import { TINY_BUNDLE } from '../helpers/fixtures';
+import { syntheticDataset } from '../../core/dataset/synthetic';
+import {
+  type TestPipeline,
+  putObjects,
+  runCli,
+  startPipeline,
+  testStore,
+  uniqueId,
+  uploadShapes,
+} from '../helpers/stack';
+
+// A suite on the real stack: 2 tiny models x 3 small datasets plus one dataset that is empty at
+// first (its cells fail at planning), two children per execution (continue-as-new twice), a
+// resume that skips the finished children and completes the failed ones, a leaderboard whose
+// cells are the children's own metrics, and a second suite that encodes no image.
+let pipeline: TestPipeline;
+const models: { name: string; bundle: string }[] = [];
+const datasets: { name: string; uri: string }[] = [];
+let emptyPrefix: string;
+
+beforeAll(async () => {
+  pipeline = await startPipeline();
+  const { env } = pipeline;
+  // A second model: the tiny bundle under another name, so bundle.json (whose sha256 is the
+  // bundle's identity and embedding space) differs. A byte-identical copy under another prefix
+  // would share the first model's embedding space and shards.
+  const copy = join(mkdtempSync(join(tmpdir(), 'suite-bundle-')), 'tiny-b');
+  cpSync(TINY_BUNDLE, copy, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(copy, 'bundle.json'), 'utf8')) as { name: string };
+  writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ ...manifest, name: 'random-tiny-b' }));
+  const second = `s3://${env.s3.bucket}/models/${uniqueId('tiny-b')}/`;
+  const store = testStore(env);
+  await uploadBundle(store, copy, second);
+  models.push({ name: 'tiny-a', bundle: pipeline.bundle }, { name: 'tiny-b', bundle: second });
+  for (const name of ['shapes1', 'shapes2', 'shapes3']) {
+    const { uri } = await uploadShapes(env, { train: 4, val: 1, test: 3 }, { label: name });
+    datasets.push({ name, uri });
+  }
+  emptyPrefix = `${uniqueId('empty')}/`;
+  datasets.push({ name: 'late', uri: `s3://${env.s3.bucket}/${emptyPrefix}` });
+  store.client.destroy();
+}, 300_000);
+afterAll(() => pipeline.close());
+
+const suiteSpec = (ds = datasets) =>
+  parseSuiteSpec({
+    models,
+    datasets: ds,
+    concurrency: 2,
+    run: {
+      shardSize: 8,
+      coop: { epochs: 1, nCtx: 2 },
+      fewShot: { shots: [1, 2], seeds: [1] },
+    },
+  } satisfies SuiteSpecInput);
+
+async function childSummary(runId: string): Promise<EvaluationSummary> {
+  return (await pipeline.client.workflow.getHandle(runId).result()) as EvaluationSummary;
+}
+
+describe('evaluateSuite', () => {
+  const suiteId = uniqueId('suite');
+  let first: SuiteSummary;
+
+  beforeAll(async () => {
+    const { client, env } = pipeline;
+    await startSuite(client, env, suiteSpec(), suiteId, { childrenPerExecution: 2 });
+    const outcome = await waitForSuite(client, suiteId);
+    if (outcome.status !== 'COMPLETED')
+      expect.fail(`suite ${outcome.status}: ${JSON.stringify(outcome)}`);
+    first = outcome.summary;
+  }, 900_000);
+
+  it('completes with the failed cells marked, and continues as new every 2 children', async () => {
+    expect(first.cells).toBe(8);
+    expect(first.completed).toBe(6);
+    expect(first.failed.map((f) => `${f.model}/${f.dataset}`).sort()).toEqual([
+      'tiny-a/late',
+      'tiny-b/late',
+    ]);
+    expect(first.failed[0]!.runId).toBe(suiteCellRunId(suiteId, first.failed[0]!.model, 'late'));
+    const executions: string[] = [];
+    for await (const w of pipeline.client.workflow.list({ query: `WorkflowId = "${suiteId}"` }))
+      executions.push(w.status.name);
+    expect(executions.sort()).toEqual([
+      'COMPLETED',
+      'CONTINUED_AS_NEW',
+      'CONTINUED_AS_NEW',
+      'CONTINUED_AS_NEW',
+    ]);
+  });
+
+  it("writes a leaderboard whose cells are the children's own metrics", async () => {
+    const store = testStore(pipeline.env);
+    const board = await store.requireJson<Leaderboard>(
+      keys.leaderboard(suiteId, 'leaderboard.json'),
+    );
+    expect(board.rows.map((r) => r.model)).toEqual(['tiny-a', 'tiny-b']);
+    expect(board.columns.map((c) => c.id)).toEqual(
+      ['shapes1', 'shapes2', 'shapes3'].flatMap((d) =>
+        ['zero-shot', 'probe', 'coop-2shot', 'probe-2shot'].map((r) => `${d}/${r}`),
+      ),
+    );
+    for (const row of board.rows) {
+      for (const d of datasets.slice(0, 3)) {
+        const runId = suiteCellRunId(suiteId, row.model, d.name);
+        const child = await store.requireJson<{ routes: RouteSummary[]; fewShot: FewShotTable }>(
+          keys.runSummary(runId),
+        );
+        const cell = (route: string) => row.cells[`${d.name}/${route}`]!;
+        expect(cell('zero-shot').acc1).toBe(
+          child.routes.find((r) => r.route === 'zero-shot')!.acc1,
+        );
+        expect(cell('zero-shot').runId).toBe(runId);
+        expect(cell('zero-shot').n).toBe(9); // 3 classes x 3 test images
+        expect(cell('probe').acc1).toBe(child.routes.find((r) => r.variant === 'all')!.acc1);
+        const coop2 = child.fewShot.find((f) => f.route === 'coop' && f.shots === 2)!;
+        expect(cell('coop-2shot').acc1).toBe(coop2.acc1.mean);
+        expect(cell('zero-shot').low).toBeLessThanOrEqual(cell('zero-shot').acc1);
+        expect(cell('zero-shot').high).toBeGreaterThanOrEqual(cell('zero-shot').acc1);
+      }
+    }
+    const csv = await store.requireText(keys.leaderboard(suiteId, 'leaderboard.csv'));
+    expect(csv.split('\n')[0]).toMatch(/^model,shapes1\/zero-shot,/);
+    expect(board.cells.filter((c) => c.status === 'failed')).toHaveLength(2);
+    store.client.destroy();
+  });
+
+  it('saves the leaderboard with `clipeval suite report`', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'suite-report-'));
+    const r = await runCli(['suite', 'report', suiteId, '--out', out, '--json'], {
+      env: pipeline.env,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const html = readFileSync(join(out, 'leaderboard.html'), 'utf8');
+    expect(html).toContain('data-chart="heatmap"');
+    expect(html).toContain('data-chart="bars-shapes1"');
+  }, 120_000);
+
+  it('resumes: finished children are skipped, the failed cells run again and complete', async () => {
+    const { client, env } = pipeline;
+    const images = await syntheticDataset({ perSplit: { train: 4, val: 1, test: 3 }, size: 64 });
+    await putObjects(
+      env,
+      env.s3.bucket,
+      emptyPrefix,
+      Object.fromEntries(images.map((i) => [i.path, i.body])),
+    );
+    const r = await resumeSuite(client, suiteId);
+    expect(r.resumed).toBe(true);
+    const outcome = await waitForSuite(client, suiteId);
+    if (outcome.status !== 'COMPLETED') expect.fail(JSON.stringify(outcome));
+    expect(outcome.summary.failed).toEqual([]);
+    expect(outcome.summary.completed).toBe(8);
+    expect(outcome.summary.reused).toBe(6);
+  }, 600_000);
+
+  it('a second suite over the same models and datasets encodes no image', async () => {
+    const { client, env } = pipeline;
+    const again = uniqueId('suite2');
+    await startSuite(client, env, suiteSpec(datasets.slice(0, 3)), again);
+    const outcome = await waitForSuite(client, again);
+    if (outcome.status !== 'COMPLETED') expect.fail(JSON.stringify(outcome));
+    expect(outcome.summary.reused).toBe(0); // new child runs...
+    for (const m of models) {
+      for (const d of datasets.slice(0, 3)) {
+        const { extraction } = await childSummary(suiteCellRunId(again, m.name, d.name));
+        // ...whose every shard was already encoded by the first suite.
+        expect(extraction.shardsReused).toBe(extraction.shards);
+        expect(extraction.shards).toBeGreaterThan(0);
+      }
+    }
+  }, 600_000);
+});
