@@ -58,8 +58,13 @@ function heatmap(board: Leaderboard): ChartSpec[] {
             },
           },
           {
-            mark: { type: 'text', fontSize: 10, color: 'white' },
-            encoding: { text: { field: 'acc1', type: 'quantitative', format: '.1%' } },
+            mark: { type: 'text', fontSize: 10 },
+            encoding: {
+              text: { field: 'acc1', type: 'quantitative', format: '.1%' },
+              // Dark text on viridis's light (high) end, white on its dark end. The test reads
+              // only the numeric field: no name ever reaches an expression.
+              color: { condition: { test: 'datum.acc1 > 0.6', value: 'black' }, value: 'white' },
+            },
           },
         ],
       },

@@ -66,7 +66,7 @@ function failedCells(board: Leaderboard): string {
   const failed = board.cells.filter((c) => c.status !== 'completed');
   if (failed.length === 0) return '<p>Every cell completed.</p>';
   return (
-    '<p>These cells are left out of the table; `clipeval suite resume` runs them again, reusing all finished work.</p>' +
+    '<p>These cells are left out of the table; <code>clipeval suite resume</code> runs them again, reusing all finished work.</p>' +
     table(
       ['model', 'dataset', 'run', 'error'],
       failed.map((c) => [
