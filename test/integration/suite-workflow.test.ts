@@ -9,7 +9,13 @@ import type { FewShotTable } from '../../core/runs/summary';
 import { keys } from '../../core/storage/keys';
 import type { Leaderboard } from '../../core/suites/leaderboard';
 import { suiteCellRunId } from '../../core/util/suite-cells';
-import { resumeSuite, startSuite, waitForSuite } from '../../client/suites';
+import {
+  cancelSuite,
+  resumeSuite,
+  startSuite,
+  suiteStatus,
+  waitForSuite,
+} from '../../client/suites';
 import type { EvaluationSummary, SuiteSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import { syntheticDataset } from '../../core/dataset/synthetic';
@@ -185,4 +191,68 @@ describe('evaluateSuite', () => {
       }
     }
   }, 600_000);
+});
+
+describe('evaluateSuite cancelled mid-way', () => {
+  it('cancels its running cell, and a resume reruns no finished child', async () => {
+    const { client, env } = pipeline;
+    const fresh: { name: string; uri: string }[] = [];
+    for (const name of ['fresh1', 'fresh2']) {
+      const { uri } = await uploadShapes(env, { train: 4, val: 1, test: 3 }, { label: name });
+      fresh.push({ name, uri });
+    }
+    const spec = parseSuiteSpec({
+      models,
+      datasets: fresh,
+      concurrency: 1,
+      run: { shardSize: 4, coop: { enabled: false }, fewShot: { shots: [1], seeds: [1] } },
+    } satisfies SuiteSpecInput);
+    const suiteId = uniqueId('suite-cancel');
+    await startSuite(client, env, spec, suiteId);
+    let running: string | undefined;
+    for (let i = 0; i < 600 && !running; i++) {
+      const s = await suiteStatus(client, suiteId);
+      if (s.status !== 'RUNNING')
+        expect.fail(`suite closed before it could be cancelled: ${s.status}`);
+      if ((s.progress?.settled ?? 0) >= 1 && s.progress?.running.length)
+        running = s.progress.running[0];
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(running).toBeDefined();
+    await cancelSuite(client, suiteId);
+    expect((await waitForSuite(client, suiteId)).status).toBe('CANCELLED');
+    // REQUEST_CANCEL: the running cell closes as cancelled, not terminated mid-write.
+    const child = client.workflow.getHandle(running!);
+    await child.result().catch(() => undefined);
+    expect((await child.describe()).status.name).toBe('CANCELLED');
+
+    const finishedBefore: string[] = [];
+    for (const d of fresh)
+      for (const m of models) {
+        const id = suiteCellRunId(suiteId, m.name, d.name);
+        const st = await client.workflow
+          .getHandle(id)
+          .describe()
+          .then(
+            (x) => x.status.name,
+            () => 'NONE',
+          );
+        if (st === 'COMPLETED') finishedBefore.push(id);
+      }
+    expect(finishedBefore.length).toBeGreaterThanOrEqual(1);
+
+    await resumeSuite(client, suiteId);
+    const outcome = await waitForSuite(client, suiteId);
+    if (outcome.status !== 'COMPLETED') expect.fail(JSON.stringify(outcome));
+    expect(outcome.summary.completed).toBe(4);
+    expect(outcome.summary.reused).toBe(finishedBefore.length);
+    for (const id of finishedBefore) {
+      const executions: string[] = [];
+      for await (const w of client.workflow.list({ query: `WorkflowId = "${id}"` }))
+        executions.push(w.status.name);
+      expect(executions, id).toEqual(['COMPLETED']); // never rerun
+    }
+    // The cancelled cell ran again under its own id and completed.
+    expect((await client.workflow.getHandle(running!).describe()).status.name).toBe('COMPLETED');
+  }, 900_000);
 });
