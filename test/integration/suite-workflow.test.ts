@@ -256,3 +256,49 @@ describe('evaluateSuite cancelled mid-way', () => {
     expect((await client.workflow.getHandle(running!).describe()).status.name).toBe('COMPLETED');
   }, 900_000);
 });
+
+describe('suites from the CLI', () => {
+  const write = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'suite-cli-')), 'suite.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+  const yaml = (ds: { name: string; uri: string }[]) =>
+    [
+      'models:',
+      ...models.map((m) => `  - { name: ${m.name}, bundle: "${m.bundle}" }`),
+      'datasets:',
+      ...ds.map((d) => `  - { name: ${d.name}, uri: "${d.uri}" }`),
+    ].join('\n');
+
+  it('refuses an invalid cell with exit code 2 before starting anything', async () => {
+    const file = write(`${yaml(datasets.slice(0, 1))}\nrun: { fewShot: { shots: [0] } }\n`);
+    const id = uniqueId('suite-bad');
+    const r = await runCli(['suite', 'run', '--spec', file, '--suite-id', id], {
+      env: pipeline.env,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cell tiny-a x shapes1: Invalid run spec:[\s\S]*fewShot\.shots\.0/);
+    expect((await runCli(['suite', 'status', id], { env: pipeline.env })).code).toBe(2);
+  }, 120_000);
+
+  it('creates a suite schedule whose action starts evaluateSuite', async () => {
+    const file = write(`${yaml(datasets.slice(0, 1))}\n`);
+    const id = uniqueId('zoo');
+    const r = await runCli(
+      ['schedule', 'create', id, '--cron', '0 2 * * *', '--suite', file, '--paused'],
+      { env: pipeline.env },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const d = await pipeline.client.schedule.getHandle(id).describe();
+    expect(d.action.workflowType).toBe('evaluateSuite');
+    expect(d.memo?.dataset).toBe('suite: 2 models x 1 datasets');
+    await pipeline.client.schedule.getHandle(id).delete();
+    const long = await runCli(
+      ['schedule', 'create', 'x'.repeat(40), '--cron', '0 2 * * *', '--suite', file],
+      { env: pipeline.env },
+    );
+    expect(long.code).toBe(2);
+    expect(long.stderr).toMatch(/at most 39 characters/);
+  }, 180_000);
+});
