@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  ChildWorkflowFailure,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   continueAsNew,
@@ -162,10 +161,12 @@ function ownSuiteId(input: EvaluateSuiteInput): string {
   return workflowId;
 }
 
-/** The child's own error (a ChildWorkflowFailure wraps it). */
+/**
+ * The deepest cause's message: a child's failure wraps its own (ChildWorkflowFailure), which for
+ * an activity's error wraps it once more (ActivityFailure): the root says what went wrong.
+ */
 function failureMessage(err: unknown): string {
-  let e: unknown = err instanceof ChildWorkflowFailure && err.cause ? err.cause : err;
-  // An activity failure inside the child wraps the activity's own error once more.
-  while (e instanceof Error && e.cause instanceof Error && e.message === '') e = e.cause;
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
   return e instanceof Error ? e.message : String(e);
 }

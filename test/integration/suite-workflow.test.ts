@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SuiteSpecInput, parseSuiteSpec } from '../../core/config/suite-spec';
 import { uploadBundle } from '../../core/model/bundle';
-import type { RouteSummary } from '../../core/routes/route-result';
+import type { RouteResultFile, RouteSummary } from '../../core/routes/route-result';
+import { parseS3Uri } from '../../core/storage/s3-uri';
 import type { FewShotTable } from '../../core/runs/summary';
 import { keys } from '../../core/storage/keys';
 import type { Leaderboard } from '../../core/suites/leaderboard';
@@ -99,6 +100,10 @@ describe('evaluateSuite', () => {
       'tiny-b/late',
     ]);
     expect(first.failed[0]!.runId).toBe(suiteCellRunId(suiteId, first.failed[0]!.model, 'late'));
+    // The planning activity's own message, not Temporal's wrappers.
+    expect(first.failed[0]!.error).toMatch(
+      /^Dataset s3:\/\/.* is empty: no objects under this prefix/,
+    );
     const executions: string[] = [];
     for await (const w of pipeline.client.workflow.list({ query: `WorkflowId = "${suiteId}"` }))
       executions.push(w.status.name);
@@ -184,10 +189,15 @@ describe('evaluateSuite', () => {
     expect(outcome.summary.reused).toBe(0); // new child runs...
     for (const m of models) {
       for (const d of datasets.slice(0, 3)) {
-        const { extraction } = await childSummary(suiteCellRunId(again, m.name, d.name));
+        const { extraction, routes } = await childSummary(suiteCellRunId(again, m.name, d.name));
         // ...whose every shard was already encoded by the first suite.
         expect(extraction.shardsReused).toBe(extraction.shards);
         expect(extraction.shards).toBeGreaterThan(0);
+        // Zero-shot's text prototypes (model, class names, templates) were not encoded again.
+        const zs = routes.find((r) => r.route === 'zero-shot')!;
+        const { bucket, key } = parseS3Uri(zs.metricsUri);
+        const file = await testStore(env, bucket).requireJson<RouteResultFile>(key);
+        expect(file.details.prototypesReused).toBe(true);
       }
     }
   }, 600_000);
