@@ -52,6 +52,8 @@ describe('suite output', () => {
     expect(formatSuiteList([])).toBe('no suites');
     expect(
       formatSuiteList([{ suiteId: 's', status: 'RUNNING', startTime: '2026-12-01T00:00:00.123Z' }]),
-    ).toMatch(/^suite id {2}status {6}started\s+closed\ns {9}RUNNING {5}2026-12-01T00:00:00Z {2}-$/);
+    ).toMatch(
+      /^suite id {2}status {6}started\s+closed\ns {9}RUNNING {5}2026-12-01T00:00:00Z {2}-$/,
+    );
   });
 });
