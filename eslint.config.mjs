@@ -3,7 +3,8 @@
 //   core/        plain modules: no Temporal, nothing from the layers above
 //   activities/  Temporal adapters: core/ and the workflow contract's types; never client/ or cli/
 //   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports,
-//                core/util/concurrency and core/util/run-identity (pure and workflow-safe)
+//                core/util/concurrency, core/util/run-identity and core/util/suite-cells
+//                (pure and workflow-safe)
 //   client/      the package API: core/ and workflows/; never cli/, activities/ or workers/
 //   cli/         commands: client/ and core/; never activities/
 // Import cycles are checked by dependency-cruiser (.dependency-cruiser.cjs, part of `npm run lint`).
@@ -116,10 +117,11 @@ export default tseslint.config(
                 '../core/util/*',
                 '!../core/util/concurrency',
                 '!../core/util/run-identity',
+                '!../core/util/suite-cells',
               ],
               allowTypeImports: true,
               message:
-                'Workflow code may import values only from workflows/, core/util/concurrency and core/util/run-identity (pure); import types with `import type`.',
+                'Workflow code may import values only from workflows/, core/util/concurrency, core/util/run-identity and core/util/suite-cells (pure); import types with `import type`.',
             },
           ],
         },

@@ -25,7 +25,29 @@ export {
 } from './client/datasets';
 export { EXIT, exitCodeOf } from './client/exit-codes';
 export {
+  cancelSuite,
+  checkSuiteInputs,
+  defaultSuiteId,
+  listSuites,
+  resumeSuite,
+  startSuite,
+  suiteExitCode,
+  suiteStatus,
+  waitForSuite,
+  type SuiteListing,
+  type SuiteOutcome,
+  type SuiteResumeResult,
+} from './client/suites';
+export {
+  loadSuiteSpec,
+  parseSuiteSpec,
+  type SuiteSpec,
+  type SuiteSpecInput,
+} from './core/config/suite-spec';
+export type { Leaderboard } from './core/suites/leaderboard';
+export {
   createSchedule,
+  createSuiteSchedule,
   deleteSchedule,
   describeSchedule,
   listSchedules,
@@ -37,4 +59,11 @@ export {
 } from './client/schedules';
 export type { Comparison, RouteDelta } from './core/runs/compare';
 export type { EvaluateDatasetInput } from './workflows/evaluate-dataset';
-export type { EvaluationSummary, RunProgress } from './workflows/progress';
+export type { EvaluateSuiteInput } from './workflows/evaluate-suite';
+export type {
+  EvaluationSummary,
+  FailedCell,
+  RunProgress,
+  SuiteProgress,
+  SuiteSummary,
+} from './workflows/progress';

@@ -10,12 +10,15 @@ import { ObjectStore } from '../core/storage/object-store';
 import { WorkerResources } from '../core/worker-resources';
 import { compareWithPreviousActivity } from './compare-with-previous';
 import { extractShardImagesActivity } from './extract-shard-images';
+import { findFinishedRunsActivity } from './find-finished-runs';
 import { fitLinearProbeActivity } from './fit-linear-probe';
 import { withPermanentErrors } from './permanent-errors';
 import { planDatasetActivity } from './plan-dataset';
+import { recordSuiteActivity } from './record-suite';
 import { withRunIdentity } from './run-identity';
 import { summarizeRunActivity } from './summarize-run';
 import { trainCoopPromptsActivity } from './train-coop-prompts';
+import { writeLeaderboardActivity } from './write-leaderboard';
 import { writeReportActivity } from './write-report';
 import { zeroShotActivity } from './zero-shot';
 
@@ -43,7 +46,8 @@ function workerDeps(env: ClipevalEnv) {
 
 /**
  * Activities served by `cpu` workers: planning, zero-shot, the linear probe, the summary, the
- * comparison of scheduled runs and the report.
+ * comparison of scheduled runs and the report; and for suites, their record, the check for
+ * finished children and the leaderboard.
  */
 export function createCpuActivities(env: ClipevalEnv) {
   const { store, resources } = workerDeps(env);
@@ -60,6 +64,9 @@ export function createCpuActivities(env: ClipevalEnv) {
       summarizeRun: summarizeRunActivity({ store }),
       compareWithPrevious: compareWithPreviousActivity({ store }),
       writeReport: writeReportActivity({ store, resources }),
+      recordSuite: recordSuiteActivity({ store }),
+      findFinishedRuns: findFinishedRunsActivity({ store }),
+      writeLeaderboard: writeLeaderboardActivity({ store }),
     }),
     resources,
   };

@@ -27,6 +27,7 @@ import { addModelCommands } from './model-commands';
 import { addReportCommand } from './report-command';
 import { checkRunBuckets, checkRunBundle, hasPollers } from '../client/preflight';
 import { addScheduleCommands } from './schedule-commands';
+import { addSuiteCommands } from './suite-commands';
 
 const print = (json: boolean, outcome: RunOutcome) =>
   console.log(json ? terminalJson(outcome, 2) : formatOutcome(outcome));
@@ -82,7 +83,9 @@ const program = new Command('clipeval')
       '  clipeval schedule create pets-nightly --cron "0 2 * * *" --spec run.yaml --timezone Europe/Paris\n' +
       '  clipeval list --limit 10\n' +
       '  clipeval dataset inspect s3://bkt/datasets/pets/ --json\n' +
-      '  clipeval dataset export-wds --dataset s3://bkt/datasets/pets/ --out s3://bkt/wds/pets/',
+      '  clipeval dataset export-wds --dataset s3://bkt/datasets/pets/ --out s3://bkt/wds/pets/\n' +
+      '  clipeval suite run --spec suite.yaml --wait\n' +
+      '  clipeval suite report suite-20261127-020000 --out ./leaderboard',
   );
 
 program
@@ -90,7 +93,7 @@ program
   .description('start an evaluation run and print its id')
   .option(
     '--dataset <uri>',
-    "ImageFolder prefix or manifest (.jsonl/.csv): s3://bucket/path (default: the spec's dataset.uri)",
+    "ImageFolder, WebDataset or Parquet prefix, or a manifest (.jsonl/.csv): s3://bucket/path (default: the spec's dataset.uri)",
   )
   .option('--spec <file>', 'run spec file (YAML or JSON)')
   .option(
@@ -223,6 +226,7 @@ program
   );
 
 addScheduleCommands(program, connect);
+addSuiteCommands(program, connect);
 addModelCommands(program);
 addEmbeddingsCommands(program);
 addDatasetCommands(program);

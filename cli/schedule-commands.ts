@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import type { ClipevalEnv } from '../core/config/env';
 import { loadRunSpec } from '../core/config/run-spec';
+import { loadSuiteSpec } from '../core/config/suite-spec';
+import { checkSuiteInputs } from '../client/suites';
 import { UsageError } from '../client/errors';
 import { EXIT } from '../client/exit-codes';
 import { withExitCode } from './exit-code';
@@ -11,6 +13,7 @@ import {
   OVERLAP_POLICIES,
   type OverlapOption,
   createSchedule,
+  createSuiteSchedule,
   deleteSchedule,
   describeSchedule,
   listSchedules,
@@ -34,7 +37,11 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
     .description('create a schedule; the spec is validated before anything is created')
     .argument('<id>')
     .requiredOption('--cron <expr>', 'cron expression, e.g. "0 2 * * *"')
-    .requiredOption('--spec <file>', 'run spec file (YAML or JSON)')
+    .option('--spec <file>', 'run spec file (YAML or JSON): each action is one run')
+    .option(
+      '--suite <file>',
+      'suite spec file (YAML or JSON): each action is a suite (id at most 39 characters)',
+    )
     .option('--dataset <uri>', "override the spec's dataset.uri")
     .option(
       '--bundle <s3://>',
@@ -54,7 +61,8 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
           id: string,
           opts: {
             cron: string;
-            spec: string;
+            spec?: string;
+            suite?: string;
             dataset?: string;
             bundle?: string;
             timezone?: string;
@@ -67,6 +75,26 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
             throw new UsageError(
               `--overlap must be one of ${Object.keys(OVERLAP_POLICIES).join(', ')}, got "${opts.overlap}"`,
             );
+          if ((opts.spec === undefined) === (opts.suite === undefined))
+            throw new UsageError('give exactly one of --spec (a run) or --suite (a suite)');
+          const schedule = {
+            scheduleId: id,
+            cron: opts.cron,
+            catchupWindow: opts.catchupWindow,
+            overlap: opts.overlap as OverlapOption,
+            ...(opts.timezone ? { timezone: opts.timezone } : {}),
+            ...(opts.paused ? { paused: true } : {}),
+          };
+          if (opts.suite !== undefined) {
+            if (opts.dataset || opts.bundle)
+              throw new UsageError('--dataset and --bundle apply to --spec; a suite names its own');
+            const spec = await loadSuiteSpec(opts.suite);
+            const { env, client } = await connect();
+            await checkSuiteInputs(env, spec);
+            await createSuiteSchedule(client, env, spec, schedule);
+            console.log(id);
+            return EXIT.ok;
+          }
           const spec = await loadRunSpec({
             file: opts.spec,
             ...(opts.dataset ? { datasetUri: opts.dataset } : {}),
@@ -75,14 +103,7 @@ export function addScheduleCommands(program: Command, connect: Connect): void {
           const { env, client } = await connect();
           await checkRunBuckets(env, spec);
           await checkRunBundle(env, spec);
-          await createSchedule(client, env, spec, {
-            scheduleId: id,
-            cron: opts.cron,
-            catchupWindow: opts.catchupWindow,
-            overlap: opts.overlap as OverlapOption,
-            ...(opts.timezone ? { timezone: opts.timezone } : {}),
-            ...(opts.paused ? { paused: true } : {}),
-          });
+          await createSchedule(client, env, spec, schedule);
           console.log(id);
           return EXIT.ok;
         },

@@ -11,9 +11,11 @@ import {
 } from '@temporalio/client';
 import type { ClipevalEnv } from '../core/config/env';
 import type { RunSpec } from '../core/config/run-spec';
-import { assertScheduleId } from '../core/storage/keys';
-import { evaluateDataset } from '../workflows';
+import type { SuiteSpec } from '../core/config/suite-spec';
+import { MAX_SUITE_SCHEDULE_ID, assertScheduleId, assertSuiteId } from '../core/storage/keys';
+import { evaluateDataset, evaluateSuite } from '../workflows';
 import type { EvaluateDatasetInput } from '../workflows/evaluate-dataset';
+import type { EvaluateSuiteInput } from '../workflows/evaluate-suite';
 import { UsageError } from './errors';
 import { SCHEDULE_MEMO } from './evaluations';
 
@@ -52,6 +54,45 @@ export async function createSchedule(
     queues: { gpu: env.queues.gpu },
     schedule: { id: scheduleId },
   };
+  return createWith(client, env, opts, {
+    workflow: evaluateDataset,
+    input,
+    dataset: spec.dataset.uri,
+  });
+}
+
+/**
+ * Creates a schedule of suites (`clipeval schedule create --suite`): each action starts
+ * `evaluateSuite`, whose id (and suite id) Temporal names `<schedule id>-<time>`, so every night
+ * is its own suite and leaderboard; content-addressed shards make later nights encode only new
+ * images. The schedule id is shorter than a run's: a suite id is at most 60 characters.
+ */
+export async function createSuiteSchedule(
+  client: Client,
+  env: ClipevalEnv,
+  spec: SuiteSpec,
+  opts: CreateScheduleOptions,
+): Promise<{ scheduleId: string }> {
+  const scheduleId = usageCheck(() => assertScheduleId(opts.scheduleId));
+  if (scheduleId.length > MAX_SUITE_SCHEDULE_ID)
+    throw new UsageError(
+      `Suite schedule id "${scheduleId}" is too long: at most ${MAX_SUITE_SCHEDULE_ID} characters (each night's suite id is "<id>-<time>", at most 60).`,
+    );
+  usageCheck(() => assertSuiteId(`${scheduleId}-2026-01-01T02:00:00Z`));
+  const input: EvaluateSuiteInput = { spec, queues: { gpu: env.queues.gpu } };
+  const what = `suite: ${spec.models.length} models x ${spec.datasets.length} datasets`;
+  return createWith(client, env, opts, { workflow: evaluateSuite, input, dataset: what });
+}
+
+async function createWith(
+  client: Client,
+  env: ClipevalEnv,
+  opts: CreateScheduleOptions,
+  action:
+    | { workflow: typeof evaluateDataset; input: EvaluateDatasetInput; dataset: string }
+    | { workflow: typeof evaluateSuite; input: EvaluateSuiteInput; dataset: string },
+): Promise<{ scheduleId: string }> {
+  const { scheduleId } = opts;
   try {
     await client.schedule.create({
       scheduleId,
@@ -61,8 +102,9 @@ export async function createSchedule(
       },
       action: {
         type: 'startWorkflow',
-        workflowType: evaluateDataset,
-        args: [input],
+        // By name: the two workflows' inputs differ, and the name is what Temporal records.
+        workflowType: action.workflow.name,
+        args: [action.input],
         taskQueue: env.queues.cpu,
         // Temporal appends `-<RFC 3339 time>` to each run's id; the workflow and its activities
         // accept `schedule.id` only from such a run (core/util/run-identity.ts).
@@ -73,7 +115,7 @@ export async function createSchedule(
         overlap: OVERLAP_POLICIES[opts.overlap ?? 'skip'],
         catchupWindow: opts.catchupWindow ?? '1h',
       },
-      memo: { cron: opts.cron, dataset: spec.dataset.uri },
+      memo: { cron: opts.cron, dataset: action.dataset },
       state: { paused: opts.paused ?? false },
     });
   } catch (err) {
@@ -137,7 +179,8 @@ export async function listSchedules(
 ): Promise<{ scheduleId: string; paused: boolean; nextRun?: string }[]> {
   const out: { scheduleId: string; paused: boolean; nextRun?: string }[] = [];
   for await (const s of client.schedule.list()) {
-    if (s.action?.workflowType !== 'evaluateDataset') continue;
+    const type = s.action?.workflowType;
+    if (type !== 'evaluateDataset' && type !== 'evaluateSuite') continue;
     const next = s.info.nextActionTimes[0];
     out.push({
       scheduleId: s.scheduleId,

@@ -1,5 +1,5 @@
 /**
- * @file The activity stubs of the evaluation workflow, one per stage, with timeouts and retries
+ * @file The activity stubs of the evaluation and suite workflows, one per stage, with timeouts and retries
  * chosen for each stage's nature, each named as its activity is registered (activities/index.ts).
  * Errors no retry can fix are failed as non-retryable by the activities themselves
  * (activities/permanent-errors.ts), so the retry policies below only meet transient faults.
@@ -89,4 +89,19 @@ export const { writeReport } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '2 minutes',
   retry: backoff('2s', '1 minute', 10),
+});
+
+// A suite's record (validates every cell, writes suite.json) and the check for children an
+// earlier execution finished (one HEAD per child of the execution's slice): small, seconds.
+export const { recordSuite, findFinishedRuns } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: backoff('2s', '1 minute', 10),
+});
+
+// The leaderboard (cpu): reads every cell's summary and predictions and bootstraps each cell and
+// pair: seconds for a few cells, up to an hour for 100 x 40 (heartbeats per cell read).
+export const { writeLeaderboard } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '5 minutes',
+  retry: backoff('5s', '2 minutes', 5),
 });

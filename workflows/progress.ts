@@ -17,6 +17,10 @@ export const STAGES = [
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
+/** The stages of a suite (workflows/evaluate-suite.ts), in order. */
+export const SUITE_STAGES = ['recording', 'evaluating', 'leaderboard', 'completed'] as const;
+export type SuiteStage = (typeof SUITE_STAGES)[number];
+
 /** The stage each registered activity works for: the `stage` field of worker logs. */
 export const ACTIVITY_STAGES = {
   planDataset: 'planning',
@@ -27,7 +31,10 @@ export const ACTIVITY_STAGES = {
   summarizeRun: 'summarizing',
   compareWithPrevious: 'comparing',
   writeReport: 'reporting',
-} as const satisfies Record<string, Stage>;
+  recordSuite: 'recording',
+  findFinishedRuns: 'evaluating',
+  writeLeaderboard: 'leaderboard',
+} as const satisfies Record<string, Stage | SuiteStage>;
 export type ActivityName = keyof typeof ACTIVITY_STAGES;
 
 /**
@@ -94,3 +101,38 @@ export interface EvaluationSummary {
 }
 
 export const progressQuery = defineQuery<RunProgress>('progress');
+
+/** A suite cell that did not complete: its child run and why (resume runs it again). */
+export interface FailedCell {
+  model: string;
+  dataset: string;
+  runId: string;
+  error: string;
+}
+
+/** What `clipeval suite status` shows; counts over every execution of the suite so far. */
+export interface SuiteProgress {
+  suiteId: string;
+  stage: SuiteStage;
+  cells: number;
+  /** Cells settled (completed, reused or failed), in this and earlier executions. */
+  settled: number;
+  /** Cells an earlier execution (or suite) had already completed: not run again. */
+  reused: number;
+  failed: FailedCell[];
+  /** Child run ids in flight now. */
+  running: string[];
+}
+
+/** The result of a completed suite (it completes even when cells failed: they are listed). */
+export interface SuiteSummary {
+  suiteId: string;
+  cells: number;
+  completed: number;
+  reused: number;
+  failed: FailedCell[];
+  /** suites/<suiteId>/leaderboard.json, .csv and .html. */
+  leaderboard: { jsonUri: string; csvUri: string; htmlUri: string };
+}
+
+export const suiteProgressQuery = defineQuery<SuiteProgress>('suiteProgress');

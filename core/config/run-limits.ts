@@ -35,3 +35,12 @@ export const DEFAULT_PLANNING_LIMITS: PlanningLimits = {
   maxDatasetObjects: 5_000_000,
   maxClasses: 100_000,
 };
+
+/**
+ * Cells (models x datasets) of one suite: the suite workflow carries the spec through every
+ * continue-as-new and the leaderboard holds every cell's per-image correctness in one activity;
+ * 10,000 is 2.5x the 100 x 40 the suite is built for.
+ */
+export const MAX_SUITE_CELLS = 10_000;
+/** Child runs of one suite in flight at once (each runs its own extraction window and routes). */
+export const MAX_SUITE_CONCURRENCY = 64;

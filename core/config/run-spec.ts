@@ -288,25 +288,31 @@ export function parseRunSpec(input: unknown, source = 'run spec'): RunSpec {
   return parsed.data;
 }
 
-/** Reads a run-spec file (.yaml, .yml or .json) without validating it. */
-export async function readRunSpecFile(path: string): Promise<Record<string, unknown>> {
+/** Reads a run-spec file (.yaml, .yml or .json) without validating it; `what` names it in errors. */
+export async function readRunSpecFile(
+  path: string,
+  what = 'Run spec',
+): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`Cannot read run spec ${path}: ${(err as Error).message}`, path);
+    throw new ConfigError(
+      `Cannot read ${what.toLowerCase()} ${path}: ${(err as Error).message}`,
+      path,
+    );
   }
   let data: unknown;
   try {
     data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
     throw new ConfigError(
-      `Run spec ${path} is not valid YAML/JSON: ${(err as Error).message}`,
+      `${what} ${path} is not valid YAML/JSON: ${(err as Error).message}`,
       path,
     );
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(`Run spec ${path} must be a mapping of fields (e.g. "dataset:")`, path);
+    throw new ConfigError(`${what} ${path} must be a mapping of fields (e.g. "dataset:")`, path);
   }
   return data as Record<string, unknown>;
 }

@@ -59,11 +59,11 @@ export function escapeHtml(s: string): string {
 const code = (s: string) => `<code>${escapeHtml(s)}</code>`;
 const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(2)}%`);
 
-function section(title: string, body: string): string {
+export function section(title: string, body: string): string {
   return `<section><h2>${escapeHtml(title)}</h2>\n${body || '<p class="none">Nothing to show for this run.</p>'}\n</section>`;
 }
 
-function figures(charts: readonly RenderedChart[]): string {
+export function figures(charts: readonly RenderedChart[]): string {
   return charts
     .map(
       (c) =>
@@ -72,7 +72,8 @@ function figures(charts: readonly RenderedChart[]): string {
     .join('\n');
 }
 
-function table(head: readonly string[], rows: readonly string[][]): string {
+/** A table: `head` is escaped here, `rows` cells are HTML the caller has escaped. */
+export function table(head: readonly string[], rows: readonly string[][]): string {
   const th = head.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n');
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
@@ -170,7 +171,8 @@ function skipped(data: ReportData): string {
   );
 }
 
-const CSS = `
+/** The report's style sheet, shared by the suite leaderboard's page. */
+export const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1b1b1b; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; margin-top: 2rem; }
 .meta, .none, figcaption { color: #555; }

@@ -14,6 +14,8 @@
  *   runs/<runId>/report.json, report.html       the run's report: its data, and a self-contained page
  *   runs/<runId>/comparison.json                a scheduled run's deltas against the schedule's previous success
  *   schedules/<scheduleId>/last-success.json    the schedule's last successful run and its recent history
+ *   suites/<suiteId>/suite.json                 a suite's validated spec and its cells (child run ids)
+ *   suites/<suiteId>/leaderboard.json|csv|html  the suite's leaderboard: data, table, self-contained page
  *
  * <route> is zero-shot, coop or probe; <variant> (trained routes) is `all` (whole train split)
  * or `<k>shot-seed<s>`.
@@ -34,6 +36,22 @@ export class InvalidKeyError extends PermanentError {
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 // Shorter than a run id: scheduled run ids append `-2026-01-01T02:00:00Z` (21 characters).
 const SCHEDULE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+// Short enough that a child run id `<suiteId>--<model>--<dataset>` (names of at most 32
+// characters) fits a run id's 128; ':' because a scheduled suite's id ends in an RFC 3339 time.
+// No `--`: it separates the parts of a child run id (core/util/suite-cells.ts).
+const SUITE_ID = /^(?!.*--)[A-Za-z0-9][A-Za-z0-9._:-]{0,59}$/;
+/** The longest schedule id of a suite schedule: Temporal appends `-<time>` (21 characters). */
+export const MAX_SUITE_SCHEDULE_ID = 60 - '-2026-01-01T02:00:00Z'.length;
+
+export function assertSuiteId(suiteId: string): string {
+  if (!SUITE_ID.test(suiteId)) {
+    throw new InvalidKeyError(
+      `suite id "${suiteId}" is not valid: use 1-60 characters from A-Z a-z 0-9 . _ - : (starting with a letter or digit, no "--")`,
+    );
+  }
+  return suiteId;
+}
 
 export function assertRunId(runId: string): string {
   if (!RUN_ID.test(runId)) {
@@ -76,6 +94,9 @@ export const keys = {
   runComparison: (runId: string) => `runs/${assertRunId(runId)}/comparison.json`,
   scheduleLastSuccess: (scheduleId: string) =>
     `schedules/${assertScheduleId(scheduleId)}/last-success.json`,
+  suiteSpec: (suiteId: string) => `suites/${assertSuiteId(suiteId)}/suite.json`,
+  leaderboard: (suiteId: string, file: LeaderboardFile) =>
+    `suites/${assertSuiteId(suiteId)}/${file}`,
   /** The manifest beside an embedding shard (same space and content). */
   manifestOfShard: (shardKey: string): string => {
     const m = /^embeddings\/([0-9a-f]{8,64})\/([0-9a-f]{8,64})\.arrow$/.exec(shardKey);
@@ -87,6 +108,7 @@ export const keys = {
 export type Route = 'zero-shot' | 'coop' | 'probe';
 export type RouteResultFile = 'metrics.json' | 'clip-benchmark.json' | 'predictions.arrow';
 export type ReportFile = 'report.json' | 'report.html';
+export type LeaderboardFile = 'leaderboard.json' | 'leaderboard.csv' | 'leaderboard.html';
 
 /** `all` (the whole train split) or `<k>shot-seed<s>`. */
 export function variantName(shots: number | 'all', seed = 0): string {

@@ -23,8 +23,15 @@ export function scheduleOfWorkflowId(workflowId: string): string | undefined {
  */
 export function runIdentityProblem(
   workflowId: string,
-  claims: { runId?: unknown; scheduleId?: unknown },
+  claims: { runId?: unknown; scheduleId?: unknown; suiteId?: unknown },
 ): string | undefined {
+  // A suite writes only under suites/<its own workflow id>/, as a run does under runs/.
+  if (claims.suiteId !== undefined && claims.suiteId !== workflowId) {
+    return (
+      `suite id ${JSON.stringify(claims.suiteId)} is not this workflow's id "${workflowId}" ` +
+      '(a suite writes only under suites/<its own workflow id>/)'
+    );
+  }
   if (claims.runId !== undefined && claims.runId !== workflowId) {
     return (
       `run id ${JSON.stringify(claims.runId)} is not this workflow's id "${workflowId}" ` +

@@ -68,6 +68,10 @@ describe('the activity guard', () => {
     );
     const sched = await failureOf('wf-1', echo, { runId: 'wf-1', scheduleId: 'nightly' });
     expect((sched as ApplicationFailure).type).toBe('RunIdentity');
+    // A suite's activities write under suites/<suiteId>/: only that suite's workflow may.
+    const suite = await failureOf('wf-1', echo, { suiteId: 'other-suite' });
+    expect((suite as ApplicationFailure).type).toBe('RunIdentity');
+    expect(await failureOf('wf-1', echo, { suiteId: 'wf-1' })).toBeUndefined();
   });
 
   it('passes its own run, a run of its schedule, and inputs without a run', async () => {
@@ -88,7 +92,12 @@ describe('the activity guard', () => {
     for (const { activities, resources } of sets) {
       for (const [name, fn] of Object.entries(activities)) {
         names.push(name);
-        const input = { runId: 'victim', scheduleId: 'nightly', planUri: 's3://out/x' };
+        const input = {
+          runId: 'victim',
+          scheduleId: 'nightly',
+          suiteId: 'victim',
+          planUri: 's3://out/x',
+        };
         const err = await failureOf('attacker', fn as (i: unknown) => Promise<unknown>, input);
         expect((err as ApplicationFailure).type, name).toBe('RunIdentity');
         expect((err as Error).message).toContain(`Refusing to run ${name}:`);
@@ -98,10 +107,13 @@ describe('the activity guard', () => {
     expect(names.sort()).toEqual([
       'compareWithPrevious',
       'extractShardImages',
+      'findFinishedRuns',
       'fitLinearProbe',
       'planDataset',
+      'recordSuite',
       'summarizeRun',
       'trainCoopPrompts',
+      'writeLeaderboard',
       'writeReport',
       'zeroShot',
     ]);

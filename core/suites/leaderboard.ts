@@ -1,0 +1,224 @@
+/**
+ * @file The suite's leaderboard, built by a pure function from its cells' results: one row per
+ * model, one column per `<dataset>/<route>` (columns.ts says which) with top-1 accuracy and its
+ * 95% bootstrap interval over test images, one mean per route over datasets (CLIP_benchmark's
+ * combined table), and per column the pairwise tests that say which differences are real.
+ */
+import type { RouteSummary } from '../routes/route-result';
+import type { FewShotTable } from '../runs/summary';
+import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
+import { type PairComparison, compareColumn } from './pairwise';
+import { accuracyInterval } from './statistics';
+
+/** One cell's run as the leaderboard needs it: its status, summary and per-image correctness. */
+export interface CellResult {
+  model: string;
+  dataset: string;
+  runId: string;
+  status: 'completed' | 'failed';
+  error?: string;
+  routes: RouteSummary[];
+  fewShot: FewShotTable;
+  /** Per route job (`<route>` or `<route>/<variant>`): correctness per test image. */
+  correctness: ReadonlyMap<string, ImageCorrectness>;
+}
+
+export interface LeaderboardCell {
+  /** The child run's own figure: its route's acc1, or its few-shot mean over seeds. */
+  acc1: number;
+  /** 95% percentile bootstrap interval of acc1 over test images (seeded). */
+  low: number;
+  high: number;
+  n: number;
+  runId: string;
+  /** The column's highest acc1. */
+  best: boolean;
+  /** Not significantly different from the column's best (pairwise.ts says how). */
+  tie: boolean;
+}
+
+export interface LeaderboardColumn {
+  id: string;
+  dataset: string;
+  route: string;
+  kind: 'single' | 'seed-mean';
+  shots?: number;
+}
+
+export interface Leaderboard {
+  format: 'clipeval-leaderboard/1';
+  suiteId: string;
+  generatedAt: string;
+  statistics: StatisticsOptions & { level: 0.95; alpha: 0.05 };
+  models: string[];
+  datasets: string[];
+  columns: LeaderboardColumn[];
+  /** `mean/<route>`: a model's mean acc1 over the datasets with that route. */
+  means: string[];
+  rows: {
+    model: string;
+    cells: Record<string, LeaderboardCell | null>;
+    /** null when the model lacks one of the route's cells (a mean over fewer datasets would mislead). */
+    means: Record<string, number | null>;
+  }[];
+  comparisons: PairComparison[];
+  fewShot: {
+    model: string;
+    dataset: string;
+    route: 'coop' | 'probe';
+    shots: number;
+    mean: number;
+    std: number;
+    seeds: number[];
+  }[];
+  cells: { model: string; dataset: string; runId: string; status: string; error?: string }[];
+}
+
+export interface StatisticsOptions {
+  resamples: number;
+  seed: number;
+  /** Up to this many models every pair is compared; beyond, each model against the column's best. */
+  allPairsUpTo: number;
+}
+
+export const DEFAULT_STATISTICS: StatisticsOptions = { resamples: 1000, seed: 0, allPairsUpTo: 10 };
+
+export function buildLeaderboard(input: {
+  suiteId: string;
+  generatedAt: string;
+  models: readonly string[];
+  datasets: readonly string[];
+  cells: readonly CellResult[];
+  statistics?: StatisticsOptions;
+}): Leaderboard {
+  const stats = input.statistics ?? DEFAULT_STATISTICS;
+  const columns: LeaderboardColumn[] = [];
+  const values = new Map<string, Map<string, CellValues>>();
+  for (const dataset of input.datasets) {
+    const done = input.cells.filter((c) => c.dataset === dataset && c.status === 'completed');
+    const seen = new Map<string, LeaderboardColumn>();
+    for (const cell of done) {
+      for (const col of cellColumns(cell.routes, cell.fewShot)) {
+        const id = `${dataset}/${col.route}`;
+        if (!seen.has(id))
+          seen.set(id, {
+            id,
+            dataset,
+            route: col.route,
+            kind: col.kind,
+            ...(col.shots !== undefined ? { shots: col.shots } : {}),
+          });
+        const jobs = col.jobs.map((j) => cell.correctness.get(jobKey(j)));
+        if (jobs.some((j) => j === undefined)) continue; // predictions missing: no cell
+        const acc1 = cellAcc1(cell, col.route, col.shots);
+        if (acc1 === undefined) continue;
+        const v = columnValues(jobs as ImageCorrectness[]);
+        if (!values.has(id)) values.set(id, new Map());
+        values.get(id)!.set(cell.model, { acc1, runId: cell.runId, v });
+      }
+    }
+    columns.push(...seen.values());
+  }
+
+  const comparisons: PairComparison[] = [];
+  const table = new Map<string, Map<string, LeaderboardCell>>();
+  for (const col of columns) {
+    const byModel = values.get(col.id) ?? new Map<string, CellValues>();
+    const ordered = input.models.filter((m) => byModel.has(m));
+    const cmp = compareColumn(
+      col,
+      ordered.map((m) => ({ model: m, ...byModel.get(m)! })),
+      stats,
+    );
+    comparisons.push(...cmp.comparisons);
+    const cells = new Map<string, LeaderboardCell>();
+    for (const m of ordered) {
+      const { acc1, runId, v } = byModel.get(m)!;
+      const ci = accuracyInterval(v.values, { resamples: stats.resamples, seed: stats.seed });
+      cells.set(m, {
+        acc1,
+        low: ci.low,
+        high: ci.high,
+        n: v.values.length,
+        runId,
+        best: m === cmp.best,
+        tie: cmp.ties.has(m),
+      });
+    }
+    table.set(col.id, cells);
+  }
+
+  const meanRoutes = [...new Set(columns.map((c) => c.route))];
+  const rows = input.models.map((model) => {
+    const cells: Record<string, LeaderboardCell | null> = {};
+    for (const col of columns) cells[col.id] = table.get(col.id)?.get(model) ?? null;
+    const means: Record<string, number | null> = {};
+    for (const route of meanRoutes) {
+      const mine = columns.filter((c) => c.route === route).map((c) => cells[c.id]);
+      means[`mean/${route}`] = mine.some((c) => !c)
+        ? null
+        : mine.reduce((s, c) => s + c!.acc1, 0) / mine.length;
+    }
+    return { model, cells, means };
+  });
+
+  return {
+    format: 'clipeval-leaderboard/1',
+    suiteId: input.suiteId,
+    generatedAt: input.generatedAt,
+    statistics: { ...stats, level: 0.95, alpha: 0.05 },
+    models: [...input.models],
+    datasets: [...input.datasets],
+    columns,
+    means: meanRoutes.map((r) => `mean/${r}`),
+    rows,
+    comparisons,
+    fewShot: input.cells.flatMap((c) =>
+      c.status !== 'completed'
+        ? []
+        : c.fewShot.flatMap((f) =>
+            typeof f.shots === 'number'
+              ? [
+                  {
+                    model: c.model,
+                    dataset: c.dataset,
+                    route: f.route,
+                    shots: f.shots,
+                    mean: f.acc1.mean,
+                    std: f.acc1.std,
+                    seeds: f.seeds,
+                  },
+                ]
+              : [],
+          ),
+    ),
+    cells: input.cells.map((c) => ({
+      model: c.model,
+      dataset: c.dataset,
+      runId: c.runId,
+      status: c.status,
+      ...(c.error !== undefined ? { error: c.error } : {}),
+    })),
+  };
+}
+
+/** One cell's figure and per-image values in one column. */
+interface CellValues {
+  acc1: number;
+  runId: string;
+  v: ColumnValues;
+}
+
+/** The map key of a route job's correctness: `<route>` or `<route>/<variant>`. */
+export function jobKey(j: { route: string; variant?: string }): string {
+  return j.variant === undefined ? j.route : `${j.route}/${j.variant}`;
+}
+
+/** The child's own figure for a column: the route's acc1, or the few-shot mean over seeds. */
+function cellAcc1(cell: CellResult, route: string, shots?: number): number | undefined {
+  if (route === 'zero-shot') return cell.routes.find((r) => r.route === 'zero-shot')?.acc1;
+  if (route === 'probe')
+    return cell.routes.find((r) => r.route === 'probe' && r.variant === 'all')?.acc1;
+  const base = route.startsWith('coop-') ? 'coop' : 'probe';
+  return cell.fewShot.find((f) => f.route === base && f.shots === shots)?.acc1.mean;
+}
