@@ -8,11 +8,15 @@
 //  2. Feed rate, with the tiny test bundle (inference costs next to nothing, so the figure is how
 //     fast images reach the model): a whole run vs boto3 + PIL + the HF CLIPImageProcessor steps
 //     in a Pool of the same number of processes over the same objects (bench/feed_boto3.py).
+//  3. Dataset formats, with the tiny bundle: whole runs over the same images as an ImageFolder
+//     and as WebDataset tars, with the image reads the worker sent (one GET per image against a
+//     few ranged GETs per shard).
 // Every figure: median of BENCH_REPEATS after a warm-up; before each whole run the bench bundle's
 // embedding space is emptied, so nothing is reused (checked). The gpu worker's longest event-loop stall per run comes from
 // bench/worker-stall-probe.ts preloaded into it
 // (asked over an IPC channel). Knobs: BENCH_IMAGES (default 1000),
-// BENCH_REPEATS, BENCH_THREADS (ORT intra-op threads, decode pool threads, Python processes).
+// BENCH_REPEATS, BENCH_THREADS (ORT intra-op threads, decode pool threads, Python processes),
+// BENCH_ROWS=formats (part 3 only).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,13 +27,14 @@ import { pathToFileURL } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { type ClipevalEnv, loadEnv } from '../core/config/env';
 import { EXTRACTION_ONLY, parseRunSpec, type PreprocessingMode } from '../core/config/run-spec';
-import { loadBundle } from '../core/model/bundle';
+import { loadBundle, type ModelBundle } from '../core/model/bundle';
 import { DecodePool } from '../core/model/image/decode-pool';
 import { embedImages } from '../core/model/image/embed-images';
 import { ImageEncoder } from '../core/model/onnx/encoders';
 import { spaceOf } from '../core/embeddings/shard-key';
 import { keys } from '../core/storage/keys';
 import { ObjectStore } from '../core/storage/object-store';
+import { exportDatasetAsWebDataset } from '../client/datasets';
 import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
 import { hasPollers } from '../client/preflight';
 import { stackUp } from '../infra/local-stack/stack';
@@ -50,6 +55,8 @@ import {
 } from './stats';
 
 const N = Number(process.env.BENCH_IMAGES ?? 1000);
+/** BENCH_ROWS=formats: only the ImageFolder vs WebDataset rows (tiny bundle). */
+const FORMATS_ONLY = process.env.BENCH_ROWS === 'formats';
 const THREADS = MAX_THREADS;
 const extraction = { batchSize: 32, concurrency: 8, parallelism: 2, heartbeatTimeoutSeconds: 120 };
 // About 6 shards or more, so 2 at once keep the worker busy.
@@ -69,12 +76,18 @@ async function uploadImages(store: ObjectStore, prefix: string): Promise<string[
   return keys;
 }
 
-/** The gpu worker's longest event-loop stall since the previous call (its preloaded probe). */
-async function workerStallMs(gpu: ChildProcess): Promise<number> {
+interface ProbeReply {
+  stallMs: number;
+  /** S3 requests the worker sent, by command (`GetObject (ranged)` for ranged reads). */
+  requests: Record<string, number>;
+}
+
+/** The gpu worker's longest event-loop stall and its S3 requests since the previous call. */
+async function workerProbe(gpu: ChildProcess): Promise<ProbeReply> {
   const answer = once(gpu, 'message', { signal: AbortSignal.timeout(10_000) });
   gpu.send('stall');
-  const [reply] = (await answer) as [{ stallMs: number }];
-  return reply.stallMs;
+  const [reply] = (await answer) as [ProbeReply];
+  return reply;
 }
 
 interface Stack {
@@ -90,6 +103,7 @@ interface WholeRun {
   ips: number;
   stallMs: number;
   shards: number;
+  requests: Record<string, number>;
 }
 
 /** One whole extraction run of `bundle` over `prefix`, timed from start to result. */
@@ -110,24 +124,24 @@ async function wholeRun(
   const b = await loadBundle(bundle);
   const { space } = spaceOf(b, { preprocessing, imageGraph: 'fp32' });
   for (const o of await store.list(keys.embeddingSpacePrefix(space))) await store.delete(o.key);
-  await workerStallMs(gpu); // starts the stall window here
+  await workerProbe(gpu); // starts the stall and request windows here
   const t0 = performance.now();
   const { runId } = await startEvaluation(client, env, spec);
   const outcome = await Promise.race([waitForRun(client, runId), died]);
   const seconds = (performance.now() - t0) / 1000;
-  const stallMs = await workerStallMs(gpu);
+  const { stallMs, requests } = await workerProbe(gpu);
   if (outcome.status !== 'COMPLETED') throw new Error(`run ${runId}: ${outcome.status}`);
   const x = outcome.summary.extraction;
   if (x.shardsReused > 0)
     throw new Error(`run ${runId} reused ${x.shardsReused} shards: its figure would not be a rate`);
   if (x.imagesDone !== N) throw new Error(`run ${runId} embedded ${x.imagesDone} of ${N} images`);
-  return { ips: x.imagesDone / seconds, stallMs, shards: x.shards };
+  return { ips: x.imagesDone / seconds, stallMs, shards: x.shards, requests };
 }
 
 /** REPEATS whole runs after a warm-up run (which pays bundle verification and sessions). */
 async function wholeRuns(
   ...args: Parameters<typeof wholeRun>
-): Promise<{ ips: number[]; stallMs: number; shards: number }> {
+): Promise<{ ips: number[]; stallMs: number; shards: number; requests: Record<string, number> }> {
   await wholeRun(...args);
   const runs: WholeRun[] = [];
   for (let r = 0; r < REPEATS; r++) runs.push(await wholeRun(...args));
@@ -135,26 +149,22 @@ async function wholeRuns(
     ips: runs.map((r) => r.ips),
     stallMs: Math.max(...runs.map((r) => r.stallMs)),
     shards: runs[0]!.shards,
+    requests: runs[0]!.requests, // the same every run: nothing is reused
   };
 }
 
-async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  ensureBundle(BENCH_BUNDLE);
-  const stack = await stackUp();
-  Object.assign(process.env, stack.env, {
-    CLIPEVAL_ORT_THREADS: String(THREADS),
-    CLIPEVAL_DECODE_THREADS: String(THREADS),
-  });
-  const env = loadEnv();
-  const store = ObjectStore.connect(env.s3);
-  const prefix = `bench/images-${N}/`;
-  const keys = await uploadImages(store, prefix);
-  const bundle = await loadBundle(BENCH_BUNDLE);
+/** A run's image reads: whole-object GETs and ranged GETs (the rest are the shard writes' puts). */
+const reads = (r: Record<string, number>) =>
+  `${r.GetObject ?? 0} GET + ${r['GetObject (ranged)'] ?? 0} ranged GET`;
+
+/** The bare loop: the same objects from S3, the same pipeline, nothing written (img/s per repeat). */
+async function bareLoop(
+  store: ObjectStore,
+  keys: string[],
+  bundle: ModelBundle,
+): Promise<number[]> {
   const p = bundle.manifest.preprocessing;
   const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
-
-  // 1a. the bare loop: the same objects from S3, the same pipeline, nothing written.
   console.error('bare loop ...');
   const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
   const pool = new DecodePool(THREADS);
@@ -173,6 +183,70 @@ async function main(): Promise<void> {
   });
   await pool.close();
   await encoder.close();
+  return bare;
+}
+
+/**
+ * The same images as CLIP_benchmark-style WebDataset tars (written once by `clipeval dataset
+ * export-wds`'s code), for the format rows: tars of 250 samples.
+ */
+async function uploadWebDataset(env: ClipevalEnv, store: ObjectStore, prefix: string) {
+  const out = store.uri(`bench/images-${N}-wds/`);
+  console.error(`WebDataset of the same images at ${out} ...`);
+  await exportDatasetAsWebDataset(
+    env,
+    { uri: store.uri(prefix), out },
+    { maxSamplesPerTar: 250, maxTarBytes: 256 * 1024 * 1024 },
+  );
+  return out;
+}
+
+type Runs = Awaited<ReturnType<typeof wholeRuns>>;
+
+/** ImageFolder vs WebDataset: the same images, whole runs, img/s and the worker's image reads. */
+function printFormatRows(folder: Runs, wds: Runs): void {
+  const [f, w] = [summarize(folder.ips), summarize(wds.ips)];
+  console.log(
+    benchHeader('Dataset formats (`npm run bench:extract`)', [
+      `the same ${N} photo-like JPEG 640x480, as an ImageFolder (one object each) and as WebDataset tars of 250 (written by export-wds's code); tiny test bundle (fp32), exact preprocessing, shards of ~${BASE_SHARD}`,
+      `gpu worker process: ORT ${THREADS} intra-op, decode pool ${THREADS}; requests counted in the worker (S3Client.send), per run`,
+    ]),
+  );
+  console.log(
+    markdownTable(
+      ['dataset format', 'img/s median (min-max)', 'ratio', 'worker image reads per run', 'shards'],
+      [
+        ['ImageFolder', spread(f), '1.00x', reads(folder.requests), String(folder.shards)],
+        [
+          'WebDataset (tars)',
+          spread(w),
+          ratio(w.median, f.median),
+          reads(wds.requests),
+          String(wds.shards),
+        ],
+      ],
+    ),
+  );
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  ensureBundle(BENCH_BUNDLE);
+  const stack = await stackUp();
+  Object.assign(process.env, stack.env, {
+    CLIPEVAL_ORT_THREADS: String(THREADS),
+    CLIPEVAL_DECODE_THREADS: String(THREADS),
+  });
+  const env = loadEnv();
+  const store = ObjectStore.connect(env.s3);
+  const prefix = `bench/images-${N}/`;
+  const keys = await uploadImages(store, prefix);
+  const bundle = await loadBundle(BENCH_BUNDLE);
+  const p = bundle.manifest.preprocessing;
+
+  // 1a. the bare loop (not with BENCH_ROWS=formats).
+  const bare = FORMATS_ONLY ? [] : await bareLoop(store, keys, bundle);
+  const wdsUri = await uploadWebDataset(env, store, prefix);
 
   // 1b/2a. whole runs: planning here (cpu worker), extraction in a gpu worker process as deployed.
   const workers = await startInProcessWorkers(env, ['cpu']);
@@ -187,7 +261,7 @@ async function main(): Promise<void> {
     ],
     { env: process.env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
   );
-  let whole, feed, feedFast;
+  let whole, feed, feedFast, feedWds;
   let gpuPeakKiB = NaN;
   try {
     const died = new Promise<never>((_, reject) =>
@@ -200,12 +274,18 @@ async function main(): Promise<void> {
     const ctx = { client, env, store, gpu, died };
     while (!(await hasPollers(client, env.temporal.namespace, env.queues.gpu, 'activity')))
       await sleep(200);
-    console.error('whole runs, ViT-B/32 ...');
-    whole = await wholeRuns(ctx, store.uri(prefix), BENCH_BUNDLE);
+    if (!FORMATS_ONLY) {
+      console.error('whole runs, ViT-B/32 ...');
+      whole = await wholeRuns(ctx, store.uri(prefix), BENCH_BUNDLE);
+    }
     console.error('whole runs, tiny bundle (feed rate) ...');
     feed = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE);
-    console.error('whole runs, tiny bundle, fast preprocessing (feed rate) ...');
-    feedFast = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE, 'fast');
+    console.error('whole runs, tiny bundle, the same images as WebDataset tars ...');
+    feedWds = await wholeRuns(ctx, wdsUri, TINY_BUNDLE);
+    if (!FORMATS_ONLY) {
+      console.error('whole runs, tiny bundle, fast preprocessing (feed rate) ...');
+      feedFast = await wholeRuns(ctx, store.uri(prefix), TINY_BUNDLE, 'fast');
+    }
     gpuPeakKiB = Number(
       /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${gpu.pid}/status`, 'utf8'))?.[1] ?? NaN,
     );
@@ -213,6 +293,9 @@ async function main(): Promise<void> {
     gpu.kill('SIGTERM');
     await workers.stop();
   }
+
+  printFormatRows(feed, feedWds);
+  if (FORMATS_ONLY || !whole || !feedFast) return;
 
   // 2b. the feed-rate reference over the same objects.
   console.error('boto3 + PIL + HF processor pool ...');
