@@ -153,7 +153,7 @@ async function wholeRuns(
   };
 }
 
-/** A run's image reads: whole-object GETs and ranged GETs (the rest are the shard writes' puts). */
+/** A run's GetObject requests: whole objects (images, shard manifests) and ranged (tar blocks). */
 const reads = (r: Record<string, number>) =>
   `${r.GetObject ?? 0} GET + ${r['GetObject (ranged)'] ?? 0} ranged GET`;
 
@@ -214,7 +214,13 @@ function printFormatRows(folder: Runs, wds: Runs): void {
   );
   console.log(
     markdownTable(
-      ['dataset format', 'img/s median (min-max)', 'ratio', 'worker image reads per run', 'shards'],
+      [
+        'dataset format',
+        'img/s median (min-max)',
+        'ratio',
+        'worker GetObject per run (images, shard manifests)',
+        'shards',
+      ],
       [
         ['ImageFolder', spread(f), '1.00x', reads(folder.requests), String(folder.shards)],
         [
