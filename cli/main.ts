@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // clipeval command-line client. Exit codes: 0 success, 1 run failed, 2 bad input or unreachable
 // service, 3 a scheduled run regressed (client/exit-codes.ts).
+import { positiveInteger } from './options';
 import type { Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
@@ -215,9 +216,7 @@ program
   .option('--json', 'machine-readable output')
   .action(
     withExitCode(async (opts: { limit: string; json?: boolean }) => {
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1)
-        throw new UsageError(`--limit must be a positive integer, got "${opts.limit}"`);
+      const limit = positiveInteger('--limit', opts.limit);
       const { client } = await connect();
       const runs = await listEvaluations(client, { limit });
       console.log(opts.json ? terminalJson(runs, 2) : formatRunList(runs));

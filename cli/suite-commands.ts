@@ -1,4 +1,5 @@
 /** @file `clipeval suite ...`: thin wrappers over client/suites.ts, and `suite report`. */
+import { positiveInteger } from './options';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -133,9 +134,7 @@ export function addSuiteCommands(program: Command, connect: Connect): void {
     .option('--json', 'machine-readable output')
     .action(
       withExitCode(async (opts: { limit: string; json?: boolean }) => {
-        const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 1)
-          throw new UsageError(`--limit must be a positive integer, got "${opts.limit}"`);
+        const limit = positiveInteger('--limit', opts.limit);
         const { client } = await connect();
         const suites = await listSuites(client, { limit });
         console.log(opts.json ? terminalJson(suites, 2) : formatSuiteList(suites));

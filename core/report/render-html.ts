@@ -6,19 +6,24 @@
 import type { RenderedChart } from './charts';
 import type { ReportData } from './report-data';
 
-/** The page for one run: its report data, with the charts rendered from it. */
-export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): string {
-  const chart = (name: string) => charts.filter((c) => c.name === name);
-  const confusions = charts.filter((c) => c.name.startsWith('confusion-'));
+/** A self-contained page's head: its CSP (no scripts, no outside requests), title and style. */
+export function pageHead(title: string, css: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>clipeval report ${escapeHtml(data.runId)}</title>
-<style>${CSS}</style>
-</head>
+<title>${escapeHtml(title)}</title>
+<style>${css}</style>
+</head>`;
+}
+
+/** The page for one run: its report data, with the charts rendered from it. */
+export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): string {
+  const chart = (name: string) => charts.filter((c) => c.name === name);
+  const confusions = charts.filter((c) => c.name.startsWith('confusion-'));
+  return `${pageHead(`clipeval report ${data.runId}`, CSS)}
 <body>
 <h1>clipeval report: ${escapeHtml(data.runId)}</h1>
 <p class="meta">Dataset ${code(data.dataset.uri)} · model ${escapeHtml(data.model.name)} · written ${escapeHtml(data.generatedAt)}</p>

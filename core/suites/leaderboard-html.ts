@@ -4,7 +4,7 @@
  * goes through escapeHtml; only Vega's SVGs (which escape their own text) are inlined as they are.
  */
 import { type RenderedChart, renderChart } from '../report/charts';
-import { CSP, CSS, escapeHtml, figures, section, table } from '../report/render-html';
+import { CSS, escapeHtml, figures, pageHead, section, table } from '../report/render-html';
 import type { Leaderboard, LeaderboardCell } from './leaderboard';
 import { leaderboardChartSpecs } from './leaderboard-charts';
 
@@ -13,15 +13,7 @@ export async function renderLeaderboardHtml(board: Leaderboard): Promise<string>
   // One at a time: each Vega view holds its scenegraph until finalised.
   for (const spec of leaderboardChartSpecs(board)) charts.push(await renderChart(spec));
   const chart = (prefix: string) => charts.filter((c) => c.name.startsWith(prefix));
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>clipeval leaderboard ${escapeHtml(board.suiteId)}</title>
-<style>${CSS}${EXTRA_CSS}</style>
-</head>
+  return `${pageHead(`clipeval leaderboard ${board.suiteId}`, CSS + EXTRA_CSS)}
 <body>
 <h1>clipeval leaderboard: ${escapeHtml(board.suiteId)}</h1>
 <p class="meta">${board.models.length} model(s) x ${board.datasets.length} dataset(s) · written ${escapeHtml(board.generatedAt)}</p>
