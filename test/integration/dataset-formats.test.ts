@@ -177,13 +177,17 @@ describe('WebDataset and Parquet give the run an ImageFolder gives', () => {
 });
 
 describe('content addressing over containers', () => {
-  it('a re-uploaded tar re-encodes only the shards with its samples; the same bytes re-encode nothing', async () => {
+  it('a second run reuses every shard of both formats; a re-uploaded tar re-encodes only the shards with its samples', async () => {
     const first = runs.wds ?? (await evaluate(uris.wds, 'zero-shot'));
     const tar = `${parseS3Uri(uris.wds).key}train/0.tar`;
     const bytes = await store.requireBytes(tar);
     await store.putBytes(tar, bytes); // the same bytes: the same ETag
     const same = await evaluate(uris.wds, 'zero-shot');
     expect(same.summary.extraction.shardsReused).toBe(same.summary.extraction.shards);
+    const parquetAgain = await evaluate(uris.parquet, 'zero-shot');
+    expect(parquetAgain.summary.extraction.shardsReused).toBe(
+      parquetAgain.summary.extraction.shards,
+    );
 
     // Zeros after the end of the archive: every member is unchanged, the ETag is not.
     await store.putBytes(tar, Buffer.concat([bytes, Buffer.alloc(512)]));
