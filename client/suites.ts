@@ -141,6 +141,7 @@ export async function resumeSuite(client: Client, suiteId: string): Promise<Suit
     if (outcome.status === 'COMPLETED' && outcome.summary.failed.length === 0)
       throw new UsageError(`Suite "${suiteId}" completed every cell, nothing to resume.`);
   }
+  await refuseWhileCellsClose(client, suiteId);
   const started = (await handle.fetchHistory()).events?.[0]
     ?.workflowExecutionStartedEventAttributes;
   const taskQueue = started?.taskQueue?.name;
@@ -167,6 +168,22 @@ export async function resumeSuite(client: Client, suiteId: string): Promise<Suit
     throw err;
   }
   return { suiteId, resumed: true, previousStatus: status };
+}
+
+/**
+ * A terminated suite's children were asked to cancel (their parent-close policy) and close once a
+ * worker runs their cancellation; one still running would make the resumed suite's child of the
+ * same id fail to start, so resuming waits for them to close.
+ */
+async function refuseWhileCellsClose(client: Client, suiteId: string): Promise<void> {
+  const open: string[] = [];
+  const query = `ParentWorkflowId = "${suiteId}" AND ExecutionStatus = "Running"`;
+  for await (const w of client.workflow.list({ query })) open.push(w.workflowId);
+  if (open.length === 0) return;
+  throw new UsageError(
+    `Suite "${suiteId}" stopped, but ${open.length} of its cells still run${open.length > 1 ? '' : 's'} (asked to cancel when the suite stopped; they close once a worker handles it): ${open.slice(0, 5).join(', ')}${open.length > 5 ? ', ...' : ''}. ` +
+      `Start a worker if none runs, wait for them to close (clipeval status <run id>), then resume again.`,
+  );
 }
 
 /** Requests cancellation: the suite closes CANCELLED and its running children are cancelled. */

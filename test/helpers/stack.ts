@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync } from 'node:fs';
+import { cpSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -80,6 +80,21 @@ export async function uploadTinyBundle(env: ClipevalEnv): Promise<string> {
   const bundle = await loadBundle(TINY_BUNDLE);
   const uri = `s3://${env.s3.bucket}/models/tiny-${bundle.hash.slice(0, 16)}/`;
   await withStore(env, env.s3.bucket, (store) => uploadBundle(store, TINY_BUNDLE, uri));
+  return uri;
+}
+
+/**
+ * The tiny bundle renamed (bundle.json's sha256 is a bundle's identity and embedding space): a
+ * second model with its own shards. A byte-identical copy under another prefix would share the
+ * first model's embedding space and shards.
+ */
+export async function uploadRenamedTinyBundle(env: ClipevalEnv, name: string): Promise<string> {
+  const copy = join(mkdtempSync(join(tmpdir(), 'renamed-bundle-')), name);
+  cpSync(TINY_BUNDLE, copy, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(copy, 'bundle.json'), 'utf8')) as object;
+  writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ ...manifest, name }));
+  const uri = `s3://${env.s3.bucket}/models/${uniqueId(name)}/`;
+  await withStore(env, env.s3.bucket, (store) => uploadBundle(store, copy, uri));
   return uri;
 }
 
@@ -180,11 +195,24 @@ export function spawnGpuWorker(
   env: ClipevalEnv,
   extraEnv: Record<string, string> = {},
 ): ChildProcess & { logPath: string } {
-  const logPath = join(mkdtempSync(join(tmpdir(), 'clipeval-gpu-')), 'worker.log');
+  return spawnWorkerProcess(env, 'gpu', extraEnv);
+}
+
+/**
+ * A real worker process (workers/gpu.ts, or workers/all.ts: workflows and every activity) on this
+ * file's private queues, logging to a file: what a test SIGKILLs to play a dead machine.
+ */
+export function spawnWorkerProcess(
+  env: ClipevalEnv,
+  entry: 'gpu' | 'all',
+  extraEnv: Record<string, string> = {},
+): ChildProcess & { logPath: string } {
+  const logPath = join(mkdtempSync(join(tmpdir(), `clipeval-${entry}-`)), 'worker.log');
   const log = openSync(logPath, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join('workers', 'gpu.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('workers', `${entry}.ts`)], {
     env: {
       ...process.env,
+      CLIPEVAL_CPU_QUEUE: env.queues.cpu,
       CLIPEVAL_GPU_QUEUE: env.queues.gpu,
       CLIPEVAL_BUNDLE_CACHE: mkdtempSync(join(tmpdir(), 'clipeval-bundles-')),
       ...extraEnv,

@@ -1,9 +1,8 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SuiteSpecInput, parseSuiteSpec } from '../../core/config/suite-spec';
-import { uploadBundle } from '../../core/model/bundle';
 import type { RouteResultFile, RouteSummary } from '../../core/routes/route-result';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import type { FewShotTable } from '../../core/runs/summary';
@@ -18,7 +17,6 @@ import {
   waitForSuite,
 } from '../../client/suites';
 import type { EvaluationSummary, SuiteSummary } from '../../workflows/progress';
-import { TINY_BUNDLE } from '../helpers/fixtures';
 import { syntheticDataset } from '../../core/dataset/synthetic';
 import {
   type TestPipeline,
@@ -27,6 +25,7 @@ import {
   startPipeline,
   testStore,
   uniqueId,
+  uploadRenamedTinyBundle,
   uploadShapes,
 } from '../helpers/stack';
 
@@ -42,16 +41,7 @@ let emptyPrefix: string;
 beforeAll(async () => {
   pipeline = await startPipeline();
   const { env } = pipeline;
-  // A second model: the tiny bundle under another name, so bundle.json (whose sha256 is the
-  // bundle's identity and embedding space) differs. A byte-identical copy under another prefix
-  // would share the first model's embedding space and shards.
-  const copy = join(mkdtempSync(join(tmpdir(), 'suite-bundle-')), 'tiny-b');
-  cpSync(TINY_BUNDLE, copy, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(copy, 'bundle.json'), 'utf8')) as { name: string };
-  writeFileSync(join(copy, 'bundle.json'), JSON.stringify({ ...manifest, name: 'random-tiny-b' }));
-  const second = `s3://${env.s3.bucket}/models/${uniqueId('tiny-b')}/`;
-  const store = testStore(env);
-  await uploadBundle(store, copy, second);
+  const second = await uploadRenamedTinyBundle(env, 'random-tiny-b');
   models.push({ name: 'tiny-a', bundle: pipeline.bundle }, { name: 'tiny-b', bundle: second });
   for (const name of ['shapes1', 'shapes2', 'shapes3']) {
     const { uri } = await uploadShapes(env, { train: 4, val: 1, test: 3 }, { label: name });
@@ -59,7 +49,6 @@ beforeAll(async () => {
   }
   emptyPrefix = `${uniqueId('empty')}/`;
   datasets.push({ name: 'late', uri: `s3://${env.s3.bucket}/${emptyPrefix}` });
-  store.client.destroy();
 }, 300_000);
 afterAll(() => pipeline.close());
 
@@ -292,8 +281,11 @@ describe('suites from the CLI', () => {
     expect((await runCli(['suite', 'status', id], { env: pipeline.env })).code).toBe(2);
   }, 120_000);
 
-  it('creates a suite schedule whose action starts evaluateSuite', async () => {
-    const file = write(`${yaml(datasets.slice(0, 1))}\n`);
+  it('creates a suite schedule whose action starts evaluateSuite, and a trigger runs it', async () => {
+    // The first suite's run settings, so the same shards are asked for.
+    const run =
+      'run: { shardSize: 8, coop: { epochs: 1, nCtx: 2 }, fewShot: { shots: [1, 2], seeds: [1] } }';
+    const file = write(`${yaml(datasets.slice(0, 1))}\n${run}\n`);
     const id = uniqueId('zoo');
     const r = await runCli(
       ['schedule', 'create', id, '--cron', '0 2 * * *', '--suite', file, '--paused'],
@@ -303,6 +295,28 @@ describe('suites from the CLI', () => {
     const d = await pipeline.client.schedule.getHandle(id).describe();
     expect(d.action.workflowType).toBe('evaluateSuite');
     expect(d.memo?.dataset).toBe('suite: 2 models x 1 datasets');
+    // Triggered (as the nightly cron would fire it), the suite runs under the schedule's own id
+    // and time, writes its leaderboard, and encodes no image the earlier suites encoded.
+    const t = await runCli(['schedule', 'trigger', id], { env: pipeline.env });
+    expect(t.code, t.stderr).toBe(0);
+    let suiteId: string | undefined;
+    for (let i = 0; i < 300 && !suiteId; i++) {
+      const recent = (await pipeline.client.schedule.getHandle(id).describe()).info.recentActions;
+      suiteId = recent[0]?.action.workflow.workflowId;
+      if (!suiteId) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(suiteId).toMatch(new RegExp(`^${id}-`));
+    const outcome = await waitForSuite(pipeline.client, suiteId!);
+    if (outcome.status !== 'COMPLETED') expect.fail(JSON.stringify(outcome));
+    expect(outcome.summary).toMatchObject({ cells: 2, completed: 2, failed: [] });
+    for (const m of models) {
+      const child = await childSummary(suiteCellRunId(suiteId!, m.name, 'shapes1'));
+      expect(child.extraction.shardsReused).toBe(child.extraction.shards);
+    }
+    const board = await testStore(pipeline.env).requireJson<Leaderboard>(
+      keys.leaderboard(suiteId!, 'leaderboard.json'),
+    );
+    expect(board.rows.map((r) => r.model)).toEqual(['tiny-a', 'tiny-b']);
     await pipeline.client.schedule.getHandle(id).delete();
     const long = await runCli(
       ['schedule', 'create', 'x'.repeat(40), '--cron', '0 2 * * *', '--suite', file],
@@ -310,5 +324,5 @@ describe('suites from the CLI', () => {
     );
     expect(long.code).toBe(2);
     expect(long.stderr).toMatch(/at most 39 characters/);
-  }, 180_000);
+  }, 600_000);
 });
