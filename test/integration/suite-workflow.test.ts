@@ -94,14 +94,36 @@ describe('evaluateSuite', () => {
       /^Dataset s3:\/\/.* is empty: no objects under this prefix/,
     );
     const executions: string[] = [];
-    for await (const w of pipeline.client.workflow.list({ query: `WorkflowId = "${suiteId}"` }))
+    const histories: { events: number; children: number; resultBytes: number }[] = [];
+    for await (const w of pipeline.client.workflow.list({ query: `WorkflowId = "${suiteId}"` })) {
       executions.push(w.status.name);
+      const h = await pipeline.client.workflow.getHandle(suiteId, w.runId).fetchHistory();
+      const events = h.events ?? [];
+      histories.push({
+        events: events.length,
+        children: events.filter((e) => e.childWorkflowExecutionStartedEventAttributes).length,
+        resultBytes: events.reduce(
+          (sum, e) =>
+            sum +
+            (e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads ?? []).reduce(
+              (t, p) => t + (p.data?.length ?? 0),
+              0,
+            ),
+          0,
+        ),
+      });
+    }
     expect(executions.sort()).toEqual([
       'COMPLETED',
       'CONTINUED_AS_NEW',
       'CONTINUED_AS_NEW',
       'CONTINUED_AS_NEW',
     ]);
+    // What the 100-children bound rests on (docs/operations.md, History limits): an execution's
+    // history grows by a bounded number of events per child, so 100 children stay far inside
+    // Temporal's 50,000 events; the bytes are the children's results (EvaluationSummary).
+    console.info(`suite history per execution: ${JSON.stringify(histories)}`);
+    for (const h of histories) expect(h.events).toBeLessThanOrEqual(40 + 12 * h.children);
   });
 
   it("writes a leaderboard whose cells are the children's own metrics", async () => {
