@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRunSpec } from '../../core/config/run-spec';
 import { loadBundle, uploadBundle } from '../../core/model/bundle';
+import { ImageEncoder } from '../../core/model/onnx/encoders';
 import { ObjectStore } from '../../core/storage/object-store';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { VENV_PYTHON } from '../helpers/python';
@@ -23,6 +24,7 @@ const CONFIG = {
 let pipeline: TestPipeline;
 let dir: string;
 let bundleUri: string;
+let bundleDir: string;
 
 beforeAll(async () => {
   pipeline = await startPipeline();
@@ -33,6 +35,7 @@ beforeAll(async () => {
   const args = ['--open-clip', config, '--random-init', 'open-clip', '--seed', '1', '--out', out];
   const r = spawnSync(VENV_PYTHON, [EXPORT, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`export failed: ${r.stderr}`);
+  bundleDir = out;
   const bundle = await loadBundle(out);
   expect(bundle.manifest.family).toBe('open-clip');
   bundleUri = `s3://${pipeline.env.s3.bucket}/models/open-clip-${bundle.hash.slice(0, 16)}/`;
@@ -44,6 +47,23 @@ afterAll(async () => {
 });
 
 describe('an OpenCLIP-exported bundle', () => {
+  it('has an fp16 image graph that opens (no ONNX Runtime crash) and agrees with fp32', async () => {
+    const bundle = await loadBundle(bundleDir);
+    const fp32 = await ImageEncoder.create(bundle, { threads: 1 });
+    const fp16 = await ImageEncoder.create(bundle, { threads: 1, precision: 'fp16' });
+    const n = 3;
+    const pixels = fp32.allocate(n).map((_, i) => (i * 7919) % 256);
+    const a = await fp32.encode(pixels.slice(), n);
+    const b = await fp16.encode(pixels.slice(), n);
+    await Promise.all([fp32.close(), fp16.close()]);
+    const d = a.length / n;
+    for (let i = 0; i < n; i++) {
+      let cos = 0;
+      for (let j = 0; j < d; j++) cos += a[i * d + j]! * b[i * d + j]!;
+      expect(cos).toBeGreaterThanOrEqual(0.999); // the exporter's fp16 bound (unit vectors)
+    }
+  }, 120_000);
+
   it('runs zero-shot, CoOp and the probe to completion', async () => {
     const { uri } = await uploadShapes(
       pipeline.env,

@@ -76,14 +76,14 @@ describe('bundle families and tokenizer flavours', () => {
 });
 
 describe('graph choice on an open-clip bundle', () => {
-  it('says why an open-clip bundle has no fp16 image graph', async () => {
+  it('says to re-export an open-clip bundle exported without an fp16 image graph', async () => {
     const dir = variant((m) => {
       m.family = 'open-clip';
       const image = (m.graphs as { image: { variants: Record<string, unknown> } }).image;
       delete image.variants.fp16;
     });
     await expect(ImageEncoder.create(await loadBundle(dir), { precision: 'fp16' })).rejects.toThrow(
-      /writes no fp16 graph for OpenCLIP models/,
+      /no fp16 image graph: re-export it with infra\/exporter\/export.py/,
     );
   });
 });

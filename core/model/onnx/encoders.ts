@@ -59,15 +59,22 @@ export function selectGraph(
       ? 're-export it with --int8'
       : which !== 'image'
         ? 'fp16 graphs exist for the image tower only'
-        : bundle.manifest.family === 'open-clip'
-          ? 'the exporter writes no fp16 graph for OpenCLIP models (docs/models.md#model-families)'
-          : 're-export it with infra/exporter/export.py (every HF export writes one)';
+        : 're-export it with infra/exporter/export.py (every export writes one; OpenCLIP exports before fp16 support did not)';
   // Runs choose the graph in their spec or through the planning worker's environment: say where.
   throw new BundleError(
     `Bundle ${bundle.manifest.name} (${bundle.dir}) has no ${precision} ${which} graph: ${how}, ` +
       'or use precision fp32 (extraction.imageGraph in the run spec, else CLIPEVAL_IMAGE_GRAPH)',
   );
 }
+
+/**
+ * Left out of fp16 graphs' sessions: ONNX Runtime's NCHWc layout transformer (CPU provider only)
+ * crashes the process (SIGSEGV, ORT 1.30 and 1.31) creating a session on an OpenCLIP fp16 image
+ * graph, where the fp16 converter wraps the attention in Casts. fp16 graphs are meant for GPU
+ * providers, where the transformer does not apply; for fp32 and int8 graphs it stays on (it
+ * speeds up ResNet towers on CPUs).
+ */
+const FP16_DISABLED_OPTIMIZERS = ['NchwcTransformer'];
 
 async function openGraph(
   bundle: ModelBundle,
@@ -77,6 +84,7 @@ async function openGraph(
   const thread = await SessionThread.start(bundleFile(bundle, graph.file), {
     providers: opts.providers ?? DEFAULT_PROVIDERS,
     threads: opts.threads ?? 0, // 0: ONNX Runtime picks (all physical cores)
+    ...(opts.precision === 'fp16' ? { disabledOptimizers: FP16_DISABLED_OPTIMIZERS } : {}),
   });
   if (!thread.inputNames.includes(graph.input) || !thread.outputNames.includes(graph.output)) {
     await thread.close();

@@ -38,6 +38,9 @@ const cached = {};
         intraOpNumThreads: workerData.threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        ...(workerData.disabledOptimizers.length
+          ? { extra: { optimization: { disable_specified_optimizers: workerData.disabledOptimizers.join(',') } } }
+          : {}),
       });
       parentPort.postMessage({ type: 'ready', provider: ep, inputNames: session.inputNames, outputNames: session.outputNames, failures });
       return;
@@ -127,13 +130,19 @@ export class SessionThread {
    */
   static async start(
     model: string | Uint8Array,
-    opts: { providers: readonly ExecutionProvider[]; threads: number },
+    opts: {
+      providers: readonly ExecutionProvider[];
+      threads: number;
+      /** ONNX Runtime graph optimizers to leave out (by name), e.g. one a graph is known to crash. */
+      disabledOptimizers?: readonly string[];
+    },
   ): Promise<SessionThread> {
     const worker = startEvalThread(THREAD_SOURCE, {
       ortPath: require.resolve('onnxruntime-node'),
       model,
       providers: opts.providers,
       threads: opts.threads,
+      disabledOptimizers: opts.disabledOptimizers ?? [],
     });
     type Ready = {
       type: 'ready';

@@ -54,10 +54,11 @@ class Uint8ImageEncoder(torch.nn.Module):
 def export_uint8_image(model, out: Path, preprocessing: dict) -> dict:
     """Writes the fp32 and fp16 uint8 graphs; returns their bundle.json entries (graphs.image.variants).
 
-    OpenCLIP models get no fp16 graph: the converter's output for OpenCLIP's attention (a tensor
-    read twice, cast twice; see _drop_repeated_nodes) passes ONNX's full check but crashes ONNX
-    Runtime 1.31.1 (segmentation fault in its NchwcTransformer, CPU provider) when a session is
-    created. A bundle without the variant refuses precision fp16 with a clear message.
+    An OpenCLIP model's fp16 graph (its attention reads a tensor twice, cast twice; see
+    _drop_repeated_nodes) passes ONNX's full check but crashes ONNX Runtime 1.30/1.31 (SIGSEGV in
+    the CPU provider's NchwcTransformer) when a session is created with every optimizer on, so
+    clipeval opens fp16 graphs without that optimizer (core/model/onnx/encoders.ts), as the check
+    here does (pixels_check.run).
     """
     table = normalisation_table(preprocessing["rescale"], preprocessing["mean"], preprocessing["std"])
     size = as_towers(model).image_size
@@ -76,8 +77,6 @@ def export_uint8_image(model, out: Path, preprocessing: dict) -> dict:
             do_constant_folding=True,
         )
     onnx.checker.check_model(onnx.load(str(path)))
-    if as_towers(model).family == "open-clip":
-        return {"fp32": variant("fp32")}
     to_fp16(path, out / FILES["fp16"])
     return {name: variant(name) for name in ("fp32", "fp16")}
 

@@ -71,7 +71,15 @@ def test_bundle_records_family_tokenizer_and_preprocessing(exported):
     assert (bundle["preprocessing"]["resize"], cfg["resize_mode"]) == ("shortest-edge", "shortest")
     tower = {"vit-b-32": "VisionTransformer", "rn50": "ModifiedResNet"}[name]
     assert bundle["architecture"]["vision"]["tower"] == tower
-    assert set(bundle["graphs"]["image"]["variants"]) == {"fp32"}  # no fp16 graph for OpenCLIP (see pixels_graphs.py)
+    assert set(bundle["graphs"]["image"]["variants"]) == {"fp32", "fp16"}
+
+
+def test_fp16_graph_opens_and_agrees_with_fp32(exported):
+    """The fp16 image graph (for GPU providers) opens in ONNX Runtime without the NCHWc transformer
+    that crashes on it, and stays within the exporter's fp16 bounds (cosine >= 0.999, max abs <= 0.02)."""
+    _, _, _, report = exported
+    fp16 = report["uint8_graphs"]["fp16_ort_cpu_vs_fp32"]
+    assert fp16["min_cosine"] >= 0.999 and fp16["max_abs"] <= 0.02, fp16
 
 
 def test_exported_weights_are_the_checkpoints(exported):
