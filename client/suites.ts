@@ -44,14 +44,14 @@ export async function startSuite(
   env: ClipevalEnv,
   spec: SuiteSpec,
   suiteId = defaultSuiteId(),
-  opts: { childrenPerExecution?: number } = {},
+  opts: Pick<EvaluateSuiteInput, 'childrenPerExecution' | 'resultBytesPerExecution'> = {},
 ): Promise<{ suiteId: string }> {
   usage(() => assertSuiteId(suiteId));
   const input: EvaluateSuiteInput = {
     suiteId,
     spec,
     queues: { gpu: env.queues.gpu },
-    ...(opts.childrenPerExecution ? { childrenPerExecution: opts.childrenPerExecution } : {}),
+    ...opts,
   };
   try {
     await client.workflow.start(evaluateSuite, {

@@ -30,6 +30,14 @@ import {
  */
 export const CHILDREN_PER_EXECUTION = 100;
 
+/**
+ * Bytes of children's results one execution collects before it starts no more children and
+ * continues as new. A child's result is its EvaluationSummary, which lists its shard keys: ~5 KB
+ * for a small dataset, ~350 KB at the 5,000-shard maximum, so 100 large children alone would near
+ * Temporal's 50 MB history limit (the server terminates a workflow past it).
+ */
+export const RESULT_BYTES_PER_EXECUTION = 4_000_000;
+
 /** A failed cell's error is cut to this many characters: the list travels through continue-as-new. */
 const MAX_ERROR_CHARS = 500;
 
@@ -41,8 +49,9 @@ export interface EvaluateSuiteInput {
   queues: { gpu: string };
   /** Set by continue-as-new: what the earlier executions of this suite settled. */
   carried?: { next: number; reused: number; failed: FailedCell[] };
-  /** Tests lower it to exercise continue-as-new on a small suite. */
+  /** Tests lower these to exercise continue-as-new on a small suite. */
   childrenPerExecution?: number;
+  resultBytesPerExecution?: number;
 }
 
 /**
@@ -76,9 +85,18 @@ export async function evaluateSuite(input: EvaluateSuiteInput): Promise<SuiteSum
   const slice = cells.slice(from, to);
   const runIds = slice.map((c) => suiteCellRunId(suiteId, c.model, c.dataset));
   const finished = await findFinishedRuns({ suiteId, runIds });
+  const maxResultBytes = input.resultBytesPerExecution ?? RESULT_BYTES_PER_EXECUTION;
+  let resultBytes = 0;
+  // Cells are taken in order, and once the results' bytes reach the bound every later cell of
+  // the slice is left to the next execution: the first one left is where it starts.
+  let leftFrom = slice.length;
   await forEachLimited(slice.length, spec.concurrency, async (i) => {
     const cell = slice[i]!;
     const runId = runIds[i]!;
+    if (resultBytes >= maxResultBytes) {
+      leftFrom = Math.min(leftFrom, i);
+      return;
+    }
     if (finished[i]) {
       progress.reused++;
       progress.settled++;
@@ -92,7 +110,7 @@ export async function evaluateSuite(input: EvaluateSuiteInput): Promise<SuiteSum
         bundle: spec.models[cell.modelIndex]!.bundle,
         queues: input.queues,
       };
-      await executeChild(evaluateDataset, {
+      const result = await executeChild(evaluateDataset, {
         workflowId: runId,
         args: [child],
         taskQueue: workflowInfo().taskQueue,
@@ -104,6 +122,7 @@ export async function evaluateSuite(input: EvaluateSuiteInput): Promise<SuiteSum
         // instead of terminating them mid-write.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
+      resultBytes += JSON.stringify(result).length;
     } catch (err) {
       if (isCancellation(err)) throw err;
       progress.failed.push({
@@ -120,11 +139,12 @@ export async function evaluateSuite(input: EvaluateSuiteInput): Promise<SuiteSum
 
   // Every child of this slice has closed (a parent's close policy also applies when it continues
   // as new, so none may still run): the next execution starts with a fresh history.
-  if (to < cells.length) {
+  const next = from + leftFrom;
+  if (next < cells.length) {
     await continueAsNew<typeof evaluateSuite>({
       ...input,
       suiteId,
-      carried: { next: to, reused: progress.reused, failed: progress.failed },
+      carried: { next, reused: progress.reused, failed: progress.failed },
     });
   }
 

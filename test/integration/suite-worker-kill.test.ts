@@ -163,7 +163,9 @@ describe('worker killed mid-suite', () => {
     } satisfies SuiteSpecInput);
     const suiteId = uniqueId('suite-kill');
     const first = startWorker();
-    await startSuite(client, env, spec, suiteId);
+    // One child per execution (a 1-byte bound on the children's results), so the kills and the
+    // resume also cross continue-as-new boundaries.
+    await startSuite(client, env, spec, suiteId, { resultBytesPerExecution: 1 });
 
     // 1. The worker dies in the second cell or later; a new one finishes that cell.
     const kill1 = await killMidExtraction(suiteId, first, 1);
@@ -195,7 +197,10 @@ describe('worker killed mid-suite', () => {
     expect(outcome.summary.reused).toBe(kill2.finished.length);
     // ...and never run again: one execution each, completed.
     for (const id of kill2.finished) expect(await executionsOf(id), id).toEqual(['COMPLETED']);
-    expect(await executionsOf(suiteId)).toEqual(['COMPLETED', 'TERMINATED']);
+    const executions = await executionsOf(suiteId);
+    expect(executions.filter((x) => x !== 'CONTINUED_AS_NEW')).toEqual(['COMPLETED', 'TERMINATED']);
+    // One execution per cell that ran: 3+ before the termination, the rerun cell and the 2 after.
+    expect(executions.length).toBeGreaterThanOrEqual(7);
 
     // The first kill: Temporal retried only the shard in flight (every shard scheduled and
     // completed once; one attempt >= 2); the cell was not restarted.
