@@ -99,7 +99,8 @@ export const { recordSuite, findFinishedRuns } = proxyActivities<CpuActivities>(
 });
 
 // The leaderboard (cpu): reads every cell's summary and predictions and bootstraps each cell and
-// pair: seconds for a few cells, up to an hour for 100 x 40 (heartbeats per cell read).
+// pair, one dataset at a time: seconds for a few cells, tens of minutes for 100 models x 40 large
+// datasets (docs/operations.md); heartbeats per cell read and per dataset scored.
 export const { writeLeaderboard } = proxyActivities<CpuActivities>({
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '5 minutes',

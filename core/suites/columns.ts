@@ -13,6 +13,7 @@
 import { decodePredictions } from '../routes/predictions';
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
+import type { ImageKeyTable } from './image-keys';
 
 /** How a column's value is made: one result, or the mean over few-shot seeds. */
 export type ColumnKind = 'single' | 'seed-mean';
@@ -26,15 +27,18 @@ export interface ColumnRoute {
   shots?: number;
 }
 
-/** Per-image correctness of one route job (1 right, 0 wrong), by image key. */
+/** Per-image correctness of one route job (1 right, 0 wrong), by image id (image-keys.ts). */
 export interface ImageCorrectness {
-  keys: string[];
+  ids: Uint32Array;
   correct: Uint8Array;
 }
 
-/** A cell's value in one column: per image, the share of the column's jobs that got it right. */
+/**
+ * A cell's value in one column: per image, the share of the column's jobs that got it right, for
+ * the images every job scored, by position in key order (ascending).
+ */
 export interface ColumnValues {
-  keys: string[];
+  positions: Uint32Array;
   values: Float64Array;
 }
 
@@ -61,38 +65,54 @@ export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTab
   return out;
 }
 
-/** Correctness per test image of a predictions.arrow file: its top-1 class is the label. */
-export function correctnessOf(predictionsArrow: Uint8Array): ImageCorrectness {
+/** Correctness per test image of a predictions.arrow file (its top-1 class is the label). */
+export function correctnessOf(predictionsArrow: Uint8Array, keys: ImageKeyTable): ImageCorrectness {
   const { rows, top, k } = decodePredictions(predictionsArrow);
   const correct = new Uint8Array(rows.length);
   rows.forEach((r, i) => (correct[i] = top.indices[i * k] === r.label ? 1 : 0));
-  return { keys: rows.map((r) => r.key), correct };
+  return { ids: keys.intern(rows.map((r) => r.key)), correct };
 }
 
 /**
  * The column's per-image values: the mean correctness over its jobs (one job: 0 or 1), over the
- * images every job scored, matched by key, in the first job's order.
+ * images every job scored, in key order (`rank`: ImageKeyTable.keyOrder()).
  */
-export function columnValues(jobs: readonly ImageCorrectness[]): ColumnValues {
-  if (jobs.length === 0) return { keys: [], values: new Float64Array(0) };
-  const byKey = jobs.map((j) => new Map(j.keys.map((key, i) => [key, j.correct[i]!])));
-  const keys = jobs[0]!.keys.filter((key) => byKey.every((m) => m.has(key)));
-  const values = Float64Array.from(
-    keys,
-    (key) => byKey.reduce((s, m) => s + m.get(key)!, 0) / jobs.length,
-  );
-  return { keys, values };
+export function columnValues(jobs: readonly ImageCorrectness[], rank: Uint32Array): ColumnValues {
+  const sums = new Float64Array(rank.length);
+  const hits = new Uint32Array(rank.length);
+  for (const job of jobs)
+    job.ids.forEach((id, i) => {
+      hits[rank[id]!]!++;
+      sums[rank[id]!]! += job.correct[i]!;
+    });
+  const scoredByAll: number[] = [];
+  for (let p = 0; p < rank.length; p++)
+    if (jobs.length > 0 && hits[p] === jobs.length) scoredByAll.push(p);
+  const positions = Uint32Array.from(scoredByAll);
+  return { positions, values: Float64Array.from(positions, (p) => sums[p]! / jobs.length) };
 }
 
-/** Two cells' values on the images both scored, in a's order (pairs are matched by image key). */
+/** Whether two cells scored the same images (then one set of resamples serves both). */
+export function sameImages(a: ColumnValues, b: ColumnValues): boolean {
+  return (
+    a.positions.length === b.positions.length && a.positions.every((p, i) => p === b.positions[i])
+  );
+}
+
+/** Two cells' values on the images both scored, in key order (pairs are matched by image). */
 export function pairedValues(
   a: ColumnValues,
   b: ColumnValues,
 ): { a: Float64Array; b: Float64Array } {
-  const inB = new Map(b.keys.map((key, i) => [key, b.values[i]!]));
-  const shared = a.keys.flatMap((key, i) => (inB.has(key) ? [[a.values[i]!, inB.get(key)!]] : []));
-  return {
-    a: Float64Array.from(shared, (p) => p[0]!),
-    b: Float64Array.from(shared, (p) => p[1]!),
-  };
+  const va: number[] = [];
+  const vb: number[] = [];
+  for (let i = 0, j = 0; i < a.positions.length && j < b.positions.length;) {
+    if (a.positions[i]! < b.positions[j]!) i++;
+    else if (a.positions[i]! > b.positions[j]!) j++;
+    else {
+      va.push(a.values[i++]!);
+      vb.push(b.values[j++]!);
+    }
+  }
+  return { a: Float64Array.from(va), b: Float64Array.from(vb) };
 }

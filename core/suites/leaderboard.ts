@@ -1,14 +1,16 @@
 /**
- * @file The suite's leaderboard, built by a pure function from its cells' results: one row per
+ * @file The suite's leaderboard, built by pure functions from its cells' results: one row per
  * model, one column per `<dataset>/<route>` (columns.ts says which) with top-1 accuracy and its
  * 95% bootstrap interval over test images, one mean per route over datasets (CLIP_benchmark's
  * combined table), and per column the pairwise tests that say which differences are real.
+ * Scored one dataset at a time (scoreDataset), so only one dataset's per-image results are held
+ * at once, then assembled (assembleLeaderboard).
  */
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
 import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
-import { type PairComparison, compareColumn } from './pairwise';
-import { accuracyInterval } from './statistics';
+import type { ImageKeyTable } from './image-keys';
+import { type PairComparison, scoreColumn } from './pairwise';
 
 /** One cell's run as the leaderboard needs it: its status, summary and per-image correctness. */
 export interface CellResult {
@@ -19,7 +21,8 @@ export interface CellResult {
   error?: string;
   routes: RouteSummary[];
   fewShot: FewShotTable;
-  /** Per route job (`<route>` or `<route>/<variant>`): correctness per test image. */
+  /** Per route job (`<route>` or `<route>/<variant>`): correctness per test image, by id in the
+   * dataset's ImageKeyTable. */
   correctness: ReadonlyMap<string, ImageCorrectness>;
 }
 
@@ -83,75 +86,116 @@ export interface StatisticsOptions {
 
 export const DEFAULT_STATISTICS: StatisticsOptions = { resamples: 1000, seed: 0, allPairsUpTo: 10 };
 
-export function buildLeaderboard(input: {
-  suiteId: string;
-  generatedAt: string;
+/** One dataset's part of the leaderboard: computed from its cells, then their results dropped. */
+export interface DatasetScores {
+  dataset: string;
+  columns: LeaderboardColumn[];
+  /** Per column id, per model. */
+  cells: Map<string, Map<string, LeaderboardCell>>;
+  comparisons: PairComparison[];
+  fewShot: Leaderboard['fewShot'];
+  status: Leaderboard['cells'];
+}
+
+/**
+ * Scores one dataset's cells (all models): its columns, each cell's interval, the pairwise tests.
+ * `keys` is the table the cells' correctness ids point into.
+ */
+export function scoreDataset(input: {
+  dataset: string;
   models: readonly string[];
-  datasets: readonly string[];
   cells: readonly CellResult[];
+  keys: ImageKeyTable;
   statistics?: StatisticsOptions;
-}): Leaderboard {
+}): DatasetScores {
   const stats = input.statistics ?? DEFAULT_STATISTICS;
-  const columns: LeaderboardColumn[] = [];
+  const rank = input.keys.keyOrder();
+  const seen = new Map<string, LeaderboardColumn>();
   const values = new Map<string, Map<string, CellValues>>();
-  for (const dataset of input.datasets) {
-    const done = input.cells.filter((c) => c.dataset === dataset && c.status === 'completed');
-    const seen = new Map<string, LeaderboardColumn>();
-    for (const cell of done) {
-      for (const col of cellColumns(cell.routes, cell.fewShot)) {
-        const id = `${dataset}/${col.route}`;
-        if (!seen.has(id))
-          seen.set(id, {
-            id,
-            dataset,
-            route: col.route,
-            kind: col.kind,
-            ...(col.shots !== undefined ? { shots: col.shots } : {}),
-          });
-        const jobs = col.jobs.map((j) => cell.correctness.get(jobKey(j)));
-        if (jobs.some((j) => j === undefined)) continue; // predictions missing: no cell
-        const acc1 = cellAcc1(cell, col.route, col.shots);
-        if (acc1 === undefined) continue;
-        const v = columnValues(jobs as ImageCorrectness[]);
-        if (!values.has(id)) values.set(id, new Map());
-        values.get(id)!.set(cell.model, { acc1, runId: cell.runId, v });
-      }
+  for (const cell of input.cells.filter((c) => c.status === 'completed')) {
+    for (const col of cellColumns(cell.routes, cell.fewShot)) {
+      const id = `${input.dataset}/${col.route}`;
+      if (!seen.has(id))
+        seen.set(id, {
+          id,
+          dataset: input.dataset,
+          route: col.route,
+          kind: col.kind,
+          ...(col.shots !== undefined ? { shots: col.shots } : {}),
+        });
+      const jobs = col.jobs.map((j) => cell.correctness.get(jobKey(j)));
+      if (jobs.some((j) => j === undefined)) continue; // predictions missing: no cell
+      const acc1 = cellAcc1(cell, col.route, col.shots);
+      if (acc1 === undefined) continue;
+      const v = columnValues(jobs as ImageCorrectness[], rank);
+      if (!values.has(id)) values.set(id, new Map());
+      values.get(id)!.set(cell.model, { acc1, runId: cell.runId, v });
     }
-    columns.push(...seen.values());
   }
 
+  const columns = [...seen.values()];
   const comparisons: PairComparison[] = [];
   const table = new Map<string, Map<string, LeaderboardCell>>();
   for (const col of columns) {
     const byModel = values.get(col.id) ?? new Map<string, CellValues>();
     const ordered = input.models.filter((m) => byModel.has(m));
-    const cmp = compareColumn(
+    const scored = scoreColumn(
       col,
       ordered.map((m) => ({ model: m, ...byModel.get(m)! })),
       stats,
     );
-    comparisons.push(...cmp.comparisons);
+    comparisons.push(...scored.comparisons);
     const cells = new Map<string, LeaderboardCell>();
     for (const m of ordered) {
       const { acc1, runId, v } = byModel.get(m)!;
-      const ci = accuracyInterval(v.values, { resamples: stats.resamples, seed: stats.seed });
+      const ci = scored.intervals.get(m)!;
       cells.set(m, {
         acc1,
         low: ci.low,
         high: ci.high,
         n: v.values.length,
         runId,
-        best: m === cmp.best,
-        tie: cmp.ties.has(m),
+        best: m === scored.best,
+        tie: scored.ties.has(m),
       });
     }
     table.set(col.id, cells);
   }
+  return {
+    dataset: input.dataset,
+    columns,
+    cells: table,
+    comparisons,
+    fewShot: input.cells.flatMap((c) => (c.status === 'completed' ? fewShotRows(c) : [])),
+    status: input.cells.map((c) => ({
+      model: c.model,
+      dataset: c.dataset,
+      runId: c.runId,
+      status: c.status,
+      ...(c.error !== undefined ? { error: c.error } : {}),
+    })),
+  };
+}
 
+/** The leaderboard from every dataset's scores: rows per model, and the means over datasets. */
+export function assembleLeaderboard(input: {
+  suiteId: string;
+  generatedAt: string;
+  models: readonly string[];
+  datasets: readonly string[];
+  scored: readonly DatasetScores[];
+  statistics?: StatisticsOptions;
+}): Leaderboard {
+  const stats = input.statistics ?? DEFAULT_STATISTICS;
+  const byDataset = new Map(input.scored.map((s) => [s.dataset, s]));
+  const parts = input.datasets.flatMap((d) => (byDataset.has(d) ? [byDataset.get(d)!] : []));
+  const columns = parts.flatMap((p) => p.columns);
+  const cellOf = (col: LeaderboardColumn, model: string) =>
+    byDataset.get(col.dataset)?.cells.get(col.id)?.get(model) ?? null;
   const meanRoutes = [...new Set(columns.map((c) => c.route))];
   const rows = input.models.map((model) => {
     const cells: Record<string, LeaderboardCell | null> = {};
-    for (const col of columns) cells[col.id] = table.get(col.id)?.get(model) ?? null;
+    for (const col of columns) cells[col.id] = cellOf(col, model);
     const means: Record<string, number | null> = {};
     for (const route of meanRoutes) {
       const mine = columns.filter((c) => c.route === route).map((c) => cells[c.id]);
@@ -172,34 +216,28 @@ export function buildLeaderboard(input: {
     columns,
     means: meanRoutes.map((r) => `mean/${r}`),
     rows,
-    comparisons,
-    fewShot: input.cells.flatMap((c) =>
-      c.status !== 'completed'
-        ? []
-        : c.fewShot.flatMap((f) =>
-            typeof f.shots === 'number'
-              ? [
-                  {
-                    model: c.model,
-                    dataset: c.dataset,
-                    route: f.route,
-                    shots: f.shots,
-                    mean: f.acc1.mean,
-                    std: f.acc1.std,
-                    seeds: f.seeds,
-                  },
-                ]
-              : [],
-          ),
-    ),
-    cells: input.cells.map((c) => ({
-      model: c.model,
-      dataset: c.dataset,
-      runId: c.runId,
-      status: c.status,
-      ...(c.error !== undefined ? { error: c.error } : {}),
-    })),
+    comparisons: parts.flatMap((p) => p.comparisons),
+    fewShot: parts.flatMap((p) => p.fewShot),
+    cells: parts.flatMap((p) => p.status),
   };
+}
+
+function fewShotRows(c: CellResult): Leaderboard['fewShot'] {
+  return c.fewShot.flatMap((f) =>
+    typeof f.shots === 'number'
+      ? [
+          {
+            model: c.model,
+            dataset: c.dataset,
+            route: f.route,
+            shots: f.shots,
+            mean: f.acc1.mean,
+            std: f.acc1.std,
+            seeds: f.seeds,
+          },
+        ]
+      : [],
+  );
 }
 
 /** One cell's figure and per-image values in one column. */

@@ -89,17 +89,63 @@ function percentileInterval(estimate: number, stats: Float64Array, level: number
   return { estimate, low: percentile(stats, tail), high: percentile(stats, 100 - tail) };
 }
 
+/**
+ * Each series' mean in every resample, all series resampled by the same draws (they must have
+ * one length n: one image order): the draws are made once, however many series share them.
+ * A leaderboard column's models share them, so 100 models cost one set of draws, not 100, and
+ * their paired differences come out of the same numbers (differenceInterval).
+ */
+export function resampledMeans(
+  series: readonly ArrayLike<number>[],
+  resamples: number,
+  seed: number,
+): Float64Array[] {
+  const n = series[0]?.length ?? 0;
+  if (series.some((s) => s.length !== n))
+    throw new Error('resampled series differ in length: they must share one image order');
+  const out = series.map(() => new Float64Array(resamples));
+  // One element type for the hot loop (inputs come as Uint8Array, Float64Array or arrays; a loop
+  // that sees several stays slow); the same sums in the same order as mean(), so the same bits.
+  const values = series.map((s) => Float64Array.from(s));
+  forEachResample(n, resamples, seed, (idx, r) => {
+    for (let s = 0; s < values.length; s++) {
+      const v = values[s]!;
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += v[idx[i]!]!;
+      out[s]![r] = n === 0 ? NaN : sum / n;
+    }
+  });
+  return out;
+}
+
+/** The percentile interval of a mean from its resampled means (resampledMeans). */
+export function meanInterval(
+  values: ArrayLike<number>,
+  resampled: Float64Array,
+  level = 0.95,
+): Interval {
+  return percentileInterval(mean(values), resampled, level);
+}
+
+/** The paired interval of mean(a) - mean(b) from both series' means under the same draws. */
+export function differenceInterval(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  resampledA: Float64Array,
+  resampledB: Float64Array,
+  level = 0.95,
+): Interval {
+  const stats = resampledA.map((m, r) => m - resampledB[r]!);
+  return percentileInterval(mean(a) - mean(b), stats, level);
+}
+
 /** The bootstrap interval of the mean of `correct` (top-1 accuracy), over test images. */
 export function accuracyInterval(
   correct: ArrayLike<number>,
   opts: BootstrapOptions = {},
 ): Interval {
   const { resamples = 1000, seed = 0, level = 0.95 } = opts;
-  const stats = new Float64Array(resamples);
-  forEachResample(correct.length, resamples, seed, (idx, r) => {
-    stats[r] = mean(correct, idx);
-  });
-  return percentileInterval(mean(correct), stats, level);
+  return meanInterval(correct, resampledMeans([correct], resamples, seed)[0]!, level);
 }
 
 /**
@@ -114,11 +160,8 @@ export function pairedDifferenceInterval(
   if (a.length !== b.length)
     throw new Error(`paired samples differ in length (${a.length} and ${b.length})`);
   const { resamples = 1000, seed = 0, level = 0.95 } = opts;
-  const stats = new Float64Array(resamples);
-  forEachResample(a.length, resamples, seed, (idx, r) => {
-    stats[r] = mean(a, idx) - mean(b, idx);
-  });
-  return percentileInterval(mean(a) - mean(b), stats, level);
+  const [ra, rb] = resampledMeans([a, b], resamples, seed);
+  return differenceInterval(a, b, ra!, rb!, level);
 }
 
 export interface McNemarResult {

@@ -1,7 +1,10 @@
 /**
  * @file Writes suites/<suiteId>/leaderboard.json, .csv and .html from the suite's record and each
  * cell's run: its summary.json (the child's own metrics) and the predictions.arrow of the routes
- * that make columns. Idempotent: a retry rewrites the three files, the JSON last.
+ * that make columns. One dataset at a time: its cells are read, scored and dropped before the
+ * next, so memory holds one dataset's per-image results (100 models x 10,000 images x ~8 route
+ * jobs: ~40 MB as interned ids), not the suite's. Idempotent: a retry rewrites the three files,
+ * the JSON last.
  */
 import type { RunHooks } from '../routes/route-hooks';
 import type { RouteSummary } from '../routes/route-result';
@@ -10,7 +13,14 @@ import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapLimited } from '../util/concurrency';
 import { type ImageCorrectness, cellColumns, correctnessOf } from './columns';
-import { type CellResult, buildLeaderboard, jobKey } from './leaderboard';
+import { ImageKeyTable } from './image-keys';
+import {
+  type CellResult,
+  type DatasetScores,
+  assembleLeaderboard,
+  jobKey,
+  scoreDataset,
+} from './leaderboard';
 import { leaderboardCsv } from './leaderboard-csv';
 import { renderLeaderboardHtml } from './leaderboard-html';
 import type { SuiteRecord } from './suite-record';
@@ -29,29 +39,50 @@ export interface WriteLeaderboardResult {
   failed: number;
 }
 
+export interface LeaderboardProgress {
+  cellsRead: number;
+  datasetsScored: number;
+}
+
 /** Cells read at once (each: summary.json and a few predictions files). */
 const PARALLEL_CELLS = 8;
 
 export async function writeSuiteLeaderboard(
   deps: { store: ObjectStore },
   input: WriteLeaderboardInput,
-  hooks: RunHooks<{ cellsRead: number }>,
+  hooks: RunHooks<LeaderboardProgress>,
 ): Promise<WriteLeaderboardResult> {
   const { store } = deps;
   const record = await store.requireJson<SuiteRecord>(keys.suiteSpec(input.suiteId));
   const errors = new Map(input.failed.map((f) => [f.runId, f.error]));
-  let cellsRead = 0;
-  const cells = await mapLimited(record.cells, PARALLEL_CELLS, async (c) => {
-    const result = await readCell(store, c, errors.get(c.runId));
-    hooks.heartbeat({ cellsRead: ++cellsRead });
-    return result;
-  });
-  const board = buildLeaderboard({
+  const models = record.spec.models.map((m) => m.name);
+  const progress: LeaderboardProgress = { cellsRead: 0, datasetsScored: 0 };
+  const scored: DatasetScores[] = [];
+  for (const { name: dataset } of record.spec.datasets) {
+    hooks.signal?.throwIfAborted();
+    const table = new ImageKeyTable();
+    const cells = await mapLimited(
+      record.cells.filter((c) => c.dataset === dataset),
+      PARALLEL_CELLS,
+      async (c) => {
+        const result = await readCell(store, c, errors.get(c.runId), table);
+        progress.cellsRead++;
+        hooks.heartbeat({ ...progress });
+        return result;
+      },
+    );
+    scored.push(scoreDataset({ dataset, models, cells, keys: table }));
+    progress.datasetsScored++;
+    hooks.heartbeat({ ...progress });
+    // Let the heartbeat go out between datasets: scoring is synchronous (seconds per dataset).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const board = assembleLeaderboard({
     suiteId: input.suiteId,
     generatedAt: new Date().toISOString(),
-    models: record.spec.models.map((m) => m.name),
+    models,
     datasets: record.spec.datasets.map((d) => d.name),
-    cells,
+    scored,
   });
   const key = (f: 'leaderboard.json' | 'leaderboard.csv' | 'leaderboard.html') =>
     keys.leaderboard(input.suiteId, f);
@@ -63,13 +94,13 @@ export async function writeSuiteLeaderboard(
   );
   // leaderboard.json last: its presence means the leaderboard is complete.
   await store.putJson(key('leaderboard.json'), board);
-  const completed = cells.filter((c) => c.status === 'completed').length;
+  const completed = board.cells.filter((c) => c.status === 'completed').length;
   return {
     jsonUri: store.uri(key('leaderboard.json')),
     csvUri: store.uri(key('leaderboard.csv')),
     htmlUri: store.uri(key('leaderboard.html')),
     completed,
-    failed: cells.length - completed,
+    failed: board.cells.length - completed,
   };
 }
 
@@ -78,6 +109,7 @@ async function readCell(
   store: ObjectStore,
   c: SuiteRecord['cells'][number],
   error: string | undefined,
+  table: ImageKeyTable,
 ): Promise<CellResult> {
   const base = { model: c.model, dataset: c.dataset, runId: c.runId };
   const done = await store.exists(keys.report(c.runId, 'report.json'));
@@ -99,7 +131,7 @@ async function readCell(
     const bytes = await store.requireBytes(
       keys.routeResult(c.runId, j.route, j.variant, 'predictions.arrow'),
     );
-    correctness.set(jobKey(j), correctnessOf(bytes));
+    correctness.set(jobKey(j), correctnessOf(bytes, table));
   }
   return {
     ...base,

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { encodePredictions } from '../../core/routes/predictions';
-import type { RouteSummary } from '../../core/routes/route-result';
 import { fewShotTable } from '../../core/runs/summary';
 import { correctnessOf, type ImageCorrectness } from '../../core/suites/columns';
-import { type CellResult, buildLeaderboard, jobKey } from '../../core/suites/leaderboard';
+import { ImageKeyTable } from '../../core/suites/image-keys';
+import {
+  type CellResult,
+  type StatisticsOptions,
+  assembleLeaderboard,
+  scoreDataset,
+} from '../../core/suites/leaderboard';
 import { leaderboardCsv } from '../../core/suites/leaderboard-csv';
 import { renderLeaderboardHtml } from '../../core/suites/leaderboard-html';
 import {
@@ -11,72 +15,58 @@ import {
   mcnemarExact,
   pairedDifferenceInterval,
 } from '../../core/suites/statistics';
+import { cellRun } from '../helpers/suite-cells';
 
-// Fixtures: per-image predictions.arrow files as the routes write them, for 3 models on 2
-// datasets (60 test images, 3 classes). Each model gets a fixed pattern of right/wrong images.
-const N = 60;
-const CLASSES = ['a', 'b', 'c'];
-const keyOf = (d: string, i: number) => `s3://bkt/${d}/test/${CLASSES[i % 3]}/${i}.png`;
+/** One key table per dataset, as the leaderboard writer keeps while it scores that dataset. */
+const tables = new Map(['pets', 'cars'].map((d) => [d, new ImageKeyTable()]));
 
-/** predictions.arrow where image i is right iff right(i); rows in `order`. */
-function predictions(d: string, right: (i: number) => boolean, order = [...Array(N).keys()]) {
-  const rows = order.map((i) => ({ key: keyOf(d, i), imageId: String(i), label: i % 3 }));
-  const indices = Int32Array.from(
-    order.flatMap((i) => [right(i) ? i % 3 : (i + 1) % 3, 0, 1].slice(0, 3)),
-  );
-  return encodePredictions(rows, { indices, scores: new Float32Array(N * 3) }, 3, CLASSES, {});
+/** A job's correctness in key order: the image order every interval resamples in. */
+function inKeyOrder(dataset: string, c: ImageCorrectness): Float64Array {
+  const rank = tables.get(dataset)!.keyOrder();
+  const out = new Float64Array(c.ids.length);
+  c.ids.forEach((id, i) => (out[rank[id]!] = c.correct[i]!));
+  return out;
 }
 
-const summary = (
-  route: RouteSummary['route'],
-  acc1: number,
-  variant?: string,
-  shots?: number,
-  seed?: number,
-): RouteSummary => ({
-  route,
-  ...(variant ? { variant } : {}),
-  ...(shots !== undefined ? { shots, seed: seed ?? 0 } : {}),
-  n: N,
-  acc1,
-  acc5: null,
-  meanPerClassRecall: acc1,
-  macroF1: acc1,
-  notes: [],
-  metricsUri: 's3://bkt/x',
-});
+/** What the writer does: score each dataset's cells, then assemble the leaderboard. */
+function buildLeaderboard(input: {
+  models: string[];
+  datasets: string[];
+  cells: CellResult[];
+  statistics?: StatisticsOptions;
+}) {
+  const stats = input.statistics ? { statistics: input.statistics } : {};
+  return assembleLeaderboard({
+    suiteId: 's',
+    generatedAt: '2026-12-01T00:00:00Z',
+    models: input.models,
+    datasets: input.datasets,
+    ...stats,
+    scored: input.datasets.map((dataset) =>
+      scoreDataset({
+        dataset,
+        models: input.models,
+        cells: input.cells.filter((c) => c.dataset === dataset),
+        keys: tables.get(dataset)!,
+        ...stats,
+      }),
+    ),
+  });
+}
 
-const count = (c: ImageCorrectness) => c.correct.reduce((s, v) => s + v, 0);
-
-/** A completed cell: zero-shot, the full-data probe, and CoOp 2-shot and 4-shot over 2 seeds. */
+/** A completed cell (test/helpers/suite-cells.ts), its correctness read as the writer reads it. */
 function cell(model: string, dataset: string, skill: number): CellResult {
-  const correctness = new Map<string, ImageCorrectness>();
-  const routes: RouteSummary[] = [];
-  const add = (
-    route: RouteSummary['route'],
-    variant: string | undefined,
-    right: (i: number) => boolean,
-    shots?: number,
-    seed?: number,
-  ) => {
-    // Reversed row order for one model: the leaderboard must match images by key, not position.
-    const order = model === 'm2' ? [...Array(N).keys()].reverse() : undefined;
-    const c = correctnessOf(predictions(dataset, right, order));
-    correctness.set(jobKey({ route, ...(variant ? { variant } : {}) }), c);
-    routes.push(summary(route, count(c) / N, variant, shots, seed));
-  };
-  add('zero-shot', undefined, (i) => (i * 7 + skill) % 10 < skill);
-  add('probe', 'all', (i) => (i * 3 + skill) % 10 < skill + 1);
-  for (const shots of [2, 4])
-    for (const seed of [1, 2])
-      add('coop', `${shots}shot-seed${seed}`, (i) => (i * seed + shots) % 10 < skill, shots, seed);
+  const run = cellRun(model, dataset, skill);
+  const correctness = new Map(
+    [...run.predictions].map(([job, bytes]) => [job, correctnessOf(bytes, tables.get(dataset)!)]),
+  );
   return {
     model,
     dataset,
     runId: `s--${model}--${dataset}`,
     status: 'completed',
-    routes,
-    fewShot: fewShotTable(routes),
+    routes: run.routes,
+    fewShot: fewShotTable(run.routes),
     correctness,
   };
 }
@@ -98,8 +88,6 @@ describe('suite leaderboard', () => {
     },
   ];
   const board = buildLeaderboard({
-    suiteId: 's',
-    generatedAt: '2026-12-01T00:00:00Z',
     models: ['m1', 'm2', 'm3'],
     datasets: ['pets', 'cars'],
     cells,
@@ -123,7 +111,9 @@ describe('suite leaderboard', () => {
       const zs = row.cells[`${c.dataset}/zero-shot`]!;
       expect(zs.acc1).toBe(c.routes.find((r) => r.route === 'zero-shot')!.acc1);
       expect(zs.runId).toBe(c.runId);
-      const ci = accuracyInterval(c.correctness.get('zero-shot')!.correct, { seed: 0 });
+      const ci = accuracyInterval(inKeyOrder(c.dataset, c.correctness.get('zero-shot')!), {
+        seed: 0,
+      });
       expect([zs.low, zs.high]).toEqual([ci.low, ci.high]);
       expect(row.cells[`${c.dataset}/probe`]!.acc1).toBe(
         c.routes.find((r) => r.variant === 'all')!.acc1,
@@ -154,14 +144,11 @@ describe('suite leaderboard', () => {
     expect(pets.map((c) => `${c.a}-${c.b}`)).toEqual(['m1-m2', 'm1-m3', 'm2-m3']);
     // m1 and m2 have the same skill: identical per-image results (m2's rows are reversed).
     expect(pets[0]!.mcnemar).toEqual({ onlyA: 0, onlyB: 0, pValue: 1 });
-    const a = cells[0]!.correctness.get('zero-shot')!.correct;
-    const c3 = cells[2]!.correctness.get('zero-shot')!.correct;
+    const a = inKeyOrder('pets', cells[0]!.correctness.get('zero-shot')!);
+    const c3 = inKeyOrder('pets', cells[2]!.correctness.get('zero-shot')!);
     expect(pets[1]!.mcnemar).toEqual(mcnemarExact(a, c3));
     expect(pets[1]!.difference).toEqual(
-      pairedDifferenceInterval(Float64Array.from(a), Float64Array.from(c3), {
-        resamples: 1000,
-        seed: 0,
-      }),
+      pairedDifferenceInterval(a, c3, { resamples: 1000, seed: 0 }),
     );
     const row = (m: string) => board.rows.find((r) => r.model === m)!.cells['pets/zero-shot']!;
     expect(row('m1').best).toBe(true);
@@ -172,10 +159,14 @@ describe('suite leaderboard', () => {
     expect(board.comparisons.find((c) => c.column === 'pets/coop-4shot')!.mcnemar).toBeUndefined();
   });
 
+  it("resamples in key order: a cell's interval does not depend on its predictions' row order", () => {
+    // m2's predictions list the same results as m1's in reverse order.
+    const row = (m: string) => board.rows.find((r) => r.model === m)!.cells['pets/zero-shot']!;
+    expect([row('m2').low, row('m2').high]).toEqual([row('m1').low, row('m1').high]);
+  });
+
   it('compares only against the best beyond allPairsUpTo models', () => {
     const b = buildLeaderboard({
-      suiteId: 's',
-      generatedAt: 'now',
       models: ['m1', 'm2', 'm3'],
       datasets: ['pets'],
       cells: cells.slice(0, 3),
