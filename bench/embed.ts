@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFile, loadBundle, type ModelBundle } from '../core/model/bundle';
 import { selectGraph } from '../core/model/onnx/encoders';
-import { decodeToCrop, normalizeInto, type PreprocessParams } from '../core/model/image/preprocess';
+import { decodeToCrop, normalizeInto, preprocessParams } from '../core/model/image/preprocess';
 import { cosine, l2NormalizeRows } from '../core/util/vectors';
 import { coresLabel, runNode, runPython } from './child';
 import type { EmbedChildArgs } from './embed-clipeval';
@@ -102,18 +102,13 @@ const ROWS: { precision: Precision; inputFormat: InputFormat; dtype: string; ref
  */
 async function pixelFiles(bundle: ModelBundle): Promise<Record<InputFormat, string>> {
   const p = bundle.manifest.preprocessing;
-  const params: PreprocessParams = {
-    imageSize: p.imageSize,
-    mean: p.mean,
-    std: p.std,
-    rescale: p.rescale,
-  };
+  const params = preprocessParams(p);
   const images = await ensureImages(join(ROOT, '.clipeval', 'bench', 'images'), BATCH);
   const size = 3 * p.imageSize * p.imageSize;
   const out = new Float32Array(BATCH * size);
   const crops = new Uint8Array(BATCH * size);
   for (const [i, bytes] of images.entries()) {
-    const { rgb } = await decodeToCrop(bytes, p.imageSize);
+    const { rgb } = await decodeToCrop(bytes, p);
     normalizeInto(rgb, params, out, i * size);
     crops.set(rgb, i * size);
   }

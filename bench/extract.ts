@@ -30,6 +30,7 @@ import { EXTRACTION_ONLY, parseRunSpec, type PreprocessingMode } from '../core/c
 import { loadBundle, type ModelBundle } from '../core/model/bundle';
 import { DecodePool } from '../core/model/image/decode-pool';
 import { embedImages } from '../core/model/image/embed-images';
+import { preprocessParams } from '../core/model/image/pixels';
 import { ImageEncoder } from '../core/model/onnx/encoders';
 import { spaceOf } from '../core/embeddings/shard-key';
 import { keys } from '../core/storage/keys';
@@ -164,7 +165,7 @@ async function bareLoop(
   bundle: ModelBundle,
 ): Promise<number[]> {
   const p = bundle.manifest.preprocessing;
-  const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+  const params = preprocessParams(p);
   console.error('bare loop ...');
   const encoder = await ImageEncoder.create(bundle, { threads: THREADS, providers: ['cpu'] });
   const pool = new DecodePool(THREADS);

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
 import { type ModelBundle, resolveBundle, uploadBundle } from '../core/model/bundle';
 import { ImageEncoder, TextEncoder } from '../core/model/onnx/encoders';
-import { preprocessImage } from '../core/model/image/preprocess';
+import { preprocessImage, preprocessParams } from '../core/model/image/preprocess';
 import type { ExecutionProvider } from '../core/model/onnx/session-thread';
 import { tokenizerForBundle } from '../core/model/text/tokenizer';
 import { ObjectStore } from '../core/storage/object-store';
@@ -166,7 +166,7 @@ export function addModelCommands(program: Command): void {
         async (files: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
           const bundle = await openBundle(opts.bundle);
           const p = bundle.manifest.preprocessing;
-          const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+          const params = preprocessParams(p);
           const size = 3 * p.imageSize * p.imageSize;
           const pixels = new Float32Array(files.length * size);
           for (const [i, f] of files.entries())

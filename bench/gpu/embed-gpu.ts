@@ -10,6 +10,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBundle } from '../../core/model/bundle';
 import { DecodePool } from '../../core/model/image/decode-pool';
 import { embedImages } from '../../core/model/image/embed-images';
+import { preprocessParams } from '../../core/model/image/pixels';
 import type { ImageGraph, PreprocessingMode } from '../../core/config/run-spec';
 import { ImageEncoder } from '../../core/model/onnx/encoders';
 import type { ExecutionProvider } from '../../core/model/onnx/session-thread';
@@ -71,7 +72,7 @@ async function extract(precision: ImageGraph, mode: PreprocessingMode): Promise<
   const { bundle, encoder } = await encoderFor(precision);
   const jpegs = await Promise.all(Array.from({ length: 64 }, (_, i) => benchJpeg(i)));
   const p = bundle.manifest.preprocessing;
-  const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+  const params = preprocessParams(p);
   const pool = mode === 'exact' ? new DecodePool(CORES) : undefined;
   const loop = monitorEventLoopDelay({ resolution: 10 });
   try {

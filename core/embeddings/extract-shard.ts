@@ -3,6 +3,7 @@ import type { PlanItem } from '../dataset/plan';
 import { imageBytesReader, imageReadFailure } from '../dataset/read-image-bytes';
 import type { ModelBundle } from '../model/bundle';
 import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
+import { preprocessParams } from '../model/image/pixels';
 import type { DecodePool } from '../model/image/decode-pool';
 import { ImageDecodeError } from '../model/image/image-errors';
 import type { ImageEncoder } from '../model/onnx/encoders';
@@ -170,7 +171,7 @@ async function encodeItems(
   opts: ExtractOptions,
 ): Promise<EncodedShard> {
   const p = deps.bundle.manifest.preprocessing;
-  const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+  const params = preprocessParams(p);
   const byUri = new Map(items.map((i) => [i.uri, i]));
   const rows: ShardRow[] = [];
   const parts: Float32Array[] = [];

@@ -29,6 +29,9 @@ export interface BundleLimits {
 
 /** What an image graph takes: normalised float32 NCHW, or the center crops' uint8 NHWC bytes. */
 export const PIXEL_FORMATS = ['float32-nchw', 'uint8-nhwc'] as const;
+/** floor: HF's CLIPImageProcessor; half-even: torchvision's CenterCrop (OpenCLIP). */
+export const CROP_ROUNDINGS = ['floor', 'half-even'] as const;
+
 export type PixelFormat = (typeof PIXEL_FORMATS)[number];
 
 const variantSchema = z.strictObject({
@@ -100,6 +103,8 @@ const preprocessingSchema = z
     resize: z.literal('shortest-edge'),
     interpolation: z.literal('bicubic'),
     crop: z.literal('center'),
+    /** How the crop's start is rounded (core/model/image/pixels.ts); absent: floor, as HF. */
+    cropRounding: z.enum(CROP_ROUNDINGS).optional(),
     rescale: z.number().positive(),
     mean: z.tuple([z.number(), z.number(), z.number()]),
     std: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),

@@ -6,7 +6,7 @@ import { extractShard, type ShardManifest } from '../../core/embeddings/extract-
 import { decodeShard } from '../../core/embeddings/shard-format';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
 import { ImageEncoder } from '../../core/model/onnx/encoders';
-import { preprocessImage } from '../../core/model/image/preprocess';
+import { preprocessImage, preprocessParams } from '../../core/model/image/preprocess';
 import { cosine } from '../../core/util/vectors';
 import { ObjectStore } from '../../core/storage/object-store';
 import { goldenImages, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
@@ -64,7 +64,7 @@ describe('extractShard', () => {
     );
 
     const p = bundle.manifest.preprocessing;
-    const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+    const params = preprocessParams(p);
     const d = shard.dim;
     for (const [i, row] of shard.rows.entries()) {
       const local = join(TINY_GOLDEN, 'images', row.key.split('/').pop()!);

@@ -131,8 +131,7 @@ async function directly(uri: string, choice: Choice, encoders: Map<ImageGraph, I
   const image = store.at(uri);
   const bytes = await image.store.requireBytes(image.key);
   const crop = choice.preprocessing === 'fast' ? decodeToCropFast : decodeToCrop;
-  const S = tiny.manifest.preprocessing.imageSize;
-  return encoder.encode((await crop(bytes, S)).rgb.slice(), 1);
+  return encoder.encode((await crop(bytes, tiny.manifest.preprocessing)).rgb.slice(), 1);
 }
 
 /**

@@ -10,7 +10,7 @@ import { readMatrix } from '../../core/embeddings/reader';
 import { ObjectStore } from '../../core/storage/object-store';
 import { loadBundle } from '../../core/model/bundle';
 import { ImageEncoder } from '../../core/model/onnx/encoders';
-import { preprocessImage } from '../../core/model/image/preprocess';
+import { preprocessImage, preprocessParams } from '../../core/model/image/preprocess';
 import { cosine } from '../../core/util/vectors';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { TINY_BUNDLE } from '../helpers/fixtures';
@@ -85,7 +85,7 @@ async function expectEqualToDirectEncoding(shardKeys: string[]) {
   const encoder = await ImageEncoder.create(tiny, { threads: 1, inputFormat: 'float32-nchw' });
   try {
     const p = tiny.manifest.preprocessing;
-    const params = { imageSize: p.imageSize, mean: p.mean, std: p.std, rescale: p.rescale };
+    const params = preprocessParams(p);
     for (const [i, row] of matrix.rows.entries()) {
       const image = store.at(row.key);
       const direct = await encoder.encode(

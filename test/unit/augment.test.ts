@@ -40,14 +40,24 @@ describe('training augmentation (RandomResizedCrop + horizontal flip)', () => {
 
   it('decodes once into the center crop plus K views of the right size', async () => {
     const bytes = readFileSync(join(TINY_GOLDEN, 'images', 'photo.jpg'));
-    const crops = await decodeToViews(bytes, 224, { views: 3, seed: '7', imageId: 'photo' });
-    expect(crops).toHaveLength(4);
-    expect(Buffer.from(crops[0]!).equals(Buffer.from((await decodeToCrop(bytes, 224)).rgb))).toBe(
-      true,
+    const crops = await decodeToViews(
+      bytes,
+      { imageSize: 224 },
+      { views: 3, seed: '7', imageId: 'photo' },
     );
+    expect(crops).toHaveLength(4);
+    expect(
+      Buffer.from(crops[0]!).equals(
+        Buffer.from((await decodeToCrop(bytes, { imageSize: 224 })).rgb),
+      ),
+    ).toBe(true);
     for (const c of crops) expect(c.length).toBe(224 * 224 * 3);
     expect(Buffer.from(crops[1]!).equals(Buffer.from(crops[2]!))).toBe(false);
-    const again = await decodeToViews(bytes, 224, { views: 3, seed: '7', imageId: 'photo' });
+    const again = await decodeToViews(
+      bytes,
+      { imageSize: 224 },
+      { views: 3, seed: '7', imageId: 'photo' },
+    );
     expect(again.map((c) => Buffer.from(c).toString('base64'))).toEqual(
       crops.map((c) => Buffer.from(c).toString('base64')),
     );

@@ -47,9 +47,15 @@ describe('bundle families and tokenizer flavours', () => {
       m.family = 'open-clip';
       Object.assign(m.tokenizer, { flavour: 'open-clip', padTokenId: 0 });
       m.preprocessing.resizeSize = 224;
+      m.preprocessing.cropRounding = 'half-even';
     });
     const b = await loadBundle(dir);
     expect(b.manifest.family).toBe('open-clip');
+    expect(b.manifest.preprocessing.cropRounding).toBe('half-even');
+    // Another crop, another embedding space: the fingerprint names the rounding.
+    expect(preprocessFingerprint(b.manifest.preprocessing)).not.toBe(
+      preprocessFingerprint({ ...b.manifest.preprocessing, cropRounding: undefined }),
+    );
     const tok = await tokenizerForBundle(b);
     expect(tok.encode('&amp;')).toEqual([49406, 261, 49407]); // '&' after HTML unescaping
     expect(Array.from(tok.encodeBatch(['a b', 'a']).ids, Number).slice(4)).toEqual([
@@ -70,6 +76,7 @@ describe('bundle families and tokenizer flavours', () => {
     ['an unknown tokenizer flavour', (m: Json) => (m.tokenizer.flavour = 'sentencepiece')],
     ['a resize other than the crop', (m: Json) => (m.preprocessing.resizeSize = 256)],
     ['a zero std', (m: Json) => (m.preprocessing.std = [0, 1, 1])],
+    ['an unknown crop rounding', (m: Json) => (m.preprocessing.cropRounding = 'ceil')],
   ])('refuses %s with a BundleError', async (_, edit) => {
     await expect(loadBundle(variant(edit))).rejects.toThrow(BundleError);
   });

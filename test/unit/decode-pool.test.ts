@@ -47,8 +47,8 @@ function expectSameBytes(
 /** Today's single-thread exact path: decodeToCrop / decodeToViews, then normalizeInto. */
 async function mainThreadTensor(bytes: Uint8Array, views: number, id: string) {
   const crops = views
-    ? await decodeToViews(bytes, S, { views, seed: AUGMENT.seed, imageId: id })
-    : [(await decodeToCrop(bytes, S)).rgb];
+    ? await decodeToViews(bytes, { imageSize: S }, { views, seed: AUGMENT.seed, imageId: id })
+    : [(await decodeToCrop(bytes, { imageSize: S })).rgb];
   const out = new Float32Array(crops.length * SIZE);
   crops.forEach((rgb, v) => normalizeInto(rgb, PARAMS, out, v * SIZE));
   return out;
@@ -224,9 +224,13 @@ describe('DecodePool', () => {
         const bytes = read(id);
         if (views)
           crops.push(
-            ...(await decodeToViews(bytes, S, { views, seed: AUGMENT.seed, imageId: id })),
+            ...(await decodeToViews(
+              bytes,
+              { imageSize: S },
+              { views, seed: AUGMENT.seed, imageId: id },
+            )),
           );
-        else crops.push((await decodeToCrop(bytes, S)).rgb);
+        else crops.push((await decodeToCrop(bytes, { imageSize: S })).rgb);
       }
       expectSameBytes(main.pixels, Buffer.concat(crops), `uint8 = crops, views ${views}`);
     }

@@ -47,13 +47,13 @@ async function expectedBatch(files: { id: string; bytes: Uint8Array }[], format:
   const crops: Uint8Array[] = [];
   let differsFromExact = 0;
   for (const { id, bytes } of files) {
-    const fast = await decodeToCropFast(bytes, p.imageSize);
-    const exact = await decodeToViews(bytes, p.imageSize, {
+    const fast = await decodeToCropFast(bytes, p);
+    const exact = await decodeToViews(bytes, p, {
       views: VIEWS,
       seed: SEED,
       imageId: id,
     });
-    const exactCenter = (await decodeToCrop(bytes, p.imageSize)).rgb;
+    const exactCenter = (await decodeToCrop(bytes, p)).rgb;
     expect(Buffer.from(exact[0]!).equals(Buffer.from(exactCenter))).toBe(true);
     if (!Buffer.from(fast.rgb).equals(Buffer.from(exact[0]!))) differsFromExact++;
     crops.push(fast.rgb, ...exact.slice(1));

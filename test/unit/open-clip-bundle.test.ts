@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
-import { preprocessImage } from '../../core/model/image/preprocess';
+import sharp from 'sharp';
+import { preprocessImage, preprocessParams } from '../../core/model/image/preprocess';
+import { seededUniform } from '../../core/suites/statistics';
 import { ImageEncoder, TextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { cosine } from '../../core/util/vectors';
@@ -14,8 +16,10 @@ import { runPythonJson, VENV_PYTHON } from '../helpers/python';
 // Issue 15, item 5: a bundle exported from an OpenCLIP model (a tiny ViT-B-32-shaped config,
 // seeded random weights) embeds text and an image in clipeval as open_clip does in PyTorch:
 // open_clip.tokenize + encode_text, and OpenCLIP's own image transform + encode_image.
-// photo.jpg is an RGB image whose crop offset is even, where the two pipelines agree (see
-// docs/models.md for where they do not). Bounds: cosine >= 0.9999 per vector.
+// photo.jpg is an RGB image whose crop offset is even; odd.png (455x448 noise, resized to 227x224)
+// is one whose crop starts where HF's floor and torchvision's round-half-even differ (L - S = 3):
+// the bundle's cropRounding makes clipeval crop as OpenCLIP does. See docs/models.md for what
+// still differs (non-RGB modes). Bounds: cosine >= 0.9999 per vector; pixels 1e-5.
 
 const EXPORT = join(__dirname, '..', '..', 'infra', 'exporter', 'export.py');
 const CONFIG = {
@@ -41,11 +45,13 @@ with torch.no_grad():
     bundle = json.load(open(args["bundle"] + "/bundle.json"))
     t = open_clip.image_transform(224, is_train=False, mean=bundle["preprocessing"]["mean"], std=bundle["preprocessing"]["std"])
     image = m.encode_image(t(Image.open(args["image"]).convert("RGB"))[None], normalize=True)
-print(json.dumps({"ids": open_clip.tokenize(args["texts"]).tolist(), "text": text.tolist(), "image": image.tolist()}))
+    odd = t(Image.open(args["odd"]).convert("RGB"))
+print(json.dumps({"ids": open_clip.tokenize(args["texts"]).tolist(), "text": text.tolist(), "image": image.tolist(), "odd": odd.flatten().tolist()}))
 `;
 
 let bundle: ModelBundle;
-let reference: { ids: number[][]; text: number[][]; image: number[][] };
+let reference: { ids: number[][]; text: number[][]; image: number[][]; odd: number[] };
+let odd: Uint8Array;
 let images: ImageEncoder;
 let texts: TextEncoder;
 
@@ -58,12 +64,19 @@ beforeAll(async () => {
   const r = spawnSync(VENV_PYTHON, [EXPORT, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`export failed: ${r.stderr}`);
   bundle = await loadBundle(out);
+  const next = seededUniform(7);
+  const noise = Uint8Array.from({ length: 455 * 448 * 3 }, () => Math.floor(next() * 256));
+  odd = await sharp(noise, { raw: { width: 455, height: 448, channels: 3 } })
+    .png()
+    .toBuffer();
+  writeFileSync(join(dir, 'odd.png'), odd);
   reference = runPythonJson(REFERENCE, {
     exporter: join(__dirname, '..', '..', 'infra', 'exporter'),
     config,
     texts: TEXTS,
     bundle: out,
     image: IMAGE,
+    odd: join(dir, 'odd.png'),
   }) as typeof reference;
   images = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
   texts = await TextEncoder.create(bundle, { threads: 1 });
@@ -97,13 +110,19 @@ describe('a bundle exported from OpenCLIP', () => {
 
   it('embeds an image as OpenCLIP does', async () => {
     const p = bundle.manifest.preprocessing;
-    const pixels = await preprocessImage(readFileSync(IMAGE), {
-      imageSize: p.imageSize,
-      mean: p.mean,
-      std: p.std,
-      rescale: p.rescale,
-    });
+    const pixels = await preprocessImage(readFileSync(IMAGE), preprocessParams(p));
     const got = await images.encode(pixels, 1);
     expect(cosine(got, reference.image[0]!)).toBeGreaterThan(0.9999);
+  });
+
+  it("crops where OpenCLIP's CenterCrop does when the two roundings differ", async () => {
+    const p = bundle.manifest.preprocessing;
+    expect(p.cropRounding).toBe('half-even');
+    const maxDiff = (got: Float32Array) =>
+      got.reduce((m, v, i) => Math.max(m, Math.abs(v - reference.odd[i]!)), 0);
+    expect(maxDiff(await preprocessImage(odd, preprocessParams(p)))).toBeLessThan(1e-5);
+    // HF's floor starts one pixel earlier on both axes: far from OpenCLIP's pixels on noise.
+    const floor = { ...preprocessParams(p), cropRounding: 'floor' as const };
+    expect(maxDiff(await preprocessImage(odd, floor))).toBeGreaterThan(1);
   });
 });

@@ -9,6 +9,7 @@ import {
   preprocessImage,
   type PreprocessParams,
 } from '../../core/model/image/preprocess';
+import { cropStart } from '../../core/model/image/pixels';
 
 const FIXTURES = join(__dirname, '..', 'fixtures');
 const GOLDEN = join(FIXTURES, 'tiny-clip-golden');
@@ -94,7 +95,7 @@ describe('decodeToCrop against the reference (PIL + CLIPImageProcessorPil) crops
     const failures: string[] = [];
     for (const image of GOLDEN_IMAGES) {
       const name = image.file.replace('images/', '');
-      const got = await decodeToCrop(read(image.file), S);
+      const got = await decodeToCrop(read(image.file), { imageSize: S });
       const want = await goldenCrop(image.crop);
       expect(got.rgb.length).toBe(want.length);
       expect([got.width, got.height]).toEqual([S, S]);
@@ -137,6 +138,17 @@ describe('decodeToCrop against the reference (PIL + CLIPImageProcessorPil) crops
         expect(tensor[c * S * S + i]).toBeCloseTo(expected, 6);
       }
     }
+  });
+});
+
+describe('cropStart', () => {
+  it("floors as HF, or rounds half to even as torchvision's CenterCrop (Python's round)", () => {
+    const over = [...Array(12).keys()]; // L - S = 0..11
+    expect(over.map((d) => cropStart(S + d, S))).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+    // Python: [round(d / 2) for d in range(12)]
+    expect(over.map((d) => cropStart(S + d, S, 'half-even'))).toEqual([
+      0, 0, 1, 2, 2, 2, 3, 4, 4, 4, 5, 6,
+    ]);
   });
 });
 
@@ -226,7 +238,7 @@ describe('bad and awkward inputs: a tensor or an ImageDecodeError, never a crash
   it('16-bit grey PNG: clamped to 255 like PIL’s I;16 -> RGB', async () => {
     await expectGolden('sixteen-bit.png');
     // PIL clamps rather than scales, so almost the whole crop is white.
-    const { rgb } = await decodeToCrop(read('images/sixteen-bit.png'), S);
+    const { rgb } = await decodeToCrop(read('images/sixteen-bit.png'), { imageSize: S });
     expect(rgb.filter((v) => v === 255).length / rgb.length).toBeGreaterThan(0.9);
   });
 
@@ -236,14 +248,14 @@ describe('bad and awkward inputs: a tensor or an ImageDecodeError, never a crash
     const bytes = read('images/exif-rotated.jpg');
     const meta = await sharp(bytes).metadata();
     expect([meta.width, meta.height, meta.orientation]).toEqual([300, 200, 6]);
-    const crop = await decodeToCrop(bytes, S);
+    const crop = await decodeToCrop(bytes, { imageSize: S });
     expect([crop.sourceWidth, crop.sourceHeight]).toEqual([200, 300]);
     await expectGolden('exif-rotated.jpg');
   });
 
   it('1x1 image: upscaled to a flat crop', async () => {
     await expectGolden('one-pixel.png');
-    const { rgb } = await decodeToCrop(read('images/one-pixel.png'), S);
+    const { rgb } = await decodeToCrop(read('images/one-pixel.png'), { imageSize: S });
     for (let i = 0; i < rgb.length; i += 3) {
       if (rgb[i] !== 200 || rgb[i + 1] !== 30 || rgb[i + 2] !== 60) {
         throw new Error(`pixel ${i / 3} is not (200, 30, 60)`);

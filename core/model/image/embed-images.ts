@@ -107,7 +107,7 @@ export async function* embedImages(
           : {}),
       };
       if (opts.preprocessing === 'fast') {
-        const crop = await decodeToCropFast(bytes, params.imageSize, decodeOpts);
+        const crop = await decodeToCropFast(bytes, params, decodeOpts);
         const views = item.views ?? 0;
         if (views === 0) return { id: item.id, crops: [crop.rgb] };
         const src = await decodeImage(bytes, params.imageSize, views, decodeOpts);
@@ -127,11 +127,11 @@ export async function* embedImages(
       const crops = item.views
         ? await decodeToViews(
             bytes,
-            params.imageSize,
+            params,
             { views: item.views, seed: opts.augmentSeed ?? '', imageId: item.id },
             decodeOpts,
           )
-        : [(await decodeToCrop(bytes, params.imageSize, decodeOpts)).rgb];
+        : [(await decodeToCrop(bytes, params, decodeOpts)).rgb];
       return { id: item.id, crops };
     } catch (err) {
       // A pool thread's failure on this image (its error, or its thread dying): the image's.

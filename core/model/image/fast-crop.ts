@@ -34,7 +34,7 @@ import {
   sharpOptions,
 } from './preprocess';
 import { classifySharpError, ImageDecodeError } from './image-errors';
-import { centerCrop, resizedSize } from './pixels';
+import { centerCrop, type CropGeometry, cropStart, resizedSize } from './pixels';
 
 /**
  * The fast center crop of an encoded image: S x S 8-bit RGB (HWC), and the decoded size after
@@ -44,9 +44,10 @@ import { centerCrop, resizedSize } from './pixels';
  */
 export async function decodeToCropFast(
   bytes: Uint8Array,
-  imageSize: number,
+  geometry: CropGeometry,
   opts?: DecodeOptions,
 ): Promise<Crop> {
+  const { imageSize, cropRounding } = geometry;
   const maxPixels = opts?.maxPixels ?? DEFAULT_MAX_PIXELS;
   const meta = await inspectImage(bytes, maxPixels);
   await opts?.reserve?.(decodeMemoryEstimate(meta, { imageSize }));
@@ -60,7 +61,7 @@ export async function decodeToCropFast(
     // so exact's decode and resample cost little more than libvips' would: they do it.
     const rgb = await decodeInspected(bytes, meta, maxPixels);
     return {
-      rgb: centerCrop(rgb, imageSize),
+      rgb: centerCrop(rgb, geometry),
       width: imageSize,
       height: imageSize,
       sourceWidth: rgb.width,
@@ -69,8 +70,8 @@ export async function decodeToCropFast(
   }
   const [outW, outH] = resizedSize(width, height, imageSize);
   const crop = {
-    left: Math.floor((outW - imageSize) / 2),
-    top: Math.floor((outH - imageSize) / 2),
+    left: cropStart(outW, imageSize, cropRounding),
+    top: cropStart(outH, imageSize, cropRounding),
     width: imageSize,
     height: imageSize,
   };

@@ -7,12 +7,25 @@
  */
 import { augmentedView, type RgbImage, viewRandom } from './augment';
 import { resizeCropBicubic } from './resample';
-import type { PixelFormat } from '../bundle';
+import type { BundleManifest, CROP_ROUNDINGS, PixelFormat } from '../bundle';
 
 export type { RgbImage } from './augment';
 
-export interface PreprocessParams {
+/**
+ * Where a center crop starts when the resized side L exceeds the crop S by an odd number: HF's
+ * CLIPImageProcessor floors (L - S) / 2 (`floor`); torchvision's CenterCrop, which OpenCLIP's
+ * transform uses, rounds it half to even as Python's round does (`half-even`): one pixel later
+ * when L - S is 3 mod 4.
+ */
+export type CropRounding = (typeof CROP_ROUNDINGS)[number];
+
+/** The center crop's geometry: its side S, and how its start is rounded (default floor). */
+export interface CropGeometry {
   imageSize: number;
+  cropRounding?: CropRounding;
+}
+
+export interface PreprocessParams extends CropGeometry {
   mean: [number, number, number];
   std: [number, number, number];
   rescale: number;
@@ -21,6 +34,12 @@ export interface PreprocessParams {
    * uint8-nhwc graphs the crops' bytes (ImageEncoder.inputFormat).
    */
   format?: PixelFormat;
+}
+
+/** What the pixel steps read of a bundle's preprocessing. */
+export function preprocessParams(p: BundleManifest['preprocessing']): PreprocessParams {
+  const { imageSize, mean, std, rescale, cropRounding } = p;
+  return { imageSize, mean, std, rescale, ...(cropRounding ? { cropRounding } : {}) };
 }
 
 /** A batch buffer: float32 for float32-nchw graphs, bytes for uint8-nhwc graphs. */
@@ -43,13 +62,21 @@ export function resizedSize(width: number, height: number, size: number): [numbe
   return width <= height ? [size, long] : [long, size];
 }
 
+/** The first pixel of a center crop of `size` from `length` (see CropRounding). */
+export function cropStart(length: number, size: number, rounding: CropRounding = 'floor'): number {
+  const half = Math.floor((length - size) / 2);
+  const tie = (length - size) % 2 === 1;
+  return rounding === 'half-even' && tie && half % 2 === 1 ? half + 1 : half;
+}
+
 /** Shortest edge to `imageSize` (Pillow bicubic), then the center `imageSize` square. */
-export function centerCrop(src: RgbImage, imageSize: number): Uint8Array {
+export function centerCrop(src: RgbImage, geometry: CropGeometry): Uint8Array {
   checkRgb(src);
+  const { imageSize, cropRounding } = geometry;
   const [outW, outH] = resizedSize(src.width, src.height, imageSize);
   const crop = {
-    x: Math.floor((outW - imageSize) / 2),
-    y: Math.floor((outH - imageSize) / 2),
+    x: cropStart(outW, imageSize, cropRounding),
+    y: cropStart(outH, imageSize, cropRounding),
     width: imageSize,
     height: imageSize,
   };
@@ -65,8 +92,8 @@ export function augmentedViews(src: RgbImage, imageSize: number, spec?: ViewSpec
 }
 
 /** The center crop, then the `views` augmented views, as HWC crops in order. */
-export function viewCrops(src: RgbImage, imageSize: number, spec?: ViewSpec): Uint8Array[] {
-  return [centerCrop(src, imageSize), ...augmentedViews(src, imageSize, spec)];
+export function viewCrops(src: RgbImage, geometry: CropGeometry, spec?: ViewSpec): Uint8Array[] {
+  return [centerCrop(src, geometry), ...augmentedViews(src, geometry.imageSize, spec)];
 }
 
 /**
@@ -81,7 +108,7 @@ export function preprocessInto(
   offset: number,
 ): void {
   const size = 3 * params.imageSize * params.imageSize;
-  for (const [v, rgb] of viewCrops(src, params.imageSize, spec).entries())
+  for (const [v, rgb] of viewCrops(src, params, spec).entries())
     cropInto(rgb, params, out, offset + v * size);
 }
 

@@ -18,6 +18,7 @@ import { DEFAULT_RESOURCE_LIMITS } from '../../config/env';
 import { classifySharpError, ImageDecodeError, pngDeclaredPixels } from './image-errors';
 import {
   centerCrop,
+  type CropGeometry,
   normalizeInto,
   type PreprocessParams,
   type RgbImage,
@@ -28,7 +29,8 @@ export { ImageDecodeError } from './image-errors';
 export type { ImageDecodeReason } from './image-errors';
 // The pixel steps after decoding live in ./pixels.ts (the decode pool's threads load it alone).
 export { normalizeInto } from './pixels';
-export type { PreprocessParams, RgbImage, ViewSpec } from './pixels';
+export { preprocessParams } from './pixels';
+export type { CropGeometry, PreprocessParams, RgbImage, ViewSpec } from './pixels';
 
 export interface Crop {
   /** S x S x 3 bytes, HWC RGB. */
@@ -440,12 +442,13 @@ export function decodeImage(
 /** Decoded, resized and center-cropped 8-bit RGB (HWC), before normalisation. */
 export async function decodeToCrop(
   bytes: Uint8Array,
-  imageSize: number,
+  geometry: CropGeometry,
   opts?: DecodeOptions,
 ): Promise<Crop> {
+  const { imageSize } = geometry;
   const src = await decodeImage(bytes, imageSize, 0, opts);
   return {
-    rgb: centerCrop(src, imageSize),
+    rgb: centerCrop(src, geometry),
     width: imageSize,
     height: imageSize,
     sourceWidth: src.width,
@@ -459,12 +462,12 @@ export async function decodeToCrop(
  */
 export async function decodeToViews(
   bytes: Uint8Array,
-  imageSize: number,
+  geometry: CropGeometry,
   augment: { views: number; seed: string; imageId: string },
   opts?: DecodeOptions,
 ): Promise<Uint8Array[]> {
-  const src = await decodeImage(bytes, imageSize, augment.views, opts);
-  return viewCrops(src, imageSize, augment);
+  const src = await decodeImage(bytes, geometry.imageSize, augment.views, opts);
+  return viewCrops(src, geometry, augment);
 }
 
 /** decodeToCrop + normalizeInto into a new Float32Array(3*S*S). */
@@ -473,7 +476,7 @@ export async function preprocessImage(
   params: PreprocessParams,
   opts?: DecodeOptions,
 ): Promise<Float32Array> {
-  const { rgb } = await decodeToCrop(bytes, params.imageSize, opts);
+  const { rgb } = await decodeToCrop(bytes, params, opts);
   const out = new Float32Array(3 * params.imageSize * params.imageSize);
   normalizeInto(rgb, params, out, 0);
   return out;

@@ -168,6 +168,8 @@ class OpenClip:
             "resize": "shortest-edge",
             "interpolation": "bicubic",
             "crop": "center",
+            # torchvision's CenterCrop rounds the crop's start half to even (Python's round); HF floors.
+            "cropRounding": "half-even",
             "rescale": 1 / 255,  # torchvision's ToTensor
             "mean": [float(m) for m in cfg.get("mean")],
             "std": [float(s) for s in cfg.get("std")],

@@ -69,6 +69,7 @@ def test_bundle_records_family_tokenizer_and_preprocessing(exported):
     assert bundle["preprocessing"]["mean"] == list(cfg["mean"]) and bundle["preprocessing"]["std"] == list(cfg["std"])
     assert (bundle["preprocessing"]["interpolation"], cfg["interpolation"]) == ("bicubic", "bicubic")
     assert (bundle["preprocessing"]["resize"], cfg["resize_mode"]) == ("shortest-edge", "shortest")
+    assert bundle["preprocessing"]["cropRounding"] == "half-even"  # torchvision's CenterCrop
     tower = {"vit-b-32": "VisionTransformer", "rn50": "ModifiedResNet"}[name]
     assert bundle["architecture"]["vision"]["tower"] == tower
     assert set(bundle["graphs"]["image"]["variants"]) == {"fp32", "fp16"}
@@ -109,9 +110,10 @@ def test_image_embeddings_match_open_clip(exported, tmp_path):
 
 
 def test_clipeval_crop_and_open_clip_transform_agree_on_plain_rgb(exported, tmp_path):
-    """clipeval preprocesses OpenCLIP bundles with its HF-style pipeline (bundle.json's mean/std).
-    On an RGB image whose crop offset is even (photo.jpg: 298x224 -> offset 37 both ways) the
-    pixels equal OpenCLIP's transform's up to ToTensor's float division (1 ulp)."""
+    """HF's processor with bundle.json's preprocessing (the steps the uint8 graphs build in) equals
+    OpenCLIP's transform on an RGB image whose crop start both round alike (photo.jpg: 298x224 ->
+    offset 37), up to ToTensor's float division. Where they round differently, clipeval follows
+    cropRounding: test/unit/open-clip-bundle.test.ts checks clipeval's crop against OpenCLIP's."""
     _, _, out, _ = exported
     bundle = json.loads((out / "bundle.json").read_text())
     preprocess = open_clip.image_transform(224, is_train=False, mean=bundle["preprocessing"]["mean"], std=bundle["preprocessing"]["std"])
