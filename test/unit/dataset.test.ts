@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EXTRACTION_ONLY, parseRunSpec, type DatasetSpec } from '../../core/config/run-spec';
 import { readImageFolder } from '../../core/dataset/image-folder';
@@ -198,6 +199,85 @@ describe('shards', () => {
     const a = cutShards([{ uri: 's3://b/x', etag: '1' }], 8)[0]!.id;
     const b = cutShards([{ uri: 's3://b/x', etag: '2' }], 8)[0]!.id;
     expect(a).not.toBe(b);
+  });
+
+  // Cuts of items outside Parquet row groups, as made before row groups counted: these digests
+  // were taken from the earlier cutShards, so existing shards (and their embeddings) keep their ids.
+  it.each([
+    [8, 'e9a028367c03c908', 'e40647d8746c3987'],
+    [64, '67da9b72c5f6c798', '3753ed8e4a56bf23'],
+    [1024, 'dd102293b0895db9', 'cf51a88c3e8f3331'],
+  ])('cuts objects and tar members as before (maxSize %i)', (maxSize, plain, tarred) => {
+    const digest = (shards: { id: string; items: unknown[] }[]) =>
+      createHash('sha256')
+        .update(shards.map((x) => `${x.id}:${x.items.length}`).join('\n'))
+        .digest('hex')
+        .slice(0, 16);
+    const tar = Array.from({ length: 3000 }, (_, i) => ({
+      uri: `s3://b/wds/${Math.floor(i / 500)}.tar#${String(i).padStart(6, '0')}.jpg`,
+      etag: 't',
+      part: {
+        kind: 'tar' as const,
+        object: `wds/${Math.floor(i / 500)}.tar`,
+        offset: i * 1024,
+        length: 1000,
+      },
+    }));
+    expect([digest(cutShards(items(5000), maxSize)), digest(cutShards(tar, maxSize))]).toEqual([
+      plain,
+      tarred,
+    ]);
+  });
+
+  /** Rows of Parquet files `files`, each of `groups` row groups of `rows` rows. */
+  const parquetRows = (files: string[], groups: number, rows: number) =>
+    files.flatMap((f) =>
+      Array.from({ length: groups * rows }, (_, i) => ({
+        uri: `s3://b/data/${f}.parquet#row=${String(i).padStart(10, '0')}`,
+        etag: f,
+        part: {
+          kind: 'parquet' as const,
+          object: `data/${f}.parquet`,
+          rowGroup: Math.floor(i / rows),
+          row: i,
+          column: 'image',
+        },
+      })),
+    );
+  const groupsOf = (shard: { items: ReturnType<typeof parquetRows> }) =>
+    new Set(shard.items.map((i) => `${i.part.object} ${i.part.rowGroup}`));
+
+  it('never cuts a Parquet row group that fits in a shard, and keeps the size bound', () => {
+    const all = parquetRows(['a', 'b', 'c'], 40, 100);
+    const shards = cutShards(all, 1024);
+    expect(shards.flatMap((s) => s.items)).toEqual(all);
+    expect(Math.max(...shards.map((s) => s.items.length))).toBeLessThanOrEqual(1024);
+    const seen = new Map<string, number>();
+    for (const [n, shard] of shards.entries())
+      for (const g of groupsOf(shard)) {
+        expect(seen.get(g), `row group ${g} in shards ${seen.get(g)} and ${n}`).toBeUndefined();
+        seen.set(g, n);
+      }
+    expect(seen.size).toBe(120);
+    expect(shards.length).toBeGreaterThan(3); // content-defined cuts still happen
+  });
+
+  it('splits only row groups larger than a shard, into full shards', () => {
+    const shards = cutShards(parquetRows(['a'], 2, 300), 128);
+    expect(shards.flatMap((s) => s.items)).toHaveLength(600);
+    expect(Math.max(...shards.map((s) => s.items.length))).toBeLessThanOrEqual(128);
+    // Each shard holds rows of one row group: a cut falls at the group's end.
+    for (const shard of shards) expect(groupsOf(shard).size).toBe(1);
+  });
+
+  it('keeps most Parquet shards identical when a file is added', () => {
+    const before = parquetRows(['a', 'c'], 30, 100);
+    const after = parquetRows(['a', 'b', 'c'], 30, 100);
+    const a = new Set(cutShards(before, 1024).map((s) => s.id));
+    const b = cutShards(after, 1024).map((s) => s.id);
+    // Only the shards around the new file's rows change: the one ending a's rows and the one
+    // starting c's.
+    expect(b.filter((id) => a.has(id)).length).toBeGreaterThanOrEqual(a.size - 2);
   });
 });
 
