@@ -77,11 +77,10 @@ export function percentile(values: readonly number[] | Float64Array, q: number):
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 }
 
-const mean = (xs: ArrayLike<number>, idx?: Uint32Array): number => {
-  const n = idx ? idx.length : xs.length;
+const mean = (xs: ArrayLike<number>): number => {
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += xs[idx ? idx[i]! : i]!;
-  return n === 0 ? NaN : sum / n;
+  for (let i = 0; i < xs.length; i++) sum += xs[i]!;
+  return xs.length === 0 ? NaN : sum / xs.length;
 };
 
 function percentileInterval(estimate: number, stats: Float64Array, level: number): Interval {

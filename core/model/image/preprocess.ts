@@ -28,8 +28,7 @@ import {
 export { ImageDecodeError } from './image-errors';
 export type { ImageDecodeReason } from './image-errors';
 // The pixel steps after decoding live in ./pixels.ts (the decode pool's threads load it alone).
-export { normalizeInto } from './pixels';
-export { preprocessParams } from './pixels';
+export { normalizeInto, preprocessParams } from './pixels';
 export type { CropGeometry, PreprocessParams, RgbImage, ViewSpec } from './pixels';
 
 export interface Crop {
