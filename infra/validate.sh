@@ -248,6 +248,7 @@ EOF
 
 echo "== Dockerfile (hadolint + clipeval rules)"
 "$venv/bin/hadolint" --failure-threshold info infra/docker/Dockerfile || fail "hadolint found problems"
+bash -n infra/cuda/install-ort-cuda.sh || fail "infra/cuda/install-ort-cuda.sh does not parse"
 "$py" - infra/docker/Dockerfile .ci/run <<'EOF'
 import re, sys
 path, ci = sys.argv[1], open(sys.argv[2]).read()
@@ -299,12 +300,26 @@ for target in ("cpu", "gpu"):
 gpu_env = " ".join(r for i, r in stages.get("gpu", {"lines": []})["lines"] if i == "ENV")
 if "CLIPEVAL_EXECUTION_PROVIDERS=cuda,webgpu,cpu" not in gpu_env:
     errors.append("gpu: CLIPEVAL_EXECUTION_PROVIDERS is not cuda,webgpu,cpu")
+# The CUDA provider and its CUDA 13 libraries come from PyPI wheels (infra/cuda), not NuGet.
 gpu_all = str(stages.get("gpu")) + str(stages.get("ort-cuda"))
-for need in ("libvulkan1", "ONNXRUNTIME_NODE_INSTALL=cuda12"):
+for need in ("libvulkan1", "infra/cuda/install-ort-cuda.sh", "LD_LIBRARY_PATH=/opt/onnxruntime-cuda/nvidia/cu13/lib",
+             "libonnxruntime_providers_cuda.so", "cudaProviderProblem"):
     if need not in gpu_all:
         errors.append(f"gpu: {need} missing")
-if not re.match(r"nvidia/cuda:12\.\d+(\.\d+)?-cudnn-runtime-ubuntu2[24]\.04$", stages.get("gpu", {}).get("image", "")):
-    errors.append("gpu: base is not a CUDA 12 cuDNN runtime image")
+if stages.get("gpu", {}).get("image") != args.get("NODE_IMAGE"):
+    errors.append("gpu: base is not the Node image (CUDA's libraries come from the wheels, the driver from the NVIDIA runtime)")
+# The recipe's pins: onnxruntime-gpu is onnxruntime-node's release, every wheel pinned and hashed.
+import json
+node_ort = json.load(open("package.json"))["dependencies"]["onnxruntime-node"]
+reqs = re.sub(r"\\\n\s*", " ", open("infra/cuda/requirements.txt").read())
+pins = [l for l in reqs.splitlines() if l.strip() and not l.startswith("#")]
+if not any(re.match(rf"onnxruntime-gpu=={re.escape(node_ort)}\s", l) for l in pins):
+    errors.append(f"infra/cuda/requirements.txt: onnxruntime-gpu is not pinned to onnxruntime-node's {node_ort}")
+for l in pins:
+    if not re.match(r"^[A-Za-z0-9_.-]+==\S+\s+--hash=sha256:[0-9a-f]{64}$", l.strip()):
+        errors.append(f"infra/cuda/requirements.txt: not an exact, hashed pin: {l.strip()}")
+if not re.search(r"^ignore-scripts=true$", open(".npmrc").read(), re.M):
+    errors.append(".npmrc: ignore-scripts=true missing (onnxruntime-node's install script would fetch from NuGet)")
 # The build stage installs exactly as CI does.
 build_runs = [r for i, r in stages.get("build", {"lines": []})["lines"] if i == "RUN"]
 for step in ("npm ci", "npm run build"):
@@ -314,9 +329,9 @@ for step in ("npm ci", "npm run build"):
         errors.append(f".ci/run no longer runs `{step}`: keep the Dockerfile's build stage in step")
 copies = " ".join(r for i, r in stages.get("build", {"lines": []})["lines"] if i == "COPY")
 if ".npmrc" not in copies:
-    errors.append("build: .npmrc must be copied before npm ci (onnxruntime-node-install=skip)")
+    errors.append("build: .npmrc must be copied before npm ci (ignore-scripts=true)")
 if errors:
     sys.exit("Dockerfile rules failed:\n  " + "\n  ".join(errors))
-print(f"{path}: {len(stages)} stages; pinned bases, non-root runtime stages, HEALTHCHECK, CI install steps")
+print(f"{path}: {len(stages)} stages; pinned bases, non-root runtime stages, HEALTHCHECK, CI install steps, CUDA recipe pins")
 EOF
 echo "validate: all deployment manifests valid"

@@ -1,6 +1,7 @@
 import { Runtime } from '@temporalio/worker';
 import { ConfigError } from '../core/config/errors';
 import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
+import { CudaProviderError, usableProviders } from '../core/model/onnx/cuda-provider';
 import {
   type ClipevalWorker,
   connectWorker,
@@ -38,6 +39,11 @@ export async function runWorkers(kinds: WorkerKind[]): Promise<void> {
       setTimeout(() => process.exit(1), graceMs(env.shutdownGrace) + 30_000).unref();
     },
   });
+  // Before any work: a worker whose only provider is cuda and cannot load it refuses to start
+  // (CudaProviderError names the missing library and the fix); with fallbacks it says why once.
+  usableProviders(env.onnx.providers, (m) => {
+    Runtime.instance().logger.warn(`clipeval: ${m}`);
+  });
   const connection = await connectWorker(env);
   for (const kind of kinds) {
     workers.push(await createWorker(kind, env, connection));
@@ -73,7 +79,7 @@ export function main(kinds: WorkerKind[]): void {
     },
     (err: unknown) => {
       console.error(`clipeval worker: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(err instanceof ConfigError ? 2 : 1);
+      process.exit(err instanceof ConfigError || err instanceof CudaProviderError ? 2 : 1);
     },
   );
 }

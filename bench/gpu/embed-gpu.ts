@@ -1,18 +1,24 @@
 // The GPU check's clipeval side (bench/gpu/check.sh): image-tower inference on a GPU provider
-// for each uint8-input graph variant, and the extraction loop (embedImages: decode pool or fast
-// crops feeding that encoder) over in-memory JPEGs, so the figures say whether decoding keeps the
-// GPU busy with the machine's cores. Prints one JSON line per measurement.
-// Args (env): GPU_PROVIDER (webgpu|cuda|cpu; cpu only to check this script without a GPU),
+// for each uint8-input graph variant, through clipeval's session thread (input buffers handed back
+// and reused across batches) and through a bare onnxruntime-node session on this thread
+// (pre-allocated input and output tensors: the Node API has no IO binding, run(feeds, fetches)
+// writes into the given output), and the extraction loop (embedImages: decode pool or fast crops
+// feeding that encoder) over in-memory JPEGs, so the figures say whether decoding keeps the GPU
+// busy with the machine's cores. Prints one JSON line per measurement; a failure prints a line
+// with `error` and exits 1 (never a figure from another provider than the one asked for).
+// Args (env): GPU_PROVIDER (cuda|webgpu|cpu; cpu only to check this script without a GPU),
 // GPU_BATCH (256), GPU_ITERS (batches per repeat, 8), GPU_IMAGES (JPEGs for the loop, 2048),
-// GPU_PHASE (inference|extract|all), GPU_PRECISION (fp32|fp16|both), BENCH_REPEATS (>= 3).
+// GPU_PHASE (inference|bare|extract|all), GPU_PRECISION (fp32|fp16|both), BENCH_REPEATS (>= 3).
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { loadBundle } from '../../core/model/bundle';
+import * as ort from 'onnxruntime-node';
+import { bundleFile, loadBundle } from '../../core/model/bundle';
 import { DecodePool } from '../../core/model/image/decode-pool';
 import { embedImages } from '../../core/model/image/embed-images';
-import { preprocessParams } from '../../core/model/image/pixels';
+import { type PixelBuffer, preprocessParams } from '../../core/model/image/pixels';
 import type { ImageGraph, PreprocessingMode } from '../../core/config/run-spec';
-import { ImageEncoder } from '../../core/model/onnx/encoders';
+import { usableProviders } from '../../core/model/onnx/cuda-provider';
+import { ImageEncoder, selectGraph } from '../../core/model/onnx/encoders';
 import type { ExecutionProvider } from '../../core/model/onnx/session-thread';
 import { BENCH_BUNDLE, benchJpeg } from '../fixtures';
 import { repeat, REPEATS, summarize } from '../stats';
@@ -41,29 +47,69 @@ async function encoderFor(precision: ImageGraph) {
   return { bundle, encoder };
 }
 
-/** Inference alone: the same uint8 crops every batch (the graph normalises inside). */
+/** The same uint8 crops every batch (the graph normalises inside), as torch_gpu.py feeds. */
+const crops = (s: number) =>
+  Uint8Array.from({ length: BATCH * s * s * 3 }, (_, i) => (i * 2654435761) >>> 24);
+
+/** Inference alone, through clipeval's encoder: two input buffers, reused for every batch. */
 async function inference(precision: ImageGraph): Promise<void> {
   const { bundle, encoder } = await encoderFor(precision);
-  const s = bundle.manifest.preprocessing.imageSize;
-  const crops = Uint8Array.from({ length: BATCH * s * s * 3 }, (_, i) => (i * 2654435761) >>> 24);
+  const pixels = crops(bundle.manifest.preprocessing.imageSize);
+  // Two batches in flight, as embedImages keeps them (one encoding, one queued); each buffer
+  // comes back from the session thread (moved, not copied) and goes out again unchanged.
+  const free: PixelBuffer[] = [pixels, pixels.slice()];
   try {
     const once = async () => {
-      const inputs = Array.from({ length: ITERS }, () => crops.slice());
       const start = performance.now();
-      // Two batches in flight, as embedImages keeps them (one encoding, one filling).
-      let prev: Promise<unknown> | undefined;
-      for (const input of inputs) {
-        const next = encoder.encode(input, BATCH);
-        if (prev) await prev;
+      let prev: ReturnType<ImageEncoder['encodeReturning']> | undefined;
+      for (let i = 0; i < ITERS; i++) {
+        const next = encoder.encodeReturning(free.pop()!, BATCH);
+        if (prev) free.push((await prev).pixels);
         prev = next;
       }
-      await prev;
+      free.push((await prev!).pixels);
       return (ITERS * BATCH) / ((performance.now() - start) / 1000);
     };
     const ips = await repeat(once, REPEATS);
     emit({ phase: 'inference', precision, ips, ...summarize(ips) });
   } finally {
     await encoder.close();
+  }
+}
+
+/**
+ * Inference on a bare onnxruntime-node session in this thread, one input and one output tensor
+ * allocated once: what the provider gives with no thread hop and no per-batch allocation, the
+ * bound for the session-thread row above.
+ */
+async function bare(precision: ImageGraph): Promise<void> {
+  const bundle = await loadBundle(BENCH_BUNDLE);
+  const graph = selectGraph(bundle, 'image', { precision, inputFormat: 'uint8-nhwc' });
+  const [provider] = usableProviders([PROVIDER], () => {}); // a precise error when cuda cannot load
+  const session = await ort.InferenceSession.create(bundleFile(bundle, graph.file), {
+    executionProviders: [provider!],
+    graphOptimizationLevel: 'all',
+    // As encoders.ts: the CPU provider's NCHWc transformer crashes on fp16 graphs (self-check only).
+    ...(precision === 'fp16'
+      ? { extra: { optimization: { disable_specified_optimizers: 'NchwcTransformer' } } }
+      : {}),
+  });
+  const s = bundle.manifest.preprocessing.imageSize;
+  const dim = bundle.manifest.architecture.embedDim;
+  const feeds = { [graph.input]: new ort.Tensor('uint8', crops(s), [BATCH, s, s, 3]) };
+  const fetches = {
+    [graph.output]: new ort.Tensor('float32', new Float32Array(BATCH * dim), [BATCH, dim]),
+  };
+  try {
+    const once = async () => {
+      const start = performance.now();
+      for (let i = 0; i < ITERS; i++) await session.run(feeds, fetches);
+      return (ITERS * BATCH) / ((performance.now() - start) / 1000);
+    };
+    const ips = await repeat(once, REPEATS);
+    emit({ phase: 'bare', precision, ips, ...summarize(ips) });
+  } finally {
+    await session.release();
   }
 }
 
@@ -104,13 +150,20 @@ async function extract(precision: ImageGraph, mode: PreprocessingMode): Promise<
 async function main(): Promise<void> {
   for (const precision of ['fp32', 'fp16'] as const) {
     if (PRECISION !== 'both' && PRECISION !== precision) continue;
-    if (PHASE !== 'extract') await inference(precision);
-    if (PHASE !== 'inference')
+    if (PHASE === 'all' || PHASE === 'inference') await inference(precision);
+    if (PHASE === 'all' || PHASE === 'bare') await bare(precision);
+    if (PHASE === 'all' || PHASE === 'extract')
       for (const mode of ['exact', 'fast'] as const) await extract(precision, mode);
   }
 }
 
 main().catch((err: unknown) => {
   console.error(err);
+  // A row the summary shows as a failure, with the reason (e.g. which CUDA library is missing).
+  emit({
+    phase: PHASE,
+    precision: PRECISION,
+    error: err instanceof Error ? err.message : String(err),
+  });
   process.exit(1);
 });

@@ -6,6 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startEvalThread } from '../../util/eval-thread';
+import { usableProviders } from './cuda-provider';
 
 export type ExecutionProvider = 'cuda' | 'webgpu' | 'cpu';
 
@@ -137,10 +138,14 @@ export class SessionThread {
       disabledOptimizers?: readonly string[];
     },
   ): Promise<SessionThread> {
+    // cuda is checked here first: when it cannot load, ONNX Runtime says only "Failed to load
+    // shared library", and a cuda-only session must fail before the thread starts.
+    const fallbacks: string[] = [];
+    const providers = usableProviders(opts.providers, (m) => fallbacks.push(m));
     const worker = startEvalThread(THREAD_SOURCE, {
       ortPath: require.resolve('onnxruntime-node'),
       model,
-      providers: opts.providers,
+      providers,
       threads: opts.threads,
       disabledOptimizers: opts.disabledOptimizers ?? [],
     });
@@ -159,9 +164,10 @@ export class SessionThread {
     if (first.type === 'failed') {
       await worker.terminate();
       throw new Error(
-        `No execution provider could load ${typeof model === 'string' ? model : 'the graph'}: ${first.failures.join('; ')}`,
+        `No execution provider could load ${typeof model === 'string' ? model : 'the graph'}: ${[...fallbacks, ...first.failures].join('; ')}`,
       );
     }
+    for (const f of fallbacks) console.warn(`clipeval: ${f}`);
     for (const f of first.failures)
       console.warn(`clipeval: execution provider unavailable, falling back (${f})`);
     return new SessionThread(worker, first.provider, first.inputNames, first.outputNames);
