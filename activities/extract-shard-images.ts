@@ -23,13 +23,17 @@ export function extractShardImagesActivity(deps: {
       onProgress: (done) => heartbeat({ done } satisfies ExtractionHeartbeat),
       signal: ctx.cancellationSignal,
       // Prometheus (via the worker runtime): the rate of clipeval_images_embedded is images/s.
-      onEncoded: ({ images, failed }) => {
-        ctx.metricMeter
-          .createCounter('clipeval_images_embedded', 'images', 'Images encoded')
-          .add(images);
-        ctx.metricMeter
-          .createCounter('clipeval_images_failed', 'images', 'Images that could not be decoded')
-          .add(failed);
+      onEncoded: ({ images, failed, decoded, fromPixelCache }) => {
+        const count = (name: string, help: string, n: number) =>
+          ctx.metricMeter.createCounter(name, 'images', help).add(n);
+        count('clipeval_images_embedded', 'Images encoded', images);
+        count('clipeval_images_failed', 'Images that could not be decoded', failed);
+        count('clipeval_images_decoded', 'Images fetched and decoded', decoded);
+        count(
+          'clipeval_images_pixel_cache',
+          'Images whose crops came from the pixel cache',
+          fromPixelCache,
+        );
       },
     });
   };

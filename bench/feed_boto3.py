@@ -7,13 +7,17 @@ argv[1]: JSON {"endpoint", "bucket", "keys": [...], "processes": k, "batch_size"
 In a multiprocessing Pool of k processes, each with its own boto3 client: get_object, PIL open +
 convert("RGB"), HF CLIPImageProcessorPil; the float32 pixels return to the parent, which copies
 them into a [B, 3, S, S] batch. No inference: this is the rate a feeder hands pixels to a model.
-Prints one JSON line: images/s per timed repeat (the pool starts in the warm-up).
+Prints one JSON line: images/s per timed repeat (the pool starts in the warm-up), and the busy
+seconds per phase summed over the processes in the last timed repeat (s3-read: get_object and
+reading the body; decode: open + convert("RGB"), where PIL decodes; resample: the processor's
+resize, crop and normalisation): bench/extract.ts's split table puts them beside clipeval's.
 """
 
 import io
 import multiprocessing as mp
 import os
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -36,10 +40,14 @@ def _init() -> None:
     )
 
 
-def one(key: str) -> np.ndarray:
+def one(key: str) -> tuple[np.ndarray, tuple[float, float, float]]:
+    t0 = time.perf_counter()
     body = _state["s3"].get_object(Bucket=A["bucket"], Key=key)["Body"].read()
+    t1 = time.perf_counter()
     image = Image.open(io.BytesIO(body)).convert("RGB")
-    return _state["processor"](images=image, return_tensors="np")["pixel_values"][0]
+    t2 = time.perf_counter()
+    pixels = _state["processor"](images=image, return_tensors="np")["pixel_values"][0]
+    return pixels, (t1 - t0, t2 - t1, time.perf_counter() - t2)
 
 
 if __name__ == "__main__":
@@ -47,14 +55,19 @@ if __name__ == "__main__":
     pool = mp.get_context("fork").Pool(A["processes"], initializer=_init)
     batch = np.empty((b, 3, S, S), dtype=np.float32)
 
+    busy = {}
+
     def once() -> int:
         n = 0
-        for i, pixels in enumerate(pool.imap(one, A["keys"], chunksize=4)):
+        phases = [0.0, 0.0, 0.0]
+        for i, (pixels, took) in enumerate(pool.imap(one, A["keys"], chunksize=4)):
             batch[i % b] = pixels
+            phases = [p + t for p, t in zip(phases, took)]
             n += 1
+        busy.update(zip(["s3-read", "decode", "resample"], phases))
         return n
 
     try:
-        emit({"ips": repeat(once, A["repeats"])})
+        emit({"ips": repeat(once, A["repeats"]), "busy_s": busy})
     finally:
         pool.terminate()

@@ -60,6 +60,7 @@ function outcomeText(o: RunOutcome): string {
     `  dataset   fingerprint ${p.fingerprint.slice(0, 16)}`,
     `  model     ${o.summary.bundle}`,
     `  embedded  ${o.summary.extraction.imagesDone} images in ${o.summary.extraction.shards} shards (${o.summary.extraction.shardsReused} reused from earlier runs); ${o.summary.extraction.imagesFailed} could not be decoded`,
+    `  decoded   ${decodedLine(o.summary.extraction)}`,
     `  reused    ${reusedLine(o.summary.extraction, o.summary.routes)}`,
     `  summary   ${o.summary.summaryUri}`,
     ...(o.summary.report
@@ -69,6 +70,12 @@ function outcomeText(o: RunOutcome): string {
     ...routesTable(o.summary.routes),
     ...(o.summary.comparison ? comparisonLines(o.summary.comparison) : []),
   ].join('\n');
+}
+
+/** Where the pixels of the shards this run encoded came from (absent from older runs' results). */
+function decodedLine(x: { imagesDecoded?: number; imagesFromPixelCache?: number }) {
+  if (x.imagesDecoded === undefined) return 'not counted (a run from before the pixel cache)';
+  return `${x.imagesDecoded} images decoded, ${x.imagesFromPixelCache ?? 0} read from the pixel cache`;
 }
 
 /** What this run took from earlier executions and runs instead of recomputing it. */

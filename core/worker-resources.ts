@@ -10,6 +10,7 @@ import { DecodePool } from './model/image/decode-pool';
 import type { ImageLimits } from './model/image/embed-images';
 import type { ObjectStore } from './storage/object-store';
 import { ByteBudget } from './util/byte-budget';
+import { Claims } from './util/claims';
 
 /**
  * What a worker keeps between activities: bundles (fetched once), one encoder per bundle and
@@ -50,6 +51,12 @@ export class WorkerResources {
   readonly images: ImageLimits;
 
   private pool: DecodePool | undefined;
+
+  /**
+   * Pixel-cache blocks being decoded by this worker's extractions: another extraction needing the
+   * same block waits for it to be written and reads it (core/embeddings/shard-pixels.ts).
+   */
+  readonly pixelClaims = new Claims();
 
   /**
    * The worker's decode pool (resize, crops, normalisation in worker threads), shared by every

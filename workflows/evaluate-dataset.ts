@@ -153,6 +153,9 @@ async function extractEmbeddings(
     progress.imagesDone += r.images;
     progress.rows += r.rows;
     progress.imagesFailed += r.failed;
+    // Absent from workers that predate the pixel cache.
+    progress.imagesDecoded += r.decoded ?? 0;
+    progress.imagesFromPixelCache += r.fromPixelCache ?? 0;
   });
   if (progress.imagesDone === 0) {
     throw ApplicationFailure.nonRetryable(
@@ -245,6 +248,8 @@ function newExtractionProgress(plan: PlanSummary): ExtractionProgress {
     imagesDone: 0,
     rows: 0,
     imagesFailed: 0,
+    imagesDecoded: 0,
+    imagesFromPixelCache: 0,
   };
 }
 

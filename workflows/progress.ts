@@ -59,6 +59,10 @@ export interface ExtractionProgress {
   rows: number;
   /** Images that could not be decoded (listed with reasons in the shard manifests). */
   imagesFailed: number;
+  /** Images fetched and decoded by this run (none for reused shards). */
+  imagesDecoded: number;
+  /** Images whose crops came from the pixel cache instead (decoded by an earlier run or model). */
+  imagesFromPixelCache: number;
 }
 
 /** The decision routes: one job per route and (shots, seed). */

@@ -19,6 +19,13 @@ export type PreprocessingMode = (typeof PREPROCESSING_MODES)[number];
 export const IMAGE_GRAPHS = ['fp32', 'fp16', 'int8'] as const;
 export type ImageGraph = (typeof IMAGE_GRAPHS)[number];
 
+/**
+ * Whether extraction reads decoded crops from the pixel cache (core/embeddings/shard-pixels.ts),
+ * writes the crops it decodes there, both (the default) or neither.
+ */
+export const PIXEL_CACHE_MODES = ['off', 'read', 'write', 'readwrite'] as const;
+export type PixelCacheMode = (typeof PIXEL_CACHE_MODES)[number];
+
 const splitRatio = z
   .strictObject({
     train: z.number().min(0).max(1),
@@ -241,6 +248,12 @@ export const runSpecSchema = z.strictObject({
        * CLIPEVAL_IMAGE_GRAPH, else fp32, resolved once at planning and recorded in the plan.
        */
       imageGraph: z.enum(IMAGE_GRAPHS).optional(),
+      /**
+       * The pixel cache: crops decoded once per image and geometry, read back by every later run
+       * or model of that geometry (docs/embeddings.md). Not part of the embedding space: cached
+       * crops embed byte-identically.
+       */
+      pixelCache: z.enum(PIXEL_CACHE_MODES).default('readwrite'),
     })
     .default({
       batchSize: 32,
@@ -250,6 +263,7 @@ export const runSpecSchema = z.strictObject({
       augmentedViews: 0,
       augmentSeed: 0,
       preprocessing: 'exact',
+      pixelCache: 'readwrite',
     }),
   /** Display names for class labels (`n02085620: Chihuahua`); others are humanised. */
   classNames: classNamesSchema.default(() => ({})),

@@ -28,7 +28,12 @@ export interface ExtractionHooks {
   /** Stops the shard between batches; nothing is written for a cancelled shard. */
   signal?: AbortSignal;
   /** Called once the shard was encoded (not when it was reused), with what it encoded. */
-  onEncoded?: (counts: { images: number; failed: number }) => void;
+  onEncoded?: (counts: {
+    images: number;
+    failed: number;
+    decoded: number;
+    fromPixelCache: number;
+  }) => void;
 }
 
 /** Encodes shard `shardIndex` of the plan at `planUri`, or reuses it; a missing shard is a PlanError. */
@@ -59,6 +64,7 @@ export async function extractPlanShard(
       encoder,
       limits: deps.resources.images,
       pool: deps.resources.decodePool(),
+      claims: deps.resources.pixelClaims,
     },
     { items: shard.items, datasetFingerprint: plan.dataset.fingerprint },
     {
@@ -66,10 +72,15 @@ export async function extractPlanShard(
       concurrency: input.concurrency,
       augment: input.augment,
       space,
+      // Plans made before the cache existed read and write it, as new runs do by default.
+      pixelCache: plan.spec.extraction.pixelCache ?? 'readwrite',
       onProgress: hooks.onProgress,
       signal: hooks.signal,
     },
   );
-  if (!result.reused) hooks.onEncoded?.({ images: result.images, failed: result.failed });
+  if (!result.reused) {
+    const { images, failed, decoded, fromPixelCache } = result;
+    hooks.onEncoded?.({ images, failed, decoded, fromPixelCache });
+  }
   return result;
 }

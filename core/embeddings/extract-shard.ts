@@ -2,16 +2,26 @@ import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';
 import { imageBytesReader, imageReadFailure } from '../dataset/read-image-bytes';
 import type { ModelBundle } from '../model/bundle';
-import { embedImages, type ImageLimits, type ImageSource } from '../model/image/embed-images';
+import { embedDecoded, type ImageLimits, type ImageSource } from '../model/image/embed-images';
 import { preprocessParams } from '../model/image/pixels';
 import type { DecodePool } from '../model/image/decode-pool';
 import { ImageDecodeError } from '../model/image/image-errors';
 import type { ImageEncoder } from '../model/onnx/encoders';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
+import type { Claims } from '../util/claims';
+import { timed } from '../util/phase-profile';
 import { CLIPEVAL_VERSION } from '../util/version';
+import { viewsOf } from './pixel-blocks';
 import { encodeShard, type ShardRow } from './shard-format';
-import { DEFAULT_SPACE_CHOICE, type SpaceChoice, shardContentHash, spaceOf } from './shard-key';
+import {
+  DEFAULT_SPACE_CHOICE,
+  pixelGeometry,
+  type SpaceChoice,
+  shardContentHash,
+  spaceOf,
+} from './shard-key';
+import { type PixelCacheMode, type PixelCounts, shardPixels } from './shard-pixels';
 
 /** The JSON manifest written beside each shard, after it: its presence means the shard is complete. */
 export interface ShardManifest {
@@ -32,6 +42,10 @@ export interface ExtractResult {
   failed: number;
   /** True when an earlier run had already written this exact shard. */
   reused: boolean;
+  /** Images fetched and decoded for it (0 when reused). */
+  decoded: number;
+  /** Images whose crops (or recorded failure) came from the pixel cache (0 when reused). */
+  fromPixelCache: number;
 }
 
 export interface ExtractOptions {
@@ -41,6 +55,8 @@ export interface ExtractOptions {
   augment?: { views: number; seed: number };
   /** The preprocessing mode and the image graph `deps.encoder` runs; default exact / fp32. */
   space?: SpaceChoice;
+  /** Whether crops are read from and written to the pixel cache (./shard-pixels.ts); default off. */
+  pixelCache?: PixelCacheMode;
   onProgress?: (done: number) => void;
   signal?: AbortSignal;
 }
@@ -54,6 +70,8 @@ export interface ExtractDeps {
   limits?: ImageLimits;
   /** The worker's decode pool (resize, crops, normalisation in threads); default: none. */
   pool?: DecodePool | undefined;
+  /** The worker's claims on pixel-cache blocks being decoded (decoded once per worker). */
+  claims?: Claims;
 }
 
 /** Where a shard goes: its two keys, named by embedding space and content. */
@@ -70,6 +88,7 @@ interface EncodedShard {
   rows: ShardRow[];
   embeddings: Float32Array;
   failed: ShardManifest['failed'];
+  pixels: PixelCounts;
 }
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
@@ -90,12 +109,29 @@ export async function extractShard(
   const existing = await reusableShard(deps.store, target);
   if (existing) {
     const { rows, images, failed } = existing;
-    return { shardKey: target.shardKey, rows, images, failed: failed.length, reused: true };
+    const none = { decoded: 0, fromPixelCache: 0 };
+    return {
+      shardKey: target.shardKey,
+      rows,
+      images,
+      failed: failed.length,
+      reused: true,
+      ...none,
+    };
   }
   const encoded = await encodeItems(deps, input.items, target, opts);
   const manifest = await writeShard(deps, target, encoded, input.datasetFingerprint);
   const { shardKey, rows, images, failed } = manifest;
-  return { shardKey, rows, images, failed: failed.length, reused: false };
+  const { decoded, fromCache } = encoded.pixels;
+  return {
+    shardKey,
+    rows,
+    images,
+    failed: failed.length,
+    reused: false,
+    decoded,
+    fromPixelCache: fromCache,
+  };
 }
 
 function shardTarget(
@@ -134,7 +170,7 @@ function imageSources(
   return items.map((item) => ({
     id: item.uri,
     ...(item.size > 0 ? { size: item.size } : {}), // a Parquet row's size is known once read
-    views: item.split === 'train' ? augment.views : 0, // augmentation is for training only
+    views: viewsOf(item, augment), // augmentation is for training only
     bytes: () => asImageFailure(item, () => readBytes(item, read)),
   }));
 }
@@ -163,7 +199,10 @@ async function asImageFailure(
   }
 }
 
-/** Runs the items through the encoder, batch by batch, reporting images done after each. */
+/**
+ * Runs the items through the encoder, batch by batch, reporting images done after each. Their
+ * crops come from the pixel cache where it holds them, from decoding otherwise (shardPixels).
+ */
 async function encodeItems(
   deps: ExtractDeps,
   items: readonly PlanItem[],
@@ -176,16 +215,27 @@ async function encodeItems(
   const rows: ShardRow[] = [];
   const parts: Float32Array[] = [];
   const failed: ShardManifest['failed'] = [];
-  const source = imageSources(deps.store, items, augment, deps.limits, opts.signal);
-  for await (const batch of embedImages(source, deps.encoder, params, {
-    batchSize: opts.batchSize,
-    concurrency: opts.concurrency,
-    augmentSeed: String(augment.seed),
-    preprocessing: choice.preprocessing,
-    ...(deps.limits ? { limits: deps.limits } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(deps.pool ? { pool: deps.pool } : {}),
-  })) {
+  const pixels: PixelCounts = { decoded: 0, fromCache: 0, blocksRejected: 0, blockWritesFailed: 0 };
+  const crops = shardPixels({
+    store: deps.store,
+    items,
+    augment,
+    mode: opts.pixelCache ?? 'off',
+    expect: { geometry: pixelGeometry(p, choice.preprocessing), imageSize: p.imageSize },
+    params: { ...params, format: deps.encoder.inputFormat },
+    sources: (part) => imageSources(deps.store, part, augment, deps.limits, opts.signal),
+    decode: {
+      concurrency: opts.concurrency,
+      augmentSeed: String(augment.seed),
+      preprocessing: choice.preprocessing,
+      ...(deps.limits ? { limits: deps.limits } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(deps.pool ? { pool: deps.pool } : {}),
+    },
+    ...(deps.claims ? { claims: deps.claims } : {}),
+    counts: pixels,
+  });
+  for await (const batch of embedDecoded(crops, deps.encoder, params, opts)) {
     opts.signal?.throwIfAborted();
     for (const [i, uri] of batch.ids.entries())
       rows.push(shardRow(byUri.get(uri)!, batch.views[i]!));
@@ -195,7 +245,7 @@ async function encodeItems(
   }
   const embeddings = new Float32Array(rows.length * deps.bundle.manifest.architecture.embedDim);
   parts.reduce((at, part) => (embeddings.set(part, at), at + part.length), 0);
-  return { rows, embeddings, failed };
+  return { rows, embeddings, failed, pixels };
 }
 
 function shardRow(item: PlanItem, view: number): ShardRow {
@@ -220,7 +270,9 @@ async function writeShard(
   };
   const dim = bundle.manifest.architecture.embedDim;
   const bytes = encodeShard(encoded.rows, encoded.embeddings, dim, meta);
-  await store.putBytes(target.shardKey, bytes, 'application/vnd.apache.arrow.file');
+  await timed('shard-write', () =>
+    store.putBytes(target.shardKey, bytes, 'application/vnd.apache.arrow.file'),
+  );
   const manifest: ShardManifest = {
     shardKey: target.shardKey,
     rows: encoded.rows.length,

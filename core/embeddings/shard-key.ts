@@ -39,6 +39,28 @@ export function preprocessFingerprint(
 }
 
 /**
+ * Names what an image's crops (the 8-bit pixels before normalisation) depend on besides its
+ * bytes: the mode's implementation and the geometry (crop side, resize rule, interpolation, crop
+ * rounding). Not the model, and not the mean, std or rescale: those act after the crop (inside
+ * uint8 graphs, or in cropInto), so every bundle with the same geometry shares the pixel cache.
+ */
+export function pixelGeometry(
+  p: BundleManifest['preprocessing'],
+  mode: PreprocessingMode = 'exact',
+): string {
+  const geometry = {
+    implementation: IMPLEMENTATIONS[mode],
+    imageSize: p.imageSize,
+    resize: p.resize,
+    resizeSize: p.resizeSize ?? p.imageSize,
+    interpolation: p.interpolation,
+    crop: p.crop,
+    cropRounding: p.cropRounding ?? 'floor',
+  };
+  return sha256(JSON.stringify(geometry)).slice(0, 24);
+}
+
+/**
  * The embedding space: which model, which preprocessing and which image graph produced a vector.
  * The fp32 graph adds nothing to the hash, so the spaces of shards made before graphs could be
  * chosen keep their keys (and are reused).

@@ -1,7 +1,7 @@
 /**
  * @file Columns shared by the Arrow files clipeval writes (embedding shards, prototypes,
- * predictions). Matrices are one fixed_size_list<float32|int32>[dim] value per row, so pyarrow,
- * DuckDB and polars read them as lists of numbers.
+ * predictions, pixel-cache blocks). Matrices are one fixed_size_list<float32|int32|uint8>[dim]
+ * value per row, so pyarrow, DuckDB and polars read them as lists of numbers.
  */
 import {
   Field,
@@ -9,13 +9,14 @@ import {
   Float32,
   Int32,
   type Table,
+  Uint8,
   Utf8,
   makeData,
   makeVector,
   vectorFromArray,
 } from 'apache-arrow';
 
-type Matrix = Float32Array | Int32Array;
+type Matrix = Float32Array | Int32Array | Uint8Array;
 
 export function matrixColumn(values: Matrix, dim: number) {
   const n = values.length / dim;
@@ -23,7 +24,9 @@ export function matrixColumn(values: Matrix, dim: number) {
   const child =
     values instanceof Float32Array
       ? makeData({ type: new Float32(), length: n * dim, data: values })
-      : makeData({ type: new Int32(), length: n * dim, data: values });
+      : values instanceof Int32Array
+        ? makeData({ type: new Int32(), length: n * dim, data: values })
+        : makeData({ type: new Uint8(), length: n * dim, data: values });
   return makeVector(
     makeData({
       type: new FixedSizeList(dim, new Field('item', child.type, false)),

@@ -6,6 +6,8 @@
  *   runs/<runId>/summary.json                   every route's metrics and the few-shot table
  *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
  *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
+ *   pixels/<geometry>/<block>.arrow             a pixel-cache block: the 8-bit crops of up to 128 rows (Arrow IPC file)
+ *   pixels/<geometry>/<block>.json              its manifest, written after the block: rows, sha256, failed images
  *   prototypes/<space>/<content>.arrow          zero-shot class prototypes (bundle + class names + templates)
  *   runs/<runId>/results/<route>[/<variant>]/   metrics.json, clip-benchmark.json, predictions.arrow
  *   runs/<runId>/coop/<variant>/checkpoint.json CoOp's context and optimiser state after the last epoch
@@ -21,6 +23,15 @@
  * or `<k>shot-seed<s>`.
  * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
  * and labels a shard covers: runs over the same data and model share shards.
+ * <geometry> names how crops are cut (mode, crop side, resize, interpolation, rounding; not the
+ * model: core/embeddings/shard-key.ts pixelGeometry), <block> the images (URI + ETag) and views a
+ * block holds, consecutive rows of one shard (core/embeddings/pixel-blocks.ts): every model of
+ * that geometry reads the crops the first one decoded.
+ *
+ * A pixel block is an Arrow IPC file with one row per crop: `image` (utf8: the image URI), `view`
+ * (int32: 0 the center crop, k the k-th augmented view) and `pixels` (fixed_size_list<uint8>
+ * of S*S*3: HWC RGB, as the uint8 image graphs take it); its schema metadata repeats the
+ * geometry and S. S = 224 costs 147 KiB per crop.
  */
 import { PermanentError } from '../util/errors';
 
@@ -81,6 +92,11 @@ export const keys = {
     `embeddings/${hex(space)}/${hex(content)}.arrow`,
   embeddingManifest: (space: string, content: string) =>
     `embeddings/${hex(space)}/${hex(content)}.json`,
+  /** Every block and manifest of one pixel geometry. */
+  pixelGeometryPrefix: (geometry: string) => `pixels/${hex(geometry)}/`,
+  pixelBlock: (geometry: string, block: string) => `pixels/${hex(geometry)}/${hex(block)}.arrow`,
+  pixelBlockManifest: (geometry: string, block: string) =>
+    `pixels/${hex(geometry)}/${hex(block)}.json`,
   prototypes: (space: string, content: string) => `prototypes/${hex(space)}/${hex(content)}.arrow`,
   routeResult: (runId: string, route: Route, variant: string | undefined, file: RouteResultFile) =>
     `runs/${assertRunId(runId)}/results/${route}/${variant === undefined ? '' : `${checkVariant(variant)}/`}${file}`,

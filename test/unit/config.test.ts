@@ -139,6 +139,7 @@ describe('run spec', () => {
         augmentedViews: 0,
         augmentSeed: 0,
         preprocessing: 'exact',
+        pixelCache: 'readwrite',
       },
       classNames: {},
       zeroShot: { enabled: true, templates: 'default' },

@@ -31,6 +31,8 @@ describe('progress views', () => {
           imagesDone: 512,
           rows: 512,
           imagesFailed: 0,
+          imagesDecoded: 512,
+          imagesFromPixelCache: 0,
         },
       },
       training: [],
