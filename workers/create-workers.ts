@@ -61,9 +61,10 @@ export async function createWorker(
     ...common,
     taskQueue: env.queues.gpu,
     activities,
-    // One activity at a time per worker: an extraction or a CoOp training already keeps the
-    // accelerator busy, and two would compete for its memory.
-    maxConcurrentActivityTaskExecutions: 1,
+    // Few at a time (CLIPEVAL_GPU_ACTIVITY_SLOTS, default 2): shards share one encoder session,
+    // and a second shard hides the first's ramp-up, drain and the round trip to the next task
+    // (bench/extract.ts's split: one slot left the worker idle ~120 ms per shard).
+    maxConcurrentActivityTaskExecutions: env.gpuActivitySlots,
   });
   return { worker, dispose: () => resources.close() };
 }

@@ -75,6 +75,14 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
     runId: run.runId,
     planUri: plan.planUri,
     routes: results,
+    extraction: {
+      shards: extracted.shards,
+      shardsReused: extracted.shardsReused,
+      imagesDone: extracted.imagesDone,
+      imagesFailed: extracted.imagesFailed,
+      imagesDecoded: extracted.imagesDecoded,
+      imagesFromPixelCache: extracted.imagesFromPixelCache,
+    },
   });
 
   // After every evaluation stage succeeded, so the schedule's baseline only ever advances to a

@@ -75,6 +75,12 @@ const envSchema = z.object({
     .int()
     .min(0, 'expected 0 (no decode pool) or a thread count')
     .optional(),
+  CLIPEVAL_GPU_ACTIVITY_SLOTS: z.coerce
+    .number()
+    .int()
+    .min(1, 'expected at least 1 activity at a time')
+    .max(16, 'expected at most 16 activities at a time')
+    .default(2),
   /** Read by the planning worker only: see ClipevalEnv.imageGraph. */
   CLIPEVAL_IMAGE_GRAPH: z.enum(IMAGE_GRAPHS, 'expected fp32, fp16 or int8').optional(),
   CLIPEVAL_DEFAULT_BUNDLE: z.string().min(1).optional(),
@@ -145,6 +151,13 @@ export interface ClipevalEnv {
    * (CLIPEVAL_DECODE_THREADS; 0: none, on the main thread; default defaultDecodeThreads()).
    */
   decode: { threads: number };
+  /**
+   * Activities a gpu worker runs at once (CLIPEVAL_GPU_ACTIVITY_SLOTS, default 2). Two
+   * extraction shards share the worker's encoder session and decode pool, so the second costs no
+   * model memory and one shard's ramp-up and drain overlap the other's work; two CoOp trainings
+   * would each hold a training session (1 keeps one per worker).
+   */
+  gpuActivitySlots: number;
   /**
    * The image graph of runs whose spec names none (CLIPEVAL_IMAGE_GRAPH). Resolved when the run
    * is planned, from the planning (cpu) worker's environment, and recorded in the plan: every
@@ -249,6 +262,7 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
       threads: e.CLIPEVAL_ORT_THREADS,
     },
     decode: { threads: e.CLIPEVAL_DECODE_THREADS ?? defaultDecodeThreads() },
+    gpuActivitySlots: e.CLIPEVAL_GPU_ACTIVITY_SLOTS,
     ...(e.CLIPEVAL_IMAGE_GRAPH ? { imageGraph: e.CLIPEVAL_IMAGE_GRAPH } : {}),
     telemetry: {
       ...(e.CLIPEVAL_METRICS_ADDRESS ? { metricsAddress: e.CLIPEVAL_METRICS_ADDRESS } : {}),

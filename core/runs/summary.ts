@@ -10,6 +10,20 @@ export interface SummarizeRunInput {
   runId: string;
   planUri: string;
   routes: RouteSummary[];
+  /** What extraction did (absent from workflows that predate the pixel cache). */
+  extraction?: ExtractionCounts;
+}
+
+/** The run's extraction in counts: how many images were decoded and how many came from the cache. */
+export interface ExtractionCounts {
+  shards: number;
+  shardsReused: number;
+  imagesDone: number;
+  imagesFailed: number;
+  /** Images fetched and decoded by this run. */
+  imagesDecoded: number;
+  /** Images whose crops came from the pixel cache (decoded by an earlier run or model). */
+  imagesFromPixelCache: number;
 }
 
 /** Mean and spread over seeds of one route at one shot count. */
@@ -44,6 +58,7 @@ export async function writeRunSummary(
   await deps.store.putJson(key, {
     runId: input.runId,
     plan: input.planUri,
+    ...(input.extraction ? { extraction: input.extraction } : {}),
     routes: input.routes,
     fewShot,
   });

@@ -39,9 +39,7 @@ const cached = {};
         intraOpNumThreads: workerData.threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
-        ...(workerData.disabledOptimizers.length
-          ? { extra: { optimization: { disable_specified_optimizers: workerData.disabledOptimizers.join(',') } } }
-          : {}),
+        extra: workerData.extra,
       });
       parentPort.postMessage({ type: 'ready', provider: ep, inputNames: session.inputNames, outputNames: session.outputNames, failures });
       return;
@@ -147,7 +145,7 @@ export class SessionThread {
       model,
       providers,
       threads: opts.threads,
-      disabledOptimizers: opts.disabledOptimizers ?? [],
+      extra: sessionConfig(opts.disabledOptimizers ?? []),
     });
     type Ready = {
       type: 'ready';
@@ -226,4 +224,21 @@ export class SessionThread {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
+}
+
+/**
+ * ONNX Runtime session config entries (onnxruntime-node flattens `extra` into dotted keys).
+ * Intra-op threads do not spin while waiting for work: on a small machine a spinning thread
+ * takes the core the decoders and the event loop need between batches (bench/extract.ts's split),
+ * and a batch of CLIP images is long enough that waking a thread costs nothing measurable.
+ */
+function sessionConfig(disabledOptimizers: readonly string[]) {
+  return {
+    session: {
+      intra_op: { allow_spinning: process.env.CLIPEVAL_ORT_SPINNING === '1' ? '1' : '0' },
+    },
+    ...(disabledOptimizers.length
+      ? { optimization: { disable_specified_optimizers: disabledOptimizers.join(',') } }
+      : {}),
+  };
 }
