@@ -1,7 +1,7 @@
 // bench/extract.ts's tables (markdown, ready to paste into docs/benchmarks.md): the feed rows
 // per size, the split of the first-pass run beside the bare loop and the PIL pool, ViT-B/32's
 // whole run vs its bare loop, and the dataset formats.
-import type { PhaseTotal } from '../core/util/phase-profile';
+import { PHASES, type PhaseTotal } from '../core/util/phase-profile';
 import type { Runs } from './extract-runs';
 import { benchHeader, markdownTable, num, ratio, spread, summarize } from './stats';
 
@@ -93,15 +93,7 @@ function printSplit(m: Measured): void {
     ['  in no activity: workflow tasks, hand-offs (s)', num(s.orchestrationS, 2), '-', '-'],
     ['  before the first / after the last event (s)', num(s.wallS - s.historyS, 2), '-', '-'],
   ];
-  for (const name of [
-    's3-read',
-    'decode',
-    'resample',
-    'inference',
-    'pixel-cache-read',
-    'pixel-cache-write',
-    'shard-write',
-  ])
+  for (const name of PHASES)
     rows.push([
       `busy ms per image: ${name}`,
       phase(s.phases, name),
