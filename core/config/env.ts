@@ -81,6 +81,10 @@ const envSchema = z.object({
     .min(1, 'expected at least 1 activity at a time')
     .max(16, 'expected at most 16 activities at a time')
     .default(2),
+  /** Read where sessions start (core/model/onnx/session-thread.ts); validated here with the rest. */
+  CLIPEVAL_ORT_SPINNING: z
+    .enum(['0', '1'], 'expected 0 (threads wait without spinning) or 1')
+    .optional(),
   /** Read by the planning worker only: see ClipevalEnv.imageGraph. */
   CLIPEVAL_IMAGE_GRAPH: z.enum(IMAGE_GRAPHS, 'expected fp32, fp16 or int8').optional(),
   CLIPEVAL_DEFAULT_BUNDLE: z.string().min(1).optional(),

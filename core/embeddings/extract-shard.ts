@@ -109,14 +109,14 @@ export async function extractShard(
   const existing = await reusableShard(deps.store, target);
   if (existing) {
     const { rows, images, failed } = existing;
-    const none = { decoded: 0, fromPixelCache: 0 };
     return {
       shardKey: target.shardKey,
       rows,
       images,
       failed: failed.length,
       reused: true,
-      ...none,
+      decoded: 0,
+      fromPixelCache: 0,
     };
   }
   const encoded = await encodeItems(deps, input.items, target, opts);
