@@ -1,16 +1,17 @@
 /**
  * @file How a shard's images divide into pixel-cache blocks, and what names a block. A block is
  * consecutive plan items of one shard holding at most PIXEL_BLOCK_ROWS crops (an item with
- * augmented views holds 1 + views): small enough that a worker holds a block or two per shard
- * in memory (128 x 147 KiB = 18.4 MiB at 224 px), large enough that reading one is a single
- * efficient GET. A block's key names its images (URI + ETag) and their views, not their labels or
+ * augmented views holds 1 + views): small enough that packing, hashing or unpacking one on the
+ * event loop stays short (32 x 147 KiB = 4.6 MiB at 224 px: ~10 ms; 128-crop blocks held the
+ * gpu worker's loop for up to 118 ms with ViT-B/32, bench/extract.ts), large enough that reading
+ * one is a single efficient GET. A block's key names its images (URI + ETag) and their views, not their labels or
  * splits, so every run and model whose shard starts the same way finds the same blocks.
  */
 import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';
 import { keys } from '../storage/keys';
 
-export const PIXEL_BLOCK_ROWS = 128;
+export const PIXEL_BLOCK_ROWS = 32;
 
 export interface PixelBlock {
   /** Position of the block in its shard. */

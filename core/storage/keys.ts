@@ -6,7 +6,7 @@
  *   runs/<runId>/summary.json                   every route's metrics and the few-shot table
  *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
  *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
- *   pixels/<geometry>/<block>.arrow             a pixel-cache block: the 8-bit crops of up to 128 rows (Arrow IPC file)
+ *   pixels/<geometry>/<block>.arrow             a pixel-cache block: the 8-bit crops of up to 32 rows (Arrow IPC file)
  *   pixels/<geometry>/<block>.json              its manifest, written after the block: rows, sha256, failed images
  *   prototypes/<space>/<content>.arrow          zero-shot class prototypes (bundle + class names + templates)
  *   runs/<runId>/results/<route>[/<variant>]/   metrics.json, clip-benchmark.json, predictions.arrow

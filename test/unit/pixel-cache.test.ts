@@ -145,7 +145,7 @@ const pixelObjects = async (s3: MemoryS3) =>
   (await s3.store(OUT).list('pixels/')).map((o) => o.key);
 
 describe('the pixel cache', () => {
-  it('cuts a shard into blocks of at most 128 crops, named by images and views only', async () => {
+  it('cuts a shard into blocks of at most PIXEL_BLOCK_ROWS crops, named by images and views only', async () => {
     const { items } = await dataset(150);
     const geometry = pixelGeometry(bundle.manifest.preprocessing);
     const blocks = pixelBlocks(items, AUGMENT, geometry);
