@@ -18,7 +18,7 @@
 // Every figure: median of BENCH_REPEATS after a warm-up; before each whole run the bundle's
 // embedding space is emptied, so nothing is reused (checked from the run's counts). Knobs:
 // BENCH_IMAGES (comma list), BENCH_REPEATS, BENCH_THREADS (ORT intra-op threads, decode pool
-// threads, Python processes), BENCH_ROWS=formats (part 3's formats rows only).
+// threads, Python processes), BENCH_ROWS=formats (part 3's formats rows only) or vit (its ViT-B/32 rows).
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,8 +44,9 @@ const SIZES = (process.env.BENCH_IMAGES ?? '600,3000')
   .split(',')
   .map(Number)
   .sort((a, b) => a - b);
-/** BENCH_ROWS=formats: only the ImageFolder vs WebDataset rows (tiny bundle). */
+/** BENCH_ROWS=formats: only the ImageFolder vs WebDataset rows (tiny bundle); =vit: only ViT-B/32's. */
 const FORMATS_ONLY = process.env.BENCH_ROWS === 'formats';
+const VIT_ONLY = process.env.BENCH_ROWS === 'vit';
 const THREADS = MAX_THREADS;
 /** About 6 shards or more, so 2 at once keep the worker busy. */
 const shardSizeFor = (n: number) => Math.max(4, Math.min(256, Math.floor(n / 6)));
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
   const env = loadEnv();
   const store = ObjectStore.connect(env.s3);
   const small = SIZES[0]!;
-  const sizes = FORMATS_ONLY ? [small] : SIZES;
+  const sizes = FORMATS_ONLY || VIT_ONLY ? [small] : SIZES;
   const keysOf = new Map<number, string[]>();
   for (const n of sizes) keysOf.set(n, await uploadImages(store, `bench/images-${n}/`, n));
   const wdsUri = await uploadWebDataset(env, store, `bench/images-${small}/`);
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
   const bare = new Map<number, Awaited<ReturnType<typeof bareLoop>>>();
   let bareVit: number[] = [];
   if (!FORMATS_ONLY) {
-    for (const n of sizes) {
+    for (const n of VIT_ONLY ? [] : sizes) {
       console.error(`bare loop, tiny bundle, ${n} images ...`);
       bare.set(n, await bareLoop(store, keysOf.get(n)!, tiny));
     }
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
   const ctx = await startGpuWorker(env, store);
   const measured: Measured[] = [];
   let vitRuns: Runs | undefined;
-  let folder: Runs, wds: Runs;
+  let folder: Runs | undefined, wds: Runs | undefined;
   let peakMiB = NaN;
   try {
     const base = (n: number): RunCase => ({
@@ -187,11 +188,13 @@ async function main(): Promise<void> {
       shardSize: shardSizeFor(n),
       pixels: 'cold',
     });
-    console.error(`whole runs, tiny bundle, ImageFolder vs WebDataset, ${small} images ...`);
-    folder = await wholeRuns(ctx, base(small));
-    wds = await wholeRuns(ctx, { ...base(small), datasetUri: wdsUri });
+    if (!VIT_ONLY) {
+      console.error(`whole runs, tiny bundle, ImageFolder vs WebDataset, ${small} images ...`);
+      folder = await wholeRuns(ctx, base(small));
+      wds = await wholeRuns(ctx, { ...base(small), datasetUri: wdsUri });
+    }
     if (!FORMATS_ONLY) {
-      for (const n of sizes) {
+      for (const n of VIT_ONLY ? [] : sizes) {
         console.error(`whole runs, tiny bundle, ${n} images: first pass exact, fast, cached ...`);
         const exact = await wholeRuns(ctx, base(n));
         const fast = await wholeRuns(ctx, { ...base(n), preprocessing: 'fast' });
@@ -209,13 +212,13 @@ async function main(): Promise<void> {
   }
 
   const header = { threads: THREADS, batch: EXTRACTION, shardSizeFor };
-  printFormatRows(header, small, folder, wds);
+  if (folder && wds) printFormatRows(header, small, folder, wds);
   if (FORMATS_ONLY) return;
   for (const m of measured) {
     console.error(`boto3 + PIL + HF processor pool, ${m.n} images ...`);
     m.pil = pilPool(stack.env, env, keysOf.get(m.n)!, tiny.manifest.preprocessing);
   }
-  printFeedTable(header, measured);
+  if (measured.length > 0) printFeedTable(header, measured);
   printVitRows(header, small, bareVit, vitRuns!);
   console.log(`\ngpu worker peak RSS (VmHWM): ${peakMiB.toFixed(0)} MiB`);
 }
