@@ -156,6 +156,8 @@ async function main(): Promise<void> {
   const store = ObjectStore.connect(env.s3);
   const small = SIZES[0]!;
   const sizes = FORMATS_ONLY || VIT_ONLY ? [small] : SIZES;
+  /** The sizes of the tiny bundle's feed rows (none with BENCH_ROWS=vit). */
+  const feedSizes = VIT_ONLY ? [] : sizes;
   const keysOf = new Map<number, string[]>();
   for (const n of sizes) keysOf.set(n, await uploadImages(store, `bench/images-${n}/`, n));
   const wdsUri = await uploadWebDataset(env, store, `bench/images-${small}/`);
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
   const bare = new Map<number, Awaited<ReturnType<typeof bareLoop>>>();
   let bareVit: number[] = [];
   if (!FORMATS_ONLY) {
-    for (const n of VIT_ONLY ? [] : sizes) {
+    for (const n of feedSizes) {
       console.error(`bare loop, tiny bundle, ${n} images ...`);
       bare.set(n, await bareLoop(store, keysOf.get(n)!, tiny));
     }
@@ -194,7 +196,7 @@ async function main(): Promise<void> {
       wds = await wholeRuns(ctx, { ...base(small), datasetUri: wdsUri });
     }
     if (!FORMATS_ONLY) {
-      for (const n of VIT_ONLY ? [] : sizes) {
+      for (const n of feedSizes) {
         console.error(`whole runs, tiny bundle, ${n} images: first pass exact, fast, cached ...`);
         const exact = await wholeRuns(ctx, base(n));
         const fast = await wholeRuns(ctx, { ...base(n), preprocessing: 'fast' });

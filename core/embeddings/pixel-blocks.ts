@@ -4,8 +4,9 @@
  * augmented views holds 1 + views): small enough that packing, hashing or unpacking one on the
  * event loop stays short (32 x 147 KiB = 4.6 MiB at 224 px: ~10 ms; 128-crop blocks held the
  * gpu worker's loop for up to 118 ms with ViT-B/32, bench/extract.ts), large enough that reading
- * one is a single efficient GET. A block's key names its images (URI + ETag) and their views, not their labels or
- * splits, so every run and model whose shard starts the same way finds the same blocks.
+ * one is a single efficient GET. A block's key names its images (URI + ETag) and their views,
+ * not their labels or splits, so every run and model whose shard starts the same way finds the
+ * same blocks.
  */
 import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';

@@ -17,7 +17,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import type { DecodedImage } from '../model/image/decode-images';
-import { matrixColumn, readMatrixColumn, requiredColumn } from '../storage/arrow-columns';
+import { matrixColumn, readByteMatrixView, requiredColumn } from '../storage/arrow-columns';
 import { type ObjectStore, ObjectTooLargeError } from '../storage/object-store';
 import { timed } from '../util/phase-profile';
 import { CLIPEVAL_VERSION } from '../util/version';
@@ -205,7 +205,7 @@ function matchBlock(
   const size = 3 * expect.imageSize * expect.imageSize;
   const uris = requiredColumn(table, 'image', 'pixel block');
   const views = requiredColumn(table, 'view', 'pixel block');
-  const { values, dim } = pixelColumn(table);
+  const { values, dim } = readByteMatrixView(table, 'pixels', 'pixel block');
   if (dim !== size || table.numRows !== manifest.rows)
     return {
       problem: `its block holds ${table.numRows} crops of ${dim} bytes, not ${manifest.rows} of ${size}`,
@@ -231,18 +231,4 @@ function matchBlock(
   if (row !== table.numRows || failed.size > 0)
     return { problem: 'it holds images the block does not' };
   return { images };
-}
-
-/**
- * The block's crops without a copy when the file holds one record batch (as writePixelBlock
- * writes it): the crops stay views of the bytes read, so unpacking costs no event-loop time.
- */
-function pixelColumn(table: Table): { values: Uint8Array; dim: number } {
-  const col = table.getChild('pixels');
-  const only = col?.data.length === 1 ? col.data[0]!.children[0] : undefined;
-  if (!col || !only || !(only.values instanceof Uint8Array))
-    return readMatrixColumn(table, 'pixels', (n) => new Uint8Array(n), 'pixel block');
-  const dim = (col.type as { listSize: number }).listSize;
-  const start = only.offset + col.data[0]!.offset * dim;
-  return { values: only.values.subarray(start, start + table.numRows * dim), dim };
 }

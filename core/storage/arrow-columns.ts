@@ -4,6 +4,7 @@
  * value per row, so pyarrow, DuckDB and polars read them as lists of numbers.
  */
 import {
+  type Data,
   Field,
   FixedSizeList,
   Float32,
@@ -11,6 +12,7 @@ import {
   type Table,
   Uint8,
   Utf8,
+  type Vector,
   makeData,
   makeVector,
   vectorFromArray,
@@ -44,21 +46,46 @@ export function readMatrixColumn<T extends Matrix>(
   make: (length: number) => T,
   what = 'Arrow file',
 ): { values: T; dim: number } {
-  const col = table.getChild(column);
-  if (!col) throw new Error(`${what} has no "${column}" column`);
-  const dim = (col.type as FixedSizeList).listSize;
+  const { col, dim } = matrixOf(table, column, what);
   const values = make(table.numRows * dim);
   let at = 0;
   for (const data of col.data) {
-    const child = data.children[0]!;
-    const part = (child.values as T).subarray(
-      child.offset + data.offset * dim,
-      child.offset + (data.offset + data.length) * dim,
-    );
+    const part = chunkValues<T>(data, dim);
     values.set(part, at);
     at += part.length;
   }
   return { values, dim };
+}
+
+/**
+ * A uint8 matrix column as a view of the file's bytes when it is one record batch (no copy:
+ * a pixel-cache block's crops are megabytes, unpacked on the event loop); copied otherwise.
+ */
+export function readByteMatrixView(
+  table: Table,
+  column: string,
+  what = 'Arrow file',
+): { values: Uint8Array; dim: number } {
+  const { col, dim } = matrixOf(table, column, what);
+  const [only, ...more] = col.data;
+  if (only && more.length === 0 && only.children[0]?.values instanceof Uint8Array)
+    return { values: chunkValues<Uint8Array>(only, dim), dim };
+  return readMatrixColumn(table, column, (n) => new Uint8Array(n), what);
+}
+
+function matrixOf(table: Table, column: string, what: string) {
+  const col = table.getChild(column);
+  if (!col) throw new Error(`${what} has no "${column}" column`);
+  return { col: col as Vector<FixedSizeList>, dim: (col.type as FixedSizeList).listSize };
+}
+
+/** One record batch's rows of a fixed_size_list column, as a view of its child values. */
+function chunkValues<T extends Matrix>(data: Data<FixedSizeList>, dim: number): T {
+  const child = data.children[0]!;
+  return (child.values as T).subarray(
+    child.offset + data.offset * dim,
+    child.offset + (data.offset + data.length) * dim,
+  ) as T;
 }
 
 export const readFloatMatrix = (table: Table, column: string, what?: string) =>

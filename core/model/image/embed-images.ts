@@ -25,6 +25,7 @@ export interface EmbeddedBatch {
 
 /** Main-thread work between turns of the event loop while filling batches. */
 const TURN_MS = 8;
+
 /**
  * Fetch, decode and preprocess images with bounded concurrency while the encoder (in its own
  * thread) runs the previous batch: one batch encoding, one filling. Undecodable images are
