@@ -8,6 +8,7 @@ import { type Route, keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { type Metrics, computeMetrics, topK } from './metrics';
 import { encodePredictions } from './predictions';
+import type { BaseToNewResult, Protocol } from './base-to-new';
 import { clipBenchmarkResult } from './results';
 
 /** One route job's headline metrics and where its full result is. */
@@ -24,6 +25,13 @@ export interface RouteSummary {
   macroF1: number;
   /** Anything a reader must know to trust the figure (shortfalls, fallbacks). */
   notes: string[];
+  /**
+   * Set on base-to-new jobs (core/routes/base-to-new.ts): trained on the base classes, every test
+   * image classified among its own half. acc1 and the other headline metrics are then pooled over
+   * both halves; `baseToNew` holds base, new and their harmonic mean.
+   */
+  protocol?: Protocol;
+  baseToNew?: BaseToNewResult;
   metricsUri: string;
   /** True when an earlier execution of this run had already produced this exact result. */
   reused?: boolean;
