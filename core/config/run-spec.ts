@@ -26,6 +26,13 @@ export type ImageGraph = (typeof IMAGE_GRAPHS)[number];
 export const PIXEL_CACHE_MODES = ['off', 'read', 'write', 'readwrite'] as const;
 export type PixelCacheMode = (typeof PIXEL_CACHE_MODES)[number];
 
+/**
+ * Which classes a route trains and is tested on: `all-classes` (the standard protocol) or CoCoOp's
+ * `base-to-new` (train on the first half of the class list, test on both halves: core/routes/base-to-new.ts).
+ */
+export const PROTOCOLS = ['all-classes', 'base-to-new'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
 const splitRatio = z
   .strictObject({
     train: z.number().min(0).max(1),

@@ -11,9 +11,7 @@
  * dataset's class indices in its own order the same way.
  */
 
-/** `all-classes`: the standard few-shot protocol; `base-to-new`: CoCoOp's. */
-export const PROTOCOLS = ['all-classes', 'base-to-new'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
+export type { Protocol } from '../config/run-spec';
 
 export interface ClassHalves {
   /** Class ids 0 .. ceil(K/2) - 1. */

@@ -8,7 +8,8 @@ import { type Route, keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { type Metrics, computeMetrics, topK } from './metrics';
 import { encodePredictions } from './predictions';
-import type { BaseToNewResult, Protocol } from './base-to-new';
+import type { Protocol } from '../config/run-spec';
+import type { BaseToNewResult } from './base-to-new';
 import { clipBenchmarkResult } from './results';
 
 /** One route job's headline metrics and where its full result is. */
