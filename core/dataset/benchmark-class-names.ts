@@ -35,7 +35,7 @@ export function benchmarkClassNames(
   const list = benchmarkClassList(name);
   if (labels.length !== list.length) {
     throw new ConfigError(
-      `classNames: ${name} names ${list.length} classes, but the dataset has ${labels.length} (${shownList(labels, 5)}). ${FIX}`,
+      `run spec classNames: ${name} names ${list.length} classes, but the dataset has ${labels.length} (${shownList(labels, 5)}). ${FIX}`,
       SOURCE,
     );
   }
@@ -47,13 +47,13 @@ export function benchmarkClassNames(
     const byId = namesById(list, ids);
     if (byId) return byId;
     throw new ConfigError(
-      `classNames: ${name} names classes by id, and the dataset's labels are numbers (${shownList(labels, 5)}), ` +
+      `run spec classNames: ${name} names classes by id, and the dataset's labels are numbers (${shownList(labels, 5)}), ` +
         `but not the ids 0..${list.length - 1} (or 1..${list.length}), each once. ${FIX}`,
       SOURCE,
     );
   }
   throw new ConfigError(
-    `classNames: ${name} names classes by the benchmark's class ids, but this dataset's class ids are its labels sorted by name ` +
+    `run spec classNames: ${name} names classes by the benchmark's class ids, but this dataset's class ids are its labels sorted by name ` +
       `(${shownList(labels, 5)}), which are neither ${name}'s class names nor numeric ids, so position i need not be the benchmark's class i. ${FIX}`,
     SOURCE,
   );

@@ -280,7 +280,7 @@ describe('planning with built-in class names', () => {
     const labels = Array.from({ length: 10 }, (_, i) => `class_${String.fromCharCode(97 + i)}`);
     const msg = refused(() => plan({ classNames: 'cifar10' }, labels));
     expect(msg).toMatch(
-      /^Dataset s3:\/\/bkt\/ds\/: classNames: cifar10 names classes by the benchmark's class ids/,
+      /^Dataset s3:\/\/bkt\/ds\/: run spec classNames: cifar10 names classes by the benchmark's class ids/,
     );
     expect(msg).toMatch(/labels sorted by name \(class_a, class_b/);
     expect(msg).toMatch(
