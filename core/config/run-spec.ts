@@ -148,8 +148,8 @@ const zeroShotSpecSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /**
    * `default` (5 hand-written), `openai-imagenet` (OpenAI's 80), `dataset` (the dataset's own:
-   * a WebDataset's zeroshot_classification_templates.txt), a built-in dataset's name (CLIP_benchmark's
-   * templates for it: `cifar10`, `pets`, ...), or your own list with `{c}`.
+   * a WebDataset's zeroshot_classification_templates.txt), a built-in dataset's name
+   * (CLIP_benchmark's templates for it: `cifar10`, `pets`, ...), or your own list with `{c}`.
    */
   templates: z
     .union(

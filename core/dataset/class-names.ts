@@ -19,12 +19,12 @@ export function humanizeClassName(label: string): string {
 }
 
 /**
- * The names prompts use, in class-index order; unknown keys in `display` are an error. A
- * built-in dataset's name as `display` names every class from its list, by `order` (a ConfigError
- * when it cannot: benchmark-class-names.ts). A mapping `display`
- * is read through a Map of its own entries, so a label named like an Object.prototype member
- * (`constructor`, `toString`, `__proto__`) is humanised or looked up like any other, never
- * answered by the prototype. Keys are compared in NFC, as labels are.
+ * The names prompts use, in class-index order. A built-in dataset's name as `display` names every
+ * class from its list, by `order` (a ConfigError when it cannot: benchmark-class-names.ts). In a
+ * mapping, unknown keys are an error; it is read through a Map of its own entries, so a label
+ * named like an Object.prototype member (`constructor`, `toString`, `__proto__`) is humanised or
+ * looked up like any other, never answered by the prototype. Keys are compared in NFC, as labels
+ * are.
  */
 export function promptClassNames(
   labels: readonly string[],
