@@ -8,6 +8,13 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isS3Uri, parseS3Uri } from '../storage/s3-uri';
+import {
+  CLASS_LIST_NAMES,
+  TEMPLATE_SET_NAMES,
+  type BenchmarkName,
+  isClassListName,
+  isTemplateSetName,
+} from './benchmark-texts/benchmark-texts';
 import { ConfigError, formatIssues } from './errors';
 import { MAX_COOP_CONTEXT, MAX_FEW_SHOT_GRID, MAX_SEEDS, MAX_SHOT_COUNTS } from './run-limits';
 
@@ -100,37 +107,64 @@ export const datasetSpecSchema = z.strictObject({
  * Display names by label, as a null-prototype object with an own property per label. Zod's
  * record drops a `__proto__` key silently (it assigns through the prototype setter), and a
  * plain object answers `constructor` or `toString` from its prototype: labels are user strings,
- * so they are never looked up on an object that has one.
+ * so they are never looked up on an object that has one. A string instead names a built-in
+ * dataset's class list (core/config/benchmark-texts/), which planning applies by class id.
  */
-const classNamesSchema = z.custom<Record<string, string>>().transform((value, ctx) => {
-  const out = Object.create(null) as Record<string, string>;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    ctx.addIssue({ code: 'custom', message: 'expected a mapping of label: display name' });
+const classNamesSchema = z
+  .custom<Record<string, string> | string>()
+  .transform((value, ctx): BenchmarkName | Record<string, string> => {
+    const out = Object.create(null) as Record<string, string>;
+    if (typeof value === 'string') {
+      if (isClassListName(value)) return value;
+      const why = isTemplateSetName(value)
+        ? `the built-in dataset ${JSON.stringify(value)} has templates but no published class names`
+        : `no built-in class list named ${JSON.stringify(value)}`;
+      ctx.addIssue({
+        code: 'custom',
+        message: `${why}: expected one of ${CLASS_LIST_NAMES.join(', ')}, or a mapping of label: display name`,
+      });
+      return out;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected a mapping of label: display name, or a built-in dataset name (cifar10, ...)',
+      });
+      return out;
+    }
+    for (const [label, name] of Object.entries(value)) {
+      if (typeof name === 'string' && name.trim() !== '') out[label] = name;
+      else ctx.addIssue({ code: 'custom', path: [label], message: 'expected a display name' });
+    }
     return out;
-  }
-  for (const [label, name] of Object.entries(value)) {
-    if (typeof name === 'string' && name.trim() !== '') out[label] = name;
-    else ctx.addIssue({ code: 'custom', path: [label], message: 'expected a display name' });
-  }
-  return out;
-});
+  });
+
+/** The template choices that are not a dataset's name (core/routes/zero-shot/templates.ts). */
+const TEMPLATE_KEYWORDS = ['default', 'openai-imagenet', 'dataset'] as const;
 
 /** Zero-shot: class prototypes from prompt templates (CLIP's recipe). */
 const zeroShotSpecSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /**
    * `default` (5 hand-written), `openai-imagenet` (OpenAI's 80), `dataset` (the dataset's own:
-   * a WebDataset's zeroshot_classification_templates.txt), or your own list with `{c}`.
+   * a WebDataset's zeroshot_classification_templates.txt), a built-in dataset's name
+   * (CLIP_benchmark's templates for it: `cifar10`, `pets`, ...), or your own list with `{c}`.
    */
   templates: z
-    .union([
-      z.enum(['default', 'openai-imagenet', 'dataset']),
-      z
-        .array(
-          z.string().refine((t) => t.includes('{c}'), 'each template needs the {c} placeholder'),
-        )
-        .min(1),
-    ])
+    .union(
+      [
+        z.enum([...TEMPLATE_KEYWORDS, ...TEMPLATE_SET_NAMES]),
+        z
+          .array(
+            z.string().refine((t) => t.includes('{c}'), 'each template needs the {c} placeholder'),
+          )
+          .min(1),
+      ],
+      {
+        error: `expected ${TEMPLATE_KEYWORDS.join(', ')}, a built-in dataset's name for its templates (${TEMPLATE_SET_NAMES.join(', ')}) or a list of templates with {c}`,
+      },
+    )
     .default('default'),
 });
 
@@ -272,7 +306,10 @@ export const runSpecSchema = z.strictObject({
       preprocessing: 'exact',
       pixelCache: 'readwrite',
     }),
-  /** Display names for class labels (`n02085620: Chihuahua`); others are humanised. */
+  /**
+   * Display names for class labels (`n02085620: Chihuahua`; others are humanised), or a built-in
+   * dataset's name (`cifar10`): its published class names, by class id (docs/configuration.md).
+   */
   classNames: classNamesSchema.default(() => ({})),
   zeroShot: zeroShotSpecSchema.default(() => zeroShotSpecSchema.parse({})),
   coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ConfigError } from '../config/errors';
 import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config/run-limits';
 import type { RunSpec } from '../config/run-spec';
 import { promptClassNames } from './class-names';
@@ -219,13 +220,20 @@ function planClasses(
       `Dataset ${spec.dataset.uri}: class(es) not in dataset.classes: ${shownList(unknown)}. Add them to the list or remove those images.`,
     );
   }
+  // Only a sorted order may disagree with a built-in list's ids (benchmark-class-names.ts).
+  const order = spec.dataset.classes || labelSpace ? 'given' : 'sorted';
   let classNames: string[];
   try {
-    classNames = promptClassNames(classes, spec.classNames);
+    classNames = promptClassNames(classes, spec.classNames, order);
   } catch (err) {
+    if (err instanceof ConfigError)
+      throw new ConfigError(`Dataset ${spec.dataset.uri}: ${err.message}`, err.source);
     throw new DatasetError(`Run spec classNames: ${(err as Error).message}`);
   }
-  if (spec.zeroShot.enabled || spec.coop.enabled) checkDistinctPrompts(spec, classes, classNames);
+  // A built-in list's own clashes (ImageNet's two `missile`s, two `sunglasses`) are the benchmark's.
+  const builtIn = typeof spec.classNames === 'string';
+  if ((spec.zeroShot.enabled || spec.coop.enabled) && !builtIn)
+    checkDistinctPrompts(spec, classes, classNames);
   return { classes, classNames };
 }
 

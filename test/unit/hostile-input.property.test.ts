@@ -204,6 +204,8 @@ const specArb = fc.record({
         { maxKeys: 3 },
       ),
     },
+    // A built-in class list (core/config/benchmark-texts): matched to hostile labels or refused.
+    { weight: 1, arbitrary: fc.constantFrom('pcam', 'clevr_count_all', 'mnist') },
   ),
 });
 

@@ -37,7 +37,10 @@ describe('suite spec', () => {
     expect(pets16.fewShot).toEqual({ shots: [1, 2], seeds: [1, 2] }); // merged key by key
     expect(pets16.shardSize).toBe(64);
     expect(pets16.coop.epochs).toBe(5);
-    expect({ ...cells[2]!.spec.classNames }).toEqual({ y: 'Y', x: 'X car' });
+    expect({ ...(cells[2]!.spec.classNames as Record<string, string>) }).toEqual({
+      y: 'Y',
+      x: 'X car',
+    });
   });
 
   it('refuses duplicate names, unsafe names, unknown fields and run.model before any work', () => {
