@@ -9,7 +9,7 @@ import type { ObjectStore } from '../storage/object-store';
 import { type Metrics, computeMetrics, topK } from './metrics';
 import { encodePredictions } from './predictions';
 import type { Protocol } from '../config/run-spec';
-import type { BaseToNewResult } from './base-to-new';
+import { type BaseToNewResult, baseToNewResult, maskToOwnHalf } from './base-to-new';
 import { clipBenchmarkResult } from './results';
 
 /** One route job's headline metrics and where its full result is. */
@@ -71,7 +71,14 @@ export interface RouteContext {
 
 const TOP_K = 5;
 
-/** Writes predictions.arrow, clip-benchmark.json and, last, metrics.json; returns the summary. */
+/**
+ * Writes predictions.arrow, clip-benchmark.json and, last, metrics.json; returns the summary.
+ *
+ * Under `base-to-new` the scores are first masked so each test image competes only among its own
+ * half's classes (core/routes/base-to-new.ts): the pooled metrics, predictions and top-k are those
+ * of the masked scores, top-k holds at most the smaller half's size (beyond it a row would list
+ * classes it cannot be), and acc5 is null when that half has fewer than 5 classes.
+ */
 export async function writeRouteResult(
   deps: { store: ObjectStore },
   ctx: RouteContext,
@@ -81,22 +88,28 @@ export async function writeRouteResult(
     classLabels: readonly string[];
     notes: string[];
     details: Record<string, unknown>;
+    /** Default `all-classes`. */
+    protocol?: Protocol;
   },
 ): Promise<RouteSummary> {
   const { store } = deps;
   const labels = Int32Array.from(input.test.rows, (r) => r.label);
   const k = input.classLabels.length;
-  const metrics = computeMetrics(input.scores, labels, input.classLabels);
-  const top = topK(input.scores, labels.length, k, Math.min(TOP_K, k));
+  const b2n = input.protocol === 'base-to-new';
+  const scores = b2n ? maskToOwnHalf(input.scores, labels, k) : input.scores;
+  // The number of classes every test image competes among: all, or at least the smaller half.
+  const competing = b2n ? Math.floor(k / 2) : k;
+  const computed = computeMetrics(scores, labels, input.classLabels);
+  const metrics = competing >= 5 ? computed : { ...computed, acc5: null };
+  const topN = Math.min(TOP_K, competing);
+  const top = topK(scores, labels.length, k, topN);
   const key = (file: 'metrics.json' | 'clip-benchmark.json' | 'predictions.arrow') =>
     keys.routeResult(ctx.runId, ctx.route, ctx.variant, file);
-  const predictions = encodePredictions(
-    input.test.rows,
-    top,
-    Math.min(TOP_K, k),
-    input.classLabels,
-    { route: ctx.route, variant: ctx.variant ?? '', run_id: ctx.runId },
-  );
+  const predictions = encodePredictions(input.test.rows, top, topN, input.classLabels, {
+    route: ctx.route,
+    variant: ctx.variant ?? '',
+    run_id: ctx.runId,
+  });
   await store.putBytes(key('predictions.arrow'), predictions);
   await store.putJson(
     key('clip-benchmark.json'),
@@ -116,6 +129,7 @@ export async function writeRouteResult(
     meanPerClassRecall: metrics.meanPerClassRecall,
     macroF1: metrics.macroF1,
     notes: input.notes,
+    ...(b2n ? { protocol: 'base-to-new', baseToNew: baseToNewResult(scores, labels, k) } : {}),
     metricsUri: store.uri(key('metrics.json')),
   };
   // metrics.json last: its presence means the route's result is complete.
