@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { describe, expect, it } from 'vitest';
 import { renderCharts } from '../../core/report/charts';
 import { renderHtml } from '../../core/report/render-html';
@@ -11,21 +11,14 @@ import { HOSTILE_LABELS, hostileReportData } from '../helpers/hostile-report';
 // Issue 12, items 3 and 13: a report whose labels hold U+2028/U+2029, quotes, backslashes,
 // `</script>` and markup renders, and opens in headless Chromium under its Content-Security-Policy
 // with no script run, no error, no request and every chart visible.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 describe('a report over hostile labels', () => {
   it('opens in Chromium inert: no script, no error, no request, charts visible', async () => {
-    if (!existsSync(CHROMIUM)) {
-      expect.fail(
-        `Chromium not found at ${CHROMIUM}: install it with \`apt-get install -y --no-install-recommends chromium\` (or set CHROMIUM_PATH).`,
-      );
-    }
     const data = hostileReportData();
     const html = renderHtml(data, await renderCharts(data));
     const file = join(mkdtempSync(join(tmpdir(), 'clipeval-hostile-report-')), 'report.html');
     writeFileSync(file, html);
     const url = pathToFileURL(file).href;
-    const browser = await chromium.launch({ executablePath: CHROMIUM });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const requests: string[] = [];

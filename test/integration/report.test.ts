@@ -1,10 +1,10 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../helpers/browser';
 import { createCpuActivities } from '../../activities';
 import { parseRunSpec } from '../../core/config/run-spec';
 import type { ReportData } from '../../core/report/report-data';
@@ -22,7 +22,6 @@ import {
 
 // A real run's report: written by the writeReport activity, saved by `clipeval report`, and
 // opened in headless Chromium without any network, every chart visible.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const EXPECTED_CHARTS = [
   'few-shot',
   'per-class',
@@ -122,13 +121,8 @@ describe('run report', () => {
   });
 
   it('opens in headless Chromium with no network, no errors and every chart visible', async () => {
-    if (!existsSync(CHROMIUM)) {
-      expect.fail(
-        `Chromium not found at ${CHROMIUM}: install it with \`apt-get install -y --no-install-recommends chromium\` (or set CHROMIUM_PATH).`,
-      );
-    }
     const url = pathToFileURL(join(dir, 'report.html')).href;
-    const browser = await chromium.launch({ executablePath: CHROMIUM });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const requests: string[] = [];
