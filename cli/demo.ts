@@ -4,7 +4,7 @@
  * bundle, runs cpu and gpu workers in this process, runs an evaluation and prints its summary.
  * (No real CLIP weights can be downloaded here; with a real bundle, set CLIPEVAL_DEMO_BUNDLE.)
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { join } from 'node:path';
 import { clipevalHome, loadEnv } from '../core/config/env';
 import { parseRunSpec } from '../core/config/run-spec';
@@ -13,12 +13,13 @@ import { uploadBundle } from '../core/model/bundle';
 import { ObjectStore } from '../core/storage/object-store';
 import { stackUp } from '../infra/local-stack/stack';
 import { startInProcessWorkers } from '../workers/in-process';
+import { workerLogger } from '../workers/telemetry';
 import { connectClient, startEvaluation, waitForRun } from '../client/evaluations';
 import { formatOutcome } from './format';
 import { saveReport } from './report-command';
 
 async function demo(): Promise<number> {
-  Runtime.install({ logger: new DefaultLogger('WARN') }); // the workflow bundler is chatty at INFO
+  Runtime.install({ logger: workerLogger('WARN', 'text') }); // the workflow bundler is chatty at INFO
   const stack = await stackUp();
   Object.assign(process.env, stack.env);
   console.log(

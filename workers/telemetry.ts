@@ -10,6 +10,7 @@
  * installTelemetry must run once per process, before any connection or worker is created.
  */
 import { DefaultLogger, type LogEntry, Runtime } from '@temporalio/worker';
+import { inspect } from 'node:util';
 import type { ClipevalEnv } from '../core/config/env';
 import { ACTIVITY_STAGES, type ActivityName } from '../workflows/progress';
 
@@ -34,15 +35,32 @@ export function jsonLogLine(entry: LogEntry): string {
   return JSON.stringify(line, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
+/**
+ * SDK notices that describe clipeval's design, not a problem: a gpu worker runs no workflows on
+ * purpose (the cpu workers do), so the SDK's warning about it would greet every gpu worker and demo.
+ */
+const EXPECTED_NOTICES = new Set(['No workflows registered, not polling for workflow tasks']);
+
+export function textLogLine(entry: LogEntry): string {
+  const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  const meta = entry.meta === undefined ? '' : ` ${inspect(entry.meta, { breakLength: Infinity })}`;
+  return `${time} [${entry.level}] ${entry.message}${meta}`;
+}
+
+/** The runtime's logger: JSON lines or text on stderr, without the expected notices. */
+export function workerLogger(
+  level: ClipevalEnv['telemetry']['logLevel'],
+  format: ClipevalEnv['telemetry']['logFormat'],
+): DefaultLogger {
+  const line = format === 'json' ? jsonLogLine : textLogLine;
+  return new DefaultLogger(level, (entry) => {
+    if (!EXPECTED_NOTICES.has(entry.message)) process.stderr.write(`${line(entry)}\n`);
+  });
+}
+
 export function installTelemetry(telemetry: ClipevalEnv['telemetry']): void {
-  const logger =
-    telemetry.logFormat === 'json'
-      ? new DefaultLogger(telemetry.logLevel, (entry) =>
-          process.stderr.write(`${jsonLogLine(entry)}\n`),
-        )
-      : new DefaultLogger(telemetry.logLevel);
   Runtime.install({
-    logger,
+    logger: workerLogger(telemetry.logLevel, telemetry.logFormat),
     ...(telemetry.metricsAddress
       ? { telemetryOptions: { metrics: { prometheus: { bindAddress: telemetry.metricsAddress } } } }
       : {}),
