@@ -3,7 +3,8 @@
 //   core/        plain modules: no Temporal, nothing from the layers above
 //   activities/  Temporal adapters: core/ and the workflow contract's types; never client/ or cli/
 //   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports,
-//                core/util/concurrency, core/util/run-identity and core/util/suite-cells
+//                core/util/concurrency, core/util/run-identity, core/util/suite-cells and
+//                core/util/failure-message
 //                (pure and workflow-safe)
 //   client/      the package API: core/ and workflows/; never cli/, activities/ or workers/
 //   cli/         commands: client/ and core/; never activities/
@@ -54,7 +55,9 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['@temporalio/*'],
+              // envconfig is Temporal's config-file and environment parser, no SDK runtime: the
+              // one config schema (core/config/) reads Temporal's settings with it.
+              group: ['@temporalio/*', '!@temporalio/envconfig'],
               message:
                 'core/ is plain code: Temporal belongs in activities/, workflows/ and client/.',
             },
@@ -118,10 +121,11 @@ export default tseslint.config(
                 '!../core/util/concurrency',
                 '!../core/util/run-identity',
                 '!../core/util/suite-cells',
+                '!../core/util/failure-message',
               ],
               allowTypeImports: true,
               message:
-                'Workflow code may import values only from workflows/, core/util/concurrency, core/util/run-identity and core/util/suite-cells (pure); import types with `import type`.',
+                'Workflow code may import values only from workflows/, core/util/concurrency, core/util/run-identity, core/util/suite-cells and core/util/failure-message (pure); import types with `import type`.',
             },
           ],
         },

@@ -7,7 +7,8 @@ import {
 } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { type ClipevalEnv, envSource, temporalTls } from '../core/config/env';
+import type { ClipevalEnv } from '../core/config/env';
+import { connectTemporal } from './connect';
 import type { RunSpec } from '../core/config/run-spec';
 import { assertRunId } from '../core/storage/keys';
 import { parseS3Uri } from '../core/storage/s3-uri';
@@ -20,24 +21,14 @@ import {
   type RunProgress,
   progressQuery,
 } from '../workflows/progress';
-import { UsageError, rootMessage } from './errors';
+import { failureMessage } from '../core/util/failure-message';
+import { UsageError } from './errors';
 
 /** Connects to Temporal; an unreachable server is a UsageError that says where clipeval looked. */
 export async function connectClient(env: ClipevalEnv): Promise<Client> {
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({
-      address: env.temporal.address,
-      tls: temporalTls(env.temporal),
-      connectTimeout: 5000,
-      ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
-    });
-  } catch (err) {
-    throw new UsageError(
-      `Cannot reach Temporal at ${env.temporal.address} (${envSource('TEMPORAL_ADDRESS')}): ${(err as Error).message}\n` +
-        'Start the local stack with `npm run stack:up`, or set TEMPORAL_ADDRESS to your server.',
-    );
-  }
+  const connection = await connectTemporal(env, (options) =>
+    Connection.connect({ ...options, connectTimeout: 5000 }),
+  );
   return new Client({ connection, namespace: env.temporal.namespace });
 }
 
@@ -123,7 +114,7 @@ export async function waitForRun(client: Client, runId: string): Promise<RunOutc
       return {
         runId,
         status: status === 'RUNNING' ? 'FAILED' : (status as 'FAILED'),
-        error: rootMessage(err),
+        error: failureMessage(err),
       };
     }
     throw err;

@@ -15,7 +15,8 @@ import { assertSuiteId } from '../core/storage/keys';
 import { evaluateSuite } from '../workflows';
 import type { EvaluateSuiteInput } from '../workflows/evaluate-suite';
 import { type SuiteProgress, type SuiteSummary, suiteProgressQuery } from '../workflows/progress';
-import { UsageError, rootMessage } from './errors';
+import { failureMessage } from '../core/util/failure-message';
+import { UsageError } from './errors';
 import { EXIT } from './exit-codes';
 import { checkRunBuckets, checkRunBundle } from './preflight';
 
@@ -94,7 +95,7 @@ export async function waitForSuite(client: Client, suiteId: string): Promise<Sui
       return {
         suiteId,
         status: status === 'RUNNING' ? 'FAILED' : (status as 'FAILED'),
-        error: rootMessage(err),
+        error: failureMessage(err),
       };
     }
     throw err;

@@ -1,23 +1,13 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
 import { createCpuActivities, createGpuActivities } from '../activities';
-import { type ClipevalEnv, temporalTls } from '../core/config/env';
+import type { ClipevalEnv } from '../core/config/env';
+import { connectTemporal } from '../client/connect';
 
 export type WorkerKind = 'cpu' | 'gpu';
 
-export async function connectWorker(env: ClipevalEnv): Promise<NativeConnection> {
-  try {
-    return await NativeConnection.connect({
-      address: env.temporal.address,
-      tls: temporalTls(env.temporal),
-      ...(env.temporal.apiKey ? { apiKey: env.temporal.apiKey } : {}),
-    });
-  } catch (err) {
-    throw new Error(
-      `Cannot reach Temporal at ${env.temporal.address} (TEMPORAL_ADDRESS): ${(err as Error).message}. ` +
-        'Start the local stack with `npm run stack:up` or point TEMPORAL_ADDRESS at your server.',
-    );
-  }
+export function connectWorker(env: ClipevalEnv): Promise<NativeConnection> {
+  return connectTemporal(env, (options) => NativeConnection.connect(options));
 }
 
 export interface ClipevalWorker {

@@ -10,6 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { SuiteSpec } from '../core/config/suite-spec';
 import { forEachLimited } from '../core/util/concurrency';
+import { failureMessage } from '../core/util/failure-message';
 import { runIdentityProblem } from '../core/util/run-identity';
 import { cellRunSpecInput, suiteCellRunId, suiteCells } from '../core/util/suite-cells';
 import { findFinishedRuns, recordSuite, writeLeaderboard } from './activity-stubs';
@@ -179,14 +180,4 @@ function ownSuiteId(input: EvaluateSuiteInput): string {
   const problem = runIdentityProblem(workflowId, { suiteId: input.suiteId });
   if (problem) throw ApplicationFailure.nonRetryable(`Refusing to run: ${problem}.`, 'RunIdentity');
   return workflowId;
-}
-
-/**
- * The deepest cause's message: a child's failure wraps its own (ChildWorkflowFailure), which for
- * an activity's error wraps it once more (ActivityFailure): the root says what went wrong.
- */
-function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  return e instanceof Error ? e.message : String(e);
 }

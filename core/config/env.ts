@@ -4,11 +4,11 @@
  * what the environment leaves unset, so the local stack works without exporting anything (only
  * the variables stack:up writes, under the rules in ./stack-env.ts).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type SourcePolicy, sourcePolicy } from './allowed-sources';
+import { type TemporalSettings, loadTemporalSettings } from './temporal-env';
 import { ConfigError, formatIssues } from './errors';
 import { IMAGE_GRAPHS, type ImageGraph } from './run-spec';
 import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from './run-limits';
@@ -34,18 +34,14 @@ function byteSize(fallback: number) {
 }
 
 const envSchema = z.object({
+  // Checked here so that their errors come with the others; read by core/config/temporal-env.ts.
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, e.g. localhost:7233')
-    .default('localhost:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
-  TEMPORAL_TLS: z.enum(['true', 'false'], 'expected true or false').default('false'),
-  /** mTLS: client certificate and key (PEM files, both or neither), optional server CA and SNI. */
-  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
-  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
-  TEMPORAL_TLS_CA: z.string().min(1).optional(),
-  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_TLS: z.enum(['true', 'false'], 'expected true or false').optional(),
   CLIPEVAL_S3_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:7070' })
     .optional(),
@@ -131,14 +127,8 @@ const envSchema = z.object({
 });
 
 export interface ClipevalEnv {
-  temporal: {
-    address: string;
-    namespace: string;
-    apiKey?: string;
-    tls: boolean;
-    /** PEM file paths for mTLS / a private CA (implies tls); read when connecting. */
-    tlsFiles?: { cert?: string; key?: string; ca?: string; serverName?: string };
-  };
+  /** Temporal's own variables and config-file profiles (core/config/temporal-env.ts). */
+  temporal: TemporalSettings;
   s3: { endpoint?: string; region: string; bucket: string };
   queues: { cpu: string; gpu: string };
   shutdownGrace: string;
@@ -204,6 +194,8 @@ export function defaultDecodeThreads(): number {
   return Math.max(1, availableParallelism());
 }
 
+export { type TemporalTls, temporalTls } from './temporal-env';
+
 // stack.env (what `stack:up` writes, and the narrow rules for reading it back) is its own module.
 export {
   clipevalHome,
@@ -223,29 +215,10 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
     );
   }
   const e = parsed.data;
-  if ((e.TEMPORAL_TLS_CERT === undefined) !== (e.TEMPORAL_TLS_KEY === undefined)) {
-    throw new ConfigError(
-      'Invalid environment configuration: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the client certificate and its private key, PEM files).',
-      'environment',
-    );
-  }
-  const files = {
-    ...(e.TEMPORAL_TLS_CERT ? { cert: e.TEMPORAL_TLS_CERT } : {}),
-    ...(e.TEMPORAL_TLS_KEY ? { key: e.TEMPORAL_TLS_KEY } : {}),
-    ...(e.TEMPORAL_TLS_CA ? { ca: e.TEMPORAL_TLS_CA } : {}),
-    ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverName: e.TEMPORAL_TLS_SERVER_NAME } : {}),
-  };
-  const tlsFiles = Object.keys(files).length > 0 ? files : undefined;
   const defaultBundle =
     e.CLIPEVAL_DEFAULT_BUNDLE ?? `s3://${e.CLIPEVAL_BUCKET}/models/clip-vit-base-patch32/`;
   return {
-    temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
-      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
-      tls: e.TEMPORAL_TLS === 'true' || e.TEMPORAL_API_KEY !== undefined || tlsFiles !== undefined,
-      ...(tlsFiles ? { tlsFiles } : {}),
-    },
+    temporal: loadTemporalSettings(env),
     s3: {
       ...(e.CLIPEVAL_S3_ENDPOINT ? { endpoint: e.CLIPEVAL_S3_ENDPOINT } : {}),
       region: e.AWS_REGION,
@@ -283,43 +256,5 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): ClipevalEnv {
       maxDatasetObjects: e.CLIPEVAL_MAX_DATASET_OBJECTS,
       maxClasses: e.CLIPEVAL_MAX_CLASSES,
     },
-  };
-}
-
-/**
- * The TLS option of a Temporal connection (client and workers alike): false, true (system
- * roots; Temporal Cloud with an API key), or mTLS / a private CA from the PEM files named by
- * TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY and TEMPORAL_TLS_CA.
- */
-export function temporalTls(t: ClipevalEnv['temporal']):
-  | boolean
-  | {
-      serverNameOverride?: string;
-      serverRootCACertificate?: Uint8Array;
-      clientCertPair?: { crt: Uint8Array; key: Uint8Array };
-    } {
-  if (!t.tlsFiles) return t.tls;
-  const read = (path: string, variable: string) => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigError(
-        `Cannot read ${variable}=${path}: ${(err as Error).message}. Point it at a PEM file.`,
-        'environment',
-      );
-    }
-  };
-  const f = t.tlsFiles;
-  return {
-    ...(f.serverName ? { serverNameOverride: f.serverName } : {}),
-    ...(f.ca ? { serverRootCACertificate: read(f.ca, 'TEMPORAL_TLS_CA') } : {}),
-    ...(f.cert && f.key
-      ? {
-          clientCertPair: {
-            crt: read(f.cert, 'TEMPORAL_TLS_CERT'),
-            key: read(f.key, 'TEMPORAL_TLS_KEY'),
-          },
-        }
-      : {}),
   };
 }

@@ -6,8 +6,9 @@
  *
  * - Only the variables of STACK_ENV_VARIABLES (what stack:up writes); any other name is ignored.
  * - Its Temporal settings apply as a whole, and not at all when the environment sets
- *   TEMPORAL_ADDRESS, TEMPORAL_API_KEY or any TEMPORAL_TLS* variable to something else: the file
- *   would otherwise send the user's API key or client certificate to a server it names.
+ *   TEMPORAL_ADDRESS, TEMPORAL_API_KEY, a config-file profile or any TEMPORAL_TLS* variable to
+ *   something else: the file would otherwise send the user's API key or client certificate to a
+ *   server it names.
  * - Its S3 settings apply as a whole (an endpoint only with the file's own keys), and not at all
  *   when the environment sets CLIPEVAL_S3_ENDPOINT, AWS_SESSION_TOKEN, or AWS keys other than the
  *   file's: requests signed with the user's credentials never go to an endpoint the file names.
@@ -22,6 +23,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './errors';
+import { TEMPORAL_CONNECTION_VARIABLES } from './temporal-env';
 
 /** The variables `stack:up` writes to stack.env, and the only ones read back from it. */
 export const STACK_ENV_VARIABLES = [
@@ -44,15 +46,7 @@ const GROUPS: { name: string; variables: StackEnvVariable[]; guards: string[] }[
   {
     name: 'Temporal',
     variables: ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE'],
-    guards: [
-      'TEMPORAL_ADDRESS',
-      'TEMPORAL_API_KEY',
-      'TEMPORAL_TLS',
-      'TEMPORAL_TLS_CERT',
-      'TEMPORAL_TLS_KEY',
-      'TEMPORAL_TLS_CA',
-      'TEMPORAL_TLS_SERVER_NAME',
-    ],
+    guards: [...TEMPORAL_CONNECTION_VARIABLES],
   },
   {
     name: 'S3',

@@ -6,7 +6,7 @@ import type { Plan } from '../../core/dataset/plan';
 import { syntheticDataset } from '../../core/dataset/synthetic';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
-import { rootMessage } from '../../client/errors';
+import { failureMessage } from '../../core/util/failure-message';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { progressQuery } from '../../workflows/progress';
 import { putObjects, startPipeline, type TestPipeline, tinyPng, uniqueId } from '../helpers/stack';
@@ -218,6 +218,6 @@ describe('evaluateDataset: planning', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(rootMessage(err)).toMatch(/dataset\.uri: expected s3:\/\/bucket\/prefix/);
+    expect(failureMessage(err)).toMatch(/dataset\.uri: expected s3:\/\/bucket\/prefix/);
   });
 });

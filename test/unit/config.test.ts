@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../core/config/errors';
 import { loadEnv, parseEnvFile, temporalTls } from '../../core/config/env';
 import { loadRunSpec, parseRunSpec } from '../../core/config/run-spec';
@@ -83,38 +83,133 @@ describe('environment configuration', () => {
   });
 });
 
-describe('Temporal TLS', () => {
+describe('Temporal connection settings (Temporal names, envconfig profiles)', () => {
   const base = { CLIPEVAL_BUCKET: 'abc' };
-  it('is off by default, on with TEMPORAL_TLS or an API key', () => {
+  const pems = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-tls-'));
+    for (const f of ['c.pem', 'k.pem', 'ca.pem']) writeFileSync(join(dir, f), `-----${f}-----`);
+    return (f: string) => join(dir, f);
+  };
+  type TlsObject = Exclude<ReturnType<typeof temporalTls>, boolean>;
+
+  it('TLS is off by default, on with TEMPORAL_TLS or an API key, off when TEMPORAL_TLS=false', () => {
     expect(temporalTls(loadEnv(base).temporal)).toBe(false);
     expect(temporalTls(loadEnv({ ...base, TEMPORAL_TLS: 'true' }).temporal)).toBe(true);
     expect(temporalTls(loadEnv({ ...base, TEMPORAL_API_KEY: 'k' }).temporal)).toBe(true);
+    // Temporal's own rule (envconfig): an explicit TEMPORAL_TLS=false wins over the API key.
+    const off = loadEnv({ ...base, TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).temporal;
+    expect(temporalTls(off)).toBe(false);
   });
-  it('reads the mTLS certificate pair, CA and server name from PEM files', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clipeval-tls-'));
-    for (const f of ['c.pem', 'k.pem', 'ca.pem']) writeFileSync(join(dir, f), `-----${f}-----`);
+
+  it("reads the mTLS pair, CA and server name from Temporal's variable names", () => {
+    const pem = pems();
     const env = loadEnv({
       ...base,
-      TEMPORAL_TLS_CERT: join(dir, 'c.pem'),
-      TEMPORAL_TLS_KEY: join(dir, 'k.pem'),
-      TEMPORAL_TLS_CA: join(dir, 'ca.pem'),
+      TEMPORAL_TLS_CLIENT_CERT_PATH: pem('c.pem'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: pem('k.pem'),
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: pem('ca.pem'),
       TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+      TEMPORAL_GRPC_META_X_TEAM: 'vision',
     });
     expect(env.temporal.tls).toBe(true);
-    const tls = temporalTls(env.temporal) as Exclude<ReturnType<typeof temporalTls>, boolean>;
+    expect(env.temporal.metadata).toEqual({ 'x-team': 'vision' });
+    const tls = temporalTls(env.temporal) as TlsObject;
     expect(Buffer.from(tls.clientCertPair!.crt).toString()).toBe('-----c.pem-----');
     expect(Buffer.from(tls.clientCertPair!.key).toString()).toBe('-----k.pem-----');
     expect(Buffer.from(tls.serverRootCACertificate!).toString()).toBe('-----ca.pem-----');
     expect(tls.serverNameOverride).toBe('temporal.internal');
   });
+
+  it('keeps the former names as deprecated aliases, with a warning', () => {
+    const pem = pems();
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const env = loadEnv({
+        ...base,
+        TEMPORAL_TLS_CERT: pem('c.pem'),
+        TEMPORAL_TLS_KEY: pem('k.pem'),
+        TEMPORAL_TLS_CA: pem('ca.pem'),
+      });
+      const tls = temporalTls(env.temporal) as TlsObject;
+      expect(Buffer.from(tls.clientCertPair!.crt).toString()).toBe('-----c.pem-----');
+      expect(Buffer.from(tls.serverRootCACertificate!).toString()).toBe('-----ca.pem-----');
+      const messages = warn.mock.calls.map((c) => String(c[0]));
+      expect(messages).toContain(
+        "TEMPORAL_TLS_CERT is deprecated: set TEMPORAL_TLS_CLIENT_CERT_PATH (Temporal's name) instead.",
+      );
+      expect(messages).toHaveLength(3);
+      expect(() =>
+        loadEnv({ ...base, TEMPORAL_TLS_CA: '/a.pem', TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/b.pem' }),
+      ).toThrow(
+        /TEMPORAL_TLS_CA \(deprecated\) and TEMPORAL_TLS_SERVER_CA_CERT_PATH name different files/,
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('refuses a certificate without its key, and names an unreadable file', () => {
-    expect(() => loadEnv({ ...base, TEMPORAL_TLS_CERT: '/x.pem' })).toThrow(
-      /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together/,
+    expect(() => loadEnv({ ...base, TEMPORAL_TLS_CLIENT_CERT_PATH: '/x.pem' })).toThrow(
+      /TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together/,
     );
-    const env = loadEnv({ ...base, TEMPORAL_TLS_CA: '/nonexistent/ca.pem' });
+    const env = loadEnv({ ...base, TEMPORAL_TLS_SERVER_CA_CERT_PATH: '/nonexistent/ca.pem' });
     expect(() => temporalTls(env.temporal)).toThrow(
-      /Cannot read TEMPORAL_TLS_CA=\/nonexistent\/ca.pem/,
+      /Cannot read TEMPORAL_TLS_SERVER_CA_CERT_PATH=\/nonexistent\/ca.pem/,
     );
+  });
+
+  it('reads a profile of a TOML config file when asked, the environment winning over it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clipeval-envconfig-'));
+    const file = join(dir, 'temporal.toml');
+    writeFileSync(
+      file,
+      [
+        '[profile.default]',
+        'address = "localhost:7233"',
+        '[profile.prod]',
+        'address = "prod.tmprl.example:7233"',
+        'namespace = "clipeval.a1b2c"',
+        'api_key = "secret"',
+      ].join('\n'),
+    );
+    const prod = loadEnv({ ...base, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' });
+    expect(prod.temporal).toMatchObject({
+      address: 'prod.tmprl.example:7233',
+      namespace: 'clipeval.a1b2c',
+      apiKey: 'secret',
+      tls: true,
+      profile: 'prod',
+    });
+    const overridden = loadEnv({
+      ...base,
+      TEMPORAL_CONFIG_FILE: file,
+      TEMPORAL_PROFILE: 'prod',
+      TEMPORAL_NAMESPACE: 'other',
+    });
+    expect(overridden.temporal.namespace).toBe('other');
+    expect(() =>
+      loadEnv({ ...base, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'nope' }),
+    ).toThrow(
+      /Invalid Temporal configuration \(profile nope of .*temporal\.toml\): Profile 'nope' not found/,
+    );
+    expect(() => loadEnv({ ...base, TEMPORAL_CONFIG_FILE: join(dir, 'missing.toml') })).toThrow(
+      /TEMPORAL_CONFIG_FILE=.*missing\.toml is not a readable file/,
+    );
+    writeFileSync(join(dir, 'bad.toml'), '[profile.default]\nadress = "typo:1"\n');
+    expect(() => loadEnv({ ...base, TEMPORAL_CONFIG_FILE: join(dir, 'bad.toml') })).toThrow(
+      /Invalid Temporal configuration.*adress/,
+    );
+  });
+
+  it('does not read ~/.config/temporalio/temporal.toml unasked', () => {
+    const home = mkdtempSync(join(tmpdir(), 'clipeval-home-'));
+    mkdirSync(join(home, '.config', 'temporalio'), { recursive: true });
+    writeFileSync(
+      join(home, '.config', 'temporalio', 'temporal.toml'),
+      '[profile.default]\naddress = "cloud.example:7233"\napi_key = "secret"\n',
+    );
+    const env = loadEnv({ ...base, HOME: home, XDG_CONFIG_HOME: join(home, '.config') });
+    expect(env.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', tls: false });
   });
 });
 
@@ -249,6 +344,8 @@ describe('stack.env (issue 12, item 8: trusted blindly)', () => {
     'TEMPORAL_TLS',
     'TEMPORAL_TLS_CERT',
     'TEMPORAL_TLS_KEY',
+    'TEMPORAL_TLS_CLIENT_CERT_PATH',
+    'TEMPORAL_PROFILE',
     'AWS_SESSION_TOKEN',
   ];
 
@@ -322,7 +419,12 @@ describe('stack.env (issue 12, item 8: trusted blindly)', () => {
 
   it('never routes Temporal when the environment holds a Temporal API key or TLS settings', () => {
     const { cwd } = checkout(formatEnvFile(STACK));
-    for (const guard of ['TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TLS_CERT']) {
+    for (const guard of [
+      'TEMPORAL_API_KEY',
+      'TEMPORAL_TLS',
+      'TEMPORAL_TLS_CLIENT_CERT_PATH',
+      'TEMPORAL_PROFILE',
+    ]) {
       withEnv({ [guard]: 'x', CLIPEVAL_BUCKET: 'mine' }, () => {
         loadStackEnvDefaults(cwd);
         expect(process.env.TEMPORAL_ADDRESS).toBeUndefined();
