@@ -197,7 +197,13 @@ function summaryRow(r: RouteSummary): SummaryRow {
   };
 }
 
-const ROUTE_ORDER: Record<Route, number> = { 'zero-shot': 0, coop: 1, probe: 2 };
+const ROUTE_ORDER: Record<Route, number> = {
+  'zero-shot': 0,
+  coop: 1,
+  probe: 2,
+  'tip-adapter': 3,
+  'tip-adapter-f': 4,
+};
 
 /** Zero-shot, then CoOp, then the probe; within a route by shots (all last), then seed. */
 function sortRoutes(routes: readonly RouteSummary[]): RouteSummary[] {
