@@ -7,7 +7,7 @@
  * at once, then assembled (assembleLeaderboard).
  */
 import type { RouteSummary } from '../routes/route-result';
-import type { FewShotTable } from '../runs/summary';
+import type { FewShotRoute, FewShotTable } from '../runs/summary';
 import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
 import type { ImageKeyTable } from './image-keys';
 import { type PairComparison, scoreColumn } from './pairwise';
@@ -68,7 +68,7 @@ export interface Leaderboard {
   fewShot: {
     model: string;
     dataset: string;
-    route: 'coop' | 'probe';
+    route: FewShotRoute;
     shots: number;
     mean: number;
     std: number;
