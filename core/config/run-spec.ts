@@ -223,21 +223,24 @@ const probeSpecSchema = z.strictObject({
 /**
  * Tip-Adapter and Tip-Adapter-F (Zhang et al., ECCV 2022): a cache of the few-shot train features
  * added to the zero-shot logits, its residual ratio alpha and sharpness beta searched on the val
- * split (core/routes/tip-adapter/). Defaults are the repo's ImageNet config; off by default so
- * existing specs and schedule baselines keep the routes they had.
+ * split (core/routes/tip-adapter/). The grids are the repo's ImageNet config, init alpha and beta
+ * its other datasets' (ImageNet's init_alpha is 1.17). Off by default, so existing specs and
+ * schedule baselines keep the routes they had.
  */
+const gridEnd = z.number().gt(0.1, 'a grid end must be above 0.1 (the grids start there)');
+const gridSteps = z.int().min(1).max(1000);
 const tipAdapterSpecSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Also train the cache keys (Tip-Adapter-F), a second result beside Tip-Adapter's. */
   finetune: z.boolean().default(true),
   /** Upper ends of the beta and alpha grids (both start at 0.1, so above it). */
   searchScale: z
-    .tuple([z.number().gt(0.1), z.number().gt(0.1)], {
-      error: 'expected [beta, alpha] upper ends, each above 0.1 (the grids start there)',
-    })
+    .tuple([gridEnd, gridEnd], { error: 'expected [beta, alpha] grid ends, e.g. [7, 3]' })
     .default([7, 3]),
   /** Grid points of beta and alpha. */
-  searchStep: z.tuple([z.int().min(1).max(1000), z.int().min(1).max(1000)]).default([200, 20]),
+  searchStep: z
+    .tuple([gridSteps, gridSteps], { error: 'expected [beta, alpha] grid points, e.g. [200, 20]' })
+    .default([200, 20]),
   /** Alpha and beta while Tip-Adapter-F trains (and where the val split has no image). */
   initAlpha: z.number().positive().default(1),
   initBeta: z.number().positive().default(1),
