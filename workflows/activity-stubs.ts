@@ -66,10 +66,10 @@ export const { fitLinearProbe } = proxyActivities<CpuActivities>({
 });
 
 // Tip-Adapter and Tip-Adapter-F (cpu): a grid search over the few-shot val features and, for -F,
-// a few epochs over the k-shot cache; seconds to minutes, heartbeats per search row and step. A
-// retry starts again (a finished result is reused).
+// epochs over the k-shot cache: minutes for 100 classes, hours for 1,000 (docs/routes.md);
+// heartbeats per search row and training step. A retry starts again (a finished result is reused).
 export const { fitTipAdapter } = proxyActivities<CpuActivities>({
-  startToCloseTimeout: '6 hours',
+  startToCloseTimeout: '24 hours',
   heartbeatTimeout: '5 minutes',
   retry: backoff('5s', '2 minutes', 5),
 });
