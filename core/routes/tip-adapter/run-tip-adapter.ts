@@ -11,6 +11,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { TipAdapterSpec } from '../../config/run-spec';
+import type { EmbeddingMatrix } from '../../embeddings/reader';
 import { planSpaceChoice } from '../../embeddings/shard-key';
 import { contentHash } from '../../storage/content-hash';
 import { type Route, variantName } from '../../storage/keys';
@@ -79,8 +80,10 @@ export async function runTipAdapter(
   const earlier = await Promise.all(contexts.map((ctx) => findRouteResult(deps, ctx)));
   if (earlier.every((r) => r !== undefined)) return earlier;
 
-  const beat = (route: Route, phase: TipAdapterProgress['phase'], done: number, total: number) =>
+  const beat: Beat = (route, phase, done, total) => {
+    hooks.signal?.throwIfAborted(); // the search loop stops here too when the run is cancelled
     hooks.heartbeat({ variant, route, phase, done, total });
+  };
   beat(routes[0]!, 'prototypes', 0, classes.names.length);
   const loaded = await loadOrBuildPrototypes(deps, bundle, classes, (n) =>
     beat('tip-adapter', 'prototypes', n, classes.names.length),
@@ -99,36 +102,42 @@ export async function runTipAdapter(
   };
   const test = await read('test', 0);
   const out: RouteSummary[] = [];
-  for (const [i, ctx] of contexts.entries()) {
-    const done = earlier[i];
-    if (done) {
-      out.push(done);
-      continue;
-    }
-    const result =
-      ctx.route === 'tip-adapter'
-        ? await tipAdapterResult(scoring, (d, t) => beat(ctx.route, 'search', d, t))
-        : await tipAdapterFResult(scoring, input.seed, hooks, (p, d, t) =>
-            beat(ctx.route, p, d, t),
-          );
-    beat(ctx.route, 'scoring', 0, 1);
-    const scores = await tipScores(test.embeddings, loaded.prototypes, result.cache, {
-      numClasses: k,
-      logitScale: bundle.manifest.logitScale,
-      ...result.searched,
-    });
-    out.push(
-      await writeRouteResult(deps, ctx, {
-        scores,
-        test,
-        classLabels: plan.classes,
-        notes: [...data.notes, ...result.notes],
-        details: { ...commonDetails(scoring, ctx.route), ...result.details },
-        protocol,
-      }),
-    );
-  }
+  for (const [i, ctx] of contexts.entries())
+    out.push(earlier[i] ?? (await fitAndWrite(deps, ctx, scoring, test, hooks, beat)));
   return out;
+}
+
+type Beat = (route: Route, phase: TipAdapterProgress['phase'], done: number, total: number) => void;
+
+/** Fits one of the two routes, scores the test split over every class and writes the result. */
+async function fitAndWrite(
+  deps: RouteDeps,
+  ctx: RouteContext,
+  s: Scoring,
+  test: EmbeddingMatrix,
+  hooks: RunHooks<TipAdapterProgress>,
+  beat: Beat,
+): Promise<RouteSummary> {
+  const { route } = ctx;
+  const result =
+    route === 'tip-adapter'
+      ? await tipAdapterResult(s, (d, t) => beat(route, 'search', d, t))
+      : await tipAdapterFResult(s, ctx.seed ?? 0, hooks, (p, d, t) => beat(route, p, d, t));
+  beat(route, 'scoring', 0, 1);
+  const { plan } = s.inputs;
+  const scores = await tipScores(test.embeddings, s.prototypes, result.cache, {
+    numClasses: plan.classes.length,
+    logitScale: logitScale(s),
+    ...result.searched,
+  });
+  return writeRouteResult(deps, ctx, {
+    scores,
+    test,
+    classLabels: plan.classes,
+    notes: [...s.data.notes, ...result.notes],
+    details: { ...commonDetails(s, route), ...result.details },
+    protocol: s.spec.protocol,
+  });
 }
 
 interface Fitted {
