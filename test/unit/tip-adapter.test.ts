@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import type { EmbeddingMatrix } from '../../core/embeddings/reader';
 import {
   type FinetuneInput,
   finetuneTipAdapter,
   lossAndGradient,
 } from '../../core/routes/tip-adapter/finetune';
 import { hpGrid, searchHp } from '../../core/routes/tip-adapter/search';
+import { tipData } from '../../core/routes/tip-adapter/tip-data';
 import {
   clipLogits,
   matmulTransposed,
@@ -269,5 +271,57 @@ describe('Tip-Adapter-F', () => {
     // Another seed draws other batches and views: other weights.
     const c = await finetuneTipAdapter({ ...input, lr: 0.01, seed: 2 });
     expect(plain(c.weights)).not.toEqual(plain(a.weights));
+  });
+});
+
+describe('Tip-Adapter data', () => {
+  /** A matrix of `images` per class of 3 classes, each image with `views` rows (view 0 first). */
+  function matrix(split: 'train' | 'val', images: number, views: number): EmbeddingMatrix {
+    const dim = 4;
+    const rows: EmbeddingMatrix['rows'] = [];
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < images; i++)
+        for (let v = 0; v < views; v++)
+          rows.push({ key: `${split}/${c}/${i}`, imageId: `${c}-${i}`, label: c, split, view: v });
+    const rand = seededRandom('tip-data', split);
+    const embeddings = l2NormalizeRows(
+      Float32Array.from({ length: rows.length * dim }, () => rand() - 0.5),
+      dim,
+    );
+    return { embeddings, dim, rows };
+  }
+
+  it('keys are the mean of an image’s augmented views, normalised (its center crop without any)', () => {
+    const job = { shots: 2, seed: 1, protocol: 'all-classes' as const };
+    for (const views of [1, 3]) {
+      const train = matrix('train', 5, views);
+      const d = tipData({ train, val: matrix('val', 3, 1) }, ['a', 'b', 'c'], job);
+      expect(d.keyLabels).toEqual(Int32Array.from([0, 0, 1, 1, 2, 2]));
+      expect(d.viewsPerKey).toBe(views === 1 ? 1 : 2);
+      d.train.views.forEach((rows, i) => {
+        const used = rows.length > 1 ? rows.slice(1) : rows;
+        const mean = [0, 1, 2, 3].map((j) =>
+          used.reduce((s, r) => s + train.embeddings[r * 4 + j]!, 0),
+        );
+        const norm = Math.hypot(...mean);
+        mean.forEach((m, j) => expect(d.keys[i * 4 + j]).toBeCloseTo(m / norm, 6));
+      });
+      expect(d.val.labels).toEqual(Int32Array.from([0, 0, 1, 1, 2, 2])); // min(k, 4) per class
+    }
+  });
+
+  it('under base-to-new holds base-class images only, and refuses an empty cache', () => {
+    const job = { shots: 2, seed: 1, protocol: 'base-to-new' as const };
+    const d = tipData(
+      { train: matrix('train', 3, 1), val: matrix('val', 3, 1) },
+      ['a', 'b', 'c'],
+      job,
+    );
+    expect(d.keyLabels).toEqual(Int32Array.from([0, 0, 1, 1]));
+    expect(d.val.labels).toEqual(Int32Array.from([0, 0, 1, 1]));
+    const none = matrix('train', 0, 1);
+    expect(() => tipData({ train: none, val: none }, ['a', 'b', 'c'], job)).toThrow(
+      /no train image of a base class.*tipAdapter\.enabled: false/,
+    );
   });
 });

@@ -8,6 +8,7 @@
  * views when extraction made them (`extraction.augmentedViews`), else takes its center crop.
  */
 import type { Protocol } from '../../config/run-spec';
+import { DatasetError } from '../../dataset/types';
 import type { EmbeddingMatrix } from '../../embeddings/reader';
 import { l2NormalizeRows } from '../../util/vectors';
 import { isBaseClass } from '../base-to-new';
@@ -55,6 +56,13 @@ export function tipData(
   const val = groupExamples(valMatrix);
   const valSample = fewShotValidation(val.labels, k, job.shots, job.seed, val.imageIds);
   const valKept = keep(selectExamples(val, valSample.indices));
+  if (train.labels.length === 0) {
+    const which =
+      job.protocol === 'base-to-new' ? 'no train image of a base class' : 'no train image';
+    throw new DatasetError(
+      `Tip-Adapter has ${which} to cache (${k} classes): add train images${job.protocol === 'base-to-new' ? ' of the first half of the class list' : ''}, or disable it with tipAdapter.enabled: false.`,
+    );
+  }
   const { keys, viewsPerKey } = cacheKeys(train, trainMatrix);
   return {
     keys,
