@@ -12,6 +12,7 @@ import { compareWithPreviousActivity } from './compare-with-previous';
 import { extractShardImagesActivity } from './extract-shard-images';
 import { findFinishedRunsActivity } from './find-finished-runs';
 import { fitLinearProbeActivity } from './fit-linear-probe';
+import { fitTipAdapterActivity } from './fit-tip-adapter';
 import { withPermanentErrors } from './permanent-errors';
 import { planDatasetActivity } from './plan-dataset';
 import { recordSuiteActivity } from './record-suite';
@@ -45,7 +46,7 @@ function workerDeps(env: ClipevalEnv) {
 }
 
 /**
- * Activities served by `cpu` workers: planning, zero-shot, the linear probe, the summary, the
+ * Activities served by `cpu` workers: planning, zero-shot, the linear probe, Tip-Adapter, the summary, the
  * comparison of scheduled runs and the report; and for suites, their record, the check for
  * finished children and the leaderboard.
  */
@@ -61,6 +62,7 @@ export function createCpuActivities(env: ClipevalEnv) {
       }),
       zeroShot: zeroShotActivity({ store, resources }),
       fitLinearProbe: fitLinearProbeActivity({ store, resources, onnx: env.onnx }),
+      fitTipAdapter: fitTipAdapterActivity({ store, resources }),
       summarizeRun: summarizeRunActivity({ store }),
       compareWithPrevious: compareWithPreviousActivity({ store }),
       writeReport: writeReportActivity({ store, resources }),

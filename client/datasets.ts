@@ -119,5 +119,6 @@ function exportSpec(spec: RunSpec): RunSpec {
     zeroShot: { ...spec.zeroShot, enabled: false },
     coop: { ...spec.coop, enabled: false },
     probe: { ...spec.probe, enabled: false },
+    tipAdapter: { ...spec.tipAdapter, enabled: false },
   };
 }

@@ -65,6 +65,15 @@ export const { fitLinearProbe } = proxyActivities<CpuActivities>({
   retry: backoff('5s', '2 minutes', 5),
 });
 
+// Tip-Adapter and Tip-Adapter-F (cpu): a grid search over the few-shot val features and, for -F,
+// epochs over the k-shot cache: minutes for 100 classes, hours for 1,000 (docs/routes.md);
+// heartbeats per search row and training step. A retry starts again (a finished result is reused).
+export const { fitTipAdapter } = proxyActivities<CpuActivities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '5 minutes',
+  retry: backoff('5s', '2 minutes', 5),
+});
+
 // CoOp (gpu queue): hours for 200 epochs on many classes; heartbeats every step. A retry resumes
 // from the last epoch checkpoint, so retries are cheap and many are allowed. The queue and
 // heartbeat timeout come with each run: `const { trainCoopPrompts } = trainCoopPromptsOn(...)`.

@@ -12,6 +12,7 @@ import {
   compareWithPrevious,
   extractShardImagesOn,
   fitLinearProbe,
+  fitTipAdapter,
   planDataset,
   summarizeRun,
   trainCoopPromptsOn,
@@ -175,8 +176,8 @@ async function extractEmbeddings(
 }
 
 /**
- * The three routes read the same shards and run in parallel: zero-shot and the probe on the cpu
- * queue, CoOp on the gpu queue, one activity per (shots, seed). Every route is waited for even if
+ * The routes read the same shards and run in parallel: zero-shot, the probe and Tip-Adapter on the
+ * cpu queue, CoOp on the gpu queue, one activity per (shots, seed). Every route is waited for even if
  * one fails, so finished results are saved (and reused by a resumed run); then failures fail the run.
  */
 async function runRoutes(
@@ -196,7 +197,8 @@ async function runRoutes(
     input.queues.gpu,
     routes.coopHeartbeatTimeoutSeconds,
   );
-  const jobs: { name: string; run: () => Promise<RouteSummary> }[] = [
+  // A job returns one result, or several (Tip-Adapter and Tip-Adapter-F come from one activity).
+  const jobs: { name: string; run: () => Promise<RouteSummary | RouteSummary[]> }[] = [
     ...(routes.zeroShot ? [{ name: 'zero-shot', run: () => zeroShot(ref) }] : []),
     ...(routes.probe && routes.probeFullData
       ? [
@@ -216,6 +218,12 @@ async function runRoutes(
       ? grid.map((g) => ({
           name: `coop ${g.shots}-shot seed ${g.seed}`,
           run: () => trainCoopPrompts({ ...ref, ...g }),
+        }))
+      : []),
+    ...(routes.tipAdapter
+      ? grid.map((g) => ({
+          name: `tip-adapter ${g.shots}-shot seed ${g.seed}`,
+          run: () => fitTipAdapter({ ...ref, ...g }),
         }))
       : []),
   ];
@@ -241,7 +249,7 @@ async function runRoutes(
       'RouteFailed',
     );
   }
-  return settled.map((s) => (s as PromiseFulfilledResult<RouteSummary>).value);
+  return settled.flatMap((s) => (s as PromiseFulfilledResult<RouteSummary | RouteSummary[]>).value);
 }
 
 function augmentOf(plan: PlanSummary) {

@@ -27,6 +27,7 @@ export const ACTIVITY_STAGES = {
   extractShardImages: 'extracting',
   zeroShot: 'routes',
   fitLinearProbe: 'routes',
+  fitTipAdapter: 'routes',
   trainCoopPrompts: 'routes',
   summarizeRun: 'summarizing',
   compareWithPrevious: 'comparing',

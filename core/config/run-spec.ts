@@ -221,7 +221,37 @@ const probeSpecSchema = z.strictObject({
 });
 
 /**
- * Few-shot protocol for CoOp and the probe: k images per class, one fit per (shots, seed). Shot
+ * Tip-Adapter and Tip-Adapter-F (Zhang et al., ECCV 2022): a cache of the few-shot train features
+ * added to the zero-shot logits, its residual ratio alpha and sharpness beta searched on the val
+ * split (core/routes/tip-adapter/). The grids are the repo's ImageNet config, init alpha and beta
+ * its other datasets' (ImageNet's init_alpha is 1.17). Off by default, so existing specs and
+ * schedule baselines keep the routes they had.
+ */
+const gridEnd = z.number().gt(0.1, 'a grid end must be above 0.1 (the grids start there)');
+const gridSteps = z.int().min(1).max(1000);
+const tipAdapterSpecSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** Also train the cache keys (Tip-Adapter-F), a second result beside Tip-Adapter's. */
+  finetune: z.boolean().default(true),
+  /** Upper ends of the beta and alpha grids (both start at 0.1, so above it). */
+  searchScale: z
+    .tuple([gridEnd, gridEnd], { error: 'expected [beta, alpha] grid ends, e.g. [7, 3]' })
+    .default([7, 3]),
+  /** Grid points of beta and alpha. */
+  searchStep: z
+    .tuple([gridSteps, gridSteps], { error: 'expected [beta, alpha] grid points, e.g. [200, 20]' })
+    .default([200, 20]),
+  /** Alpha and beta while Tip-Adapter-F trains (and where the val split has no image). */
+  initAlpha: z.number().positive().default(1),
+  initBeta: z.number().positive().default(1),
+  epochs: z.int().min(1).max(1000).default(20),
+  lr: z.number().positive().default(0.001),
+  batchSize: z.int().min(1).max(65536).default(256),
+  protocol: z.enum(PROTOCOLS).default('all-classes'),
+});
+
+/**
+ * Few-shot protocol for CoOp, the probe and Tip-Adapter: k images per class, one fit per (shots, seed). Shot
  * counts and seeds are distinct (a repeat would write the same result keys and count twice in the
  * mean over seeds) and the grid is capped (core/config/run-limits.ts says why).
  */
@@ -314,6 +344,7 @@ export const runSpecSchema = z.strictObject({
   zeroShot: zeroShotSpecSchema.default(() => zeroShotSpecSchema.parse({})),
   coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),
   probe: probeSpecSchema.default(() => probeSpecSchema.parse({})),
+  tipAdapter: tipAdapterSpecSchema.default(() => tipAdapterSpecSchema.parse({})),
   fewShot: fewShotSpecSchema.default(() => fewShotSpecSchema.parse({})),
   regression: regressionSpecSchema.default(() => regressionSpecSchema.parse({})),
 });
@@ -323,6 +354,7 @@ export const EXTRACTION_ONLY = {
   zeroShot: { enabled: false },
   coop: { enabled: false },
   probe: { enabled: false },
+  tipAdapter: { enabled: false },
 } as const;
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
@@ -331,6 +363,7 @@ export type DatasetSpec = RunSpec['dataset'];
 export type ZeroShotSpec = RunSpec['zeroShot'];
 export type CoopSpec = RunSpec['coop'];
 export type ProbeSpec = RunSpec['probe'];
+export type TipAdapterSpec = RunSpec['tipAdapter'];
 export type FewShotSpec = RunSpec['fewShot'];
 export type RegressionSpec = RunSpec['regression'];
 

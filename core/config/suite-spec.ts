@@ -43,6 +43,7 @@ const OVERRIDE_SECTIONS = [
   'zeroShot',
   'coop',
   'probe',
+  'tipAdapter',
   'fewShot',
   'shardSize',
   'extraction',

@@ -79,6 +79,8 @@ export interface PlanSummary {
     coop: boolean;
     probe: boolean;
     probeFullData: boolean;
+    /** Tip-Adapter (absent from plans that predate it: off). */
+    tipAdapter?: boolean;
     shots: number[];
     seeds: number[];
     coopHeartbeatTimeoutSeconds: number;
@@ -314,19 +316,26 @@ function countItems(
   return { bySplit, byClass, fingerprint: fp.digest('hex') };
 }
 
-/** Refuses a dataset the enabled routes cannot use: one class for CoOp/probe, no test split. */
+/** Refuses a dataset the enabled routes cannot use: one class for the trained routes, no test split. */
 function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: SplitCounts): void {
-  if (classes.length < 2 && (spec.coop.enabled || spec.probe.enabled)) {
+  // Tip-Adapter's few-shot cache (and -F's cross-entropy) needs train images of 2+ classes too.
+  const trained = spec.coop.enabled || spec.probe.enabled || spec.tipAdapter.enabled;
+  const tip = spec.tipAdapter.enabled;
+  const which = tip ? 'CoOp, the linear probe and Tip-Adapter' : 'CoOp and the linear probe';
+  const off = tip
+    ? 'coop.enabled, probe.enabled and tipAdapter.enabled'
+    : 'coop.enabled and probe.enabled';
+  if (classes.length < 2 && trained) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri} has one class (${shownList(classes)}): CoOp and the linear probe need at least 2. Set coop.enabled and probe.enabled to false to run zero-shot alone.`,
+      `Dataset ${spec.dataset.uri} has one class (${shownList(classes)}): ${which} need at least 2. Set ${off} to false to run zero-shot alone.`,
     );
   }
-  if (bySplit.train === 0 && (spec.coop.enabled || spec.probe.enabled)) {
+  if (bySplit.train === 0 && trained) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri} has no train images, so CoOp and the linear probe cannot train. Add a train/ split folder, a "train" split in the manifest, or give splitRatio.train > 0 (or set coop.enabled and probe.enabled to false to run zero-shot alone).`,
+      `Dataset ${spec.dataset.uri} has no train images, so ${which} cannot train. Add a train/ split folder, a "train" split in the manifest, or give splitRatio.train > 0 (or set ${off} to false to run zero-shot alone).`,
     );
   }
-  const anyRoute = spec.zeroShot.enabled || spec.coop.enabled || spec.probe.enabled;
+  const anyRoute = spec.zeroShot.enabled || trained;
   if (anyRoute && bySplit.test === 0) {
     throw new DatasetError(
       `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop and probe to extract embeddings only).`,
@@ -389,6 +398,7 @@ export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
       coop: plan.spec.coop.enabled,
       probe: plan.spec.probe.enabled,
       probeFullData: plan.spec.probe.fullData,
+      tipAdapter: plan.spec.tipAdapter.enabled,
       shots: plan.spec.fewShot.shots,
       seeds: plan.spec.fewShot.seeds,
       coopHeartbeatTimeoutSeconds: plan.spec.coop.heartbeatTimeoutSeconds,

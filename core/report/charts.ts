@@ -9,6 +9,7 @@ import type * as VegaLite from 'vega-lite' with { 'resolution-mode': 'import' };
 import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import' };
 import { PermanentError } from '../util/errors';
 import { shown as forMessage } from '../util/text';
+import { FEW_SHOT_ROUTE_NAMES } from '../runs/summary';
 import type { ReportData, RouteDetail } from './report-data';
 
 export interface ChartSpec {
@@ -90,9 +91,8 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 function fewShotChart(data: ReportData): ChartSpec[] {
   const { points, zeroShotAcc1 } = data.fewShot;
   if (points.length === 0) return [];
-  const series = (r: 'coop' | 'probe') => (r === 'coop' ? 'CoOp' : 'linear probe');
   const values = points.map((p) => ({
-    series: series(p.route),
+    series: FEW_SHOT_ROUTE_NAMES[p.route],
     shots: p.shots,
     mean: p.mean,
     low: p.mean - p.std,

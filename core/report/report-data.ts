@@ -8,7 +8,7 @@ import type { Plan, SplitCounts } from '../dataset/plan';
 import { type ConfusionCell, sparseConfusion } from '../routes/metrics';
 import { type RouteResultFile, type RouteSummary, routeJob } from '../routes/route-result';
 import type { Route } from '../storage/keys';
-import type { FewShotTable } from '../runs/summary';
+import type { FewShotRoute, FewShotTable } from '../runs/summary';
 
 /** Earlier runs of the same schedule, oldest first; given by the caller (schedules), optional. */
 export type ReportHistory = {
@@ -23,7 +23,7 @@ export type SummaryRow = Omit<RouteSummary, 'reused'> & { label: string };
 
 /** One point of a few-shot curve: top-1 accuracy over seeds at one shot count. */
 export interface FewShotPoint {
-  route: 'coop' | 'probe';
+  route: FewShotRoute;
   shots: number;
   seeds: number[];
   mean: number;
@@ -89,8 +89,8 @@ export function routeLabel(r: Pick<RouteSummary, 'route' | 'variant'>): string {
 }
 
 /**
- * The routes shown in detail: zero-shot, the full-data probe, and for CoOp and the probe the
- * variant with the most shots of the first seed (the spec's first seed that ran).
+ * The routes shown in detail: zero-shot, the full-data probe, and for CoOp, the probe, Tip-Adapter
+ * and Tip-Adapter-F the variant with the most shots of the first seed (the spec's first seed that ran).
  */
 export function detailedRoutes(
   routes: readonly RouteSummary[],
@@ -101,7 +101,7 @@ export function detailedRoutes(
   if (zeroShot) pick.push(zeroShot);
   const fullProbe = routes.find((r) => r.route === 'probe' && r.shots === 'all');
   if (fullProbe) pick.push(fullProbe);
-  for (const route of ['coop', 'probe'] as const) {
+  for (const route of ['coop', 'probe', 'tip-adapter', 'tip-adapter-f'] as const) {
     const few = routes.filter((r) => r.route === route && typeof r.shots === 'number');
     const seed = [...seeds, ...few.map((r) => r.seed ?? 0).sort((a, b) => a - b)].find((s) =>
       few.some((r) => (r.seed ?? 0) === s),
@@ -197,7 +197,13 @@ function summaryRow(r: RouteSummary): SummaryRow {
   };
 }
 
-const ROUTE_ORDER: Record<Route, number> = { 'zero-shot': 0, coop: 1, probe: 2 };
+const ROUTE_ORDER: Record<Route, number> = {
+  'zero-shot': 0,
+  coop: 1,
+  probe: 2,
+  'tip-adapter': 3,
+  'tip-adapter-f': 4,
+};
 
 /** Zero-shot, then CoOp, then the probe; within a route by shots (all last), then seed. */
 function sortRoutes(routes: readonly RouteSummary[]): RouteSummary[] {

@@ -26,9 +26,20 @@ export interface ExtractionCounts {
   imagesFromPixelCache: number;
 }
 
+/** The routes that run per (shots, seed): every route but zero-shot. */
+export type FewShotRoute = Exclude<RouteSummary['route'], 'zero-shot'>;
+
+/** What the few-shot charts (the run's report, the leaderboard) call each route. */
+export const FEW_SHOT_ROUTE_NAMES: Record<FewShotRoute, string> = {
+  coop: 'CoOp',
+  probe: 'linear probe',
+  'tip-adapter': 'Tip-Adapter',
+  'tip-adapter-f': 'Tip-Adapter-F',
+};
+
 /** Mean and spread over seeds of one route at one shot count. */
 export interface FewShotRow {
-  route: 'coop' | 'probe';
+  route: FewShotRoute;
   shots: number | 'all';
   seeds: number[];
   acc1: { mean: number; std: number };
@@ -81,7 +92,7 @@ export function fewShotTable(routes: readonly RouteSummary[]): FewShotTable {
     return { mean: s.mean, std: s.std };
   };
   return [...groups.values()].map((rs) => ({
-    route: rs[0]!.route as 'coop' | 'probe',
+    route: rs[0]!.route as FewShotRoute,
     shots: rs[0]!.shots!,
     seeds: rs.map((r) => r.seed ?? 0),
     acc1: pick(rs, (r) => r.acc1),

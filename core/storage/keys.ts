@@ -19,8 +19,8 @@
  *   suites/<suiteId>/suite.json                 a suite's validated spec and its cells (child run ids)
  *   suites/<suiteId>/leaderboard.json|csv|html  the suite's leaderboard: data, table, self-contained page
  *
- * <route> is zero-shot, coop or probe; <variant> (trained routes) is `all` (whole train split)
- * or `<k>shot-seed<s>`.
+ * <route> is zero-shot, coop, probe, tip-adapter or tip-adapter-f; <variant> (trained routes) is
+ * `all` (whole train split) or `<k>shot-seed<s>`.
  * <space> names the embedding space (model bundle + preprocessing), <content> the exact images
  * and labels a shard covers: runs over the same data and model share shards.
  * <geometry> names how crops are cut (mode, crop side, resize, interpolation, rounding; not the
@@ -121,7 +121,7 @@ export const keys = {
   },
 };
 
-export type Route = 'zero-shot' | 'coop' | 'probe';
+export type Route = 'zero-shot' | 'coop' | 'probe' | 'tip-adapter' | 'tip-adapter-f';
 export type RouteResultFile = 'metrics.json' | 'clip-benchmark.json' | 'predictions.arrow';
 export type ReportFile = 'report.json' | 'report.html';
 export type LeaderboardFile = 'leaderboard.json' | 'leaderboard.csv' | 'leaderboard.html';

@@ -5,10 +5,12 @@
  * Columns, per dataset, named `<dataset>/<route>`:
  *   zero-shot      the zero-shot route: CLIP_benchmark's headline number;
  *   probe          the linear probe on the whole train split (CLIP's linear-probe protocol);
- *   coop-<k>shot,  CoOp and the probe at the largest shot count run on that dataset, mean over
- *   probe-<k>shot  seeds (CoOp's headline is its 16-shot figure): one column per route, not per
- *                  shot count, so 40 datasets stay 40 x 4 columns; every shot count is in the
- *                  leaderboard's few-shot table and the page's curves.
+ *   coop-<k>shot,  CoOp, the probe, Tip-Adapter and Tip-Adapter-F at the largest shot count
+ *   probe-<k>shot, run on that dataset, mean over seeds (CoOp's headline is its 16-shot figure):
+ *   tip-adapter-<k>shot, tip-adapter-f-<k>shot
+ *                  one column per route, not per shot count, so 40 datasets stay 40 x 4 columns
+ *                  (x 6 with Tip-Adapter); every shot count is in the leaderboard's few-shot
+ *                  table and the page's curves.
  */
 import { decodePredictions } from '../routes/predictions';
 import type { RouteSummary } from '../routes/route-result';
@@ -19,7 +21,7 @@ import type { ImageKeyTable } from './image-keys';
 export type ColumnKind = 'single' | 'seed-mean';
 
 export interface ColumnRoute {
-  /** `zero-shot`, `probe`, `coop-<k>shot` or `probe-<k>shot`. */
+  /** `zero-shot`, `probe`, or `<route>-<k>shot` for coop, probe, tip-adapter, tip-adapter-f. */
   route: string;
   kind: ColumnKind;
   /** The route jobs (route and variant) whose predictions make the column. */
@@ -42,6 +44,9 @@ export interface ColumnValues {
   values: Float64Array;
 }
 
+/** The few-shot routes with a column each, in column order. */
+const FEW_SHOT_COLUMNS = ['coop', 'probe', 'tip-adapter', 'tip-adapter-f'] as const;
+
 /** The columns one cell can fill, from its run's route summaries and few-shot table. */
 export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTable): ColumnRoute[] {
   const out: ColumnRoute[] = [];
@@ -49,7 +54,7 @@ export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTab
     out.push({ route: 'zero-shot', kind: 'single', jobs: [{ route: 'zero-shot' }] });
   if (routes.some((r) => r.route === 'probe' && r.variant === 'all'))
     out.push({ route: 'probe', kind: 'single', jobs: [{ route: 'probe', variant: 'all' }] });
-  for (const route of ['coop', 'probe'] as const) {
+  for (const route of FEW_SHOT_COLUMNS) {
     const rows = fewShot.filter(
       (f): f is typeof f & { shots: number } => f.route === route && typeof f.shots === 'number',
     );

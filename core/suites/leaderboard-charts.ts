@@ -6,6 +6,7 @@
  */
 import type { ChartSpec } from '../report/charts';
 import type { Leaderboard } from './leaderboard';
+import { FEW_SHOT_ROUTE_NAMES } from '../runs/summary';
 
 const BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', background: 'white' };
 const PERCENT = { format: '.0%' } as const;
@@ -140,7 +141,7 @@ function fewShotCurves(board: Leaderboard, dataset: string): ChartSpec[] {
   const values = points.map((p) => ({
     model: p.model,
     modelOrder: order.get(p.model) ?? 0,
-    route: p.route === 'coop' ? 'CoOp' : 'linear probe',
+    route: FEW_SHOT_ROUTE_NAMES[p.route],
     shots: p.shots,
     mean: p.mean,
   }));

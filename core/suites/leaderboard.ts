@@ -7,7 +7,7 @@
  * at once, then assembled (assembleLeaderboard).
  */
 import type { RouteSummary } from '../routes/route-result';
-import type { FewShotTable } from '../runs/summary';
+import type { FewShotRoute, FewShotTable } from '../runs/summary';
 import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
 import type { ImageKeyTable } from './image-keys';
 import { type PairComparison, scoreColumn } from './pairwise';
@@ -68,7 +68,7 @@ export interface Leaderboard {
   fewShot: {
     model: string;
     dataset: string;
-    route: 'coop' | 'probe';
+    route: FewShotRoute;
     shots: number;
     mean: number;
     std: number;
@@ -257,6 +257,6 @@ function cellAcc1(cell: CellResult, route: string, shots?: number): number | und
   if (route === 'zero-shot') return cell.routes.find((r) => r.route === 'zero-shot')?.acc1;
   if (route === 'probe')
     return cell.routes.find((r) => r.route === 'probe' && r.variant === 'all')?.acc1;
-  const base = route.startsWith('coop-') ? 'coop' : 'probe';
+  const base = route.replace(/-\d+shot$/, ''); // `tip-adapter-f-16shot` -> `tip-adapter-f`
   return cell.fewShot.find((f) => f.route === base && f.shots === shots)?.acc1.mean;
 }

@@ -262,9 +262,38 @@ describe('run spec', () => {
         lr: 0.1,
         batchSize: 64,
       },
+      // Off by default: existing specs and schedule baselines keep the routes they had.
+      tipAdapter: {
+        enabled: false,
+        finetune: true,
+        searchScale: [7, 3],
+        searchStep: [200, 20],
+        initAlpha: 1,
+        initBeta: 1,
+        epochs: 20,
+        lr: 0.001,
+        batchSize: 256,
+        protocol: 'all-classes',
+      },
       fewShot: { shots: [16], seeds: [1] },
       regression: { maxDrop: 0.02, metric: 'acc1' },
     });
+  });
+
+  it('refuses Tip-Adapter grids that would not start below their end, and unknown fields', () => {
+    const base = { dataset: { uri: 's3://bkt/d/' } };
+    expect(() => parseRunSpec({ ...base, tipAdapter: { searchScale: [0.1, 3] } })).toThrow(
+      /tipAdapter\.searchScale.*above 0\.1/s,
+    );
+    expect(() => parseRunSpec({ ...base, tipAdapter: { searchStep: [0, 20] } })).toThrow(
+      /tipAdapter\.searchStep/,
+    );
+    expect(() => parseRunSpec({ ...base, tipAdapter: { protocol: 'new-only' } })).toThrow(
+      /tipAdapter\.protocol/,
+    );
+    expect(() => parseRunSpec({ ...base, tipAdapter: { alpha: 1 } })).toThrow(
+      /Unrecognized key.*alpha/,
+    );
   });
 
   it('rejects templates without the {c} placeholder and unknown route fields', () => {

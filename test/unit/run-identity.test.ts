@@ -109,6 +109,7 @@ describe('the activity guard', () => {
       'extractShardImages',
       'findFinishedRuns',
       'fitLinearProbe',
+      'fitTipAdapter',
       'planDataset',
       'recordSuite',
       'summarizeRun',

@@ -198,3 +198,39 @@ describe('suite leaderboard', () => {
     expect(html).toMatch(/<svg/);
   }, 60_000);
 });
+
+describe('suite leaderboard with Tip-Adapter', () => {
+  /** A cell whose run also has Tip-Adapter and Tip-Adapter-F at 2 and 4 shots (CoOp's files). */
+  function withTip(model: string, dataset: string, skill: number): CellResult {
+    const base = cell(model, dataset, skill);
+    const coop = base.routes.filter((r) => r.route === 'coop');
+    const tip = (['tip-adapter', 'tip-adapter-f'] as const).flatMap((route, k) =>
+      coop.map((r) => ({ ...r, route, acc1: r.acc1 / (k + 2) })),
+    );
+    const routes = [...base.routes, ...tip];
+    const correctness = new Map(base.correctness);
+    for (const r of tip)
+      correctness.set(`${r.route}/${r.variant}`, base.correctness.get(`coop/${r.variant}`)!);
+    return { ...base, routes, fewShot: fewShotTable(routes), correctness };
+  }
+
+  it('adds <dataset>/tip-adapter-<k>shot and tip-adapter-f columns with their own seed means', () => {
+    const cells = [withTip('m1', 'pets', 8), withTip('m2', 'pets', 5)];
+    const board = buildLeaderboard({ models: ['m1', 'm2'], datasets: ['pets'], cells });
+    expect(board.columns.map((c) => c.id)).toEqual([
+      'pets/zero-shot',
+      'pets/probe',
+      'pets/coop-4shot',
+      'pets/tip-adapter-4shot',
+      'pets/tip-adapter-f-4shot',
+    ]);
+    for (const c of cells) {
+      const row = board.rows.find((r) => r.model === c.model)!;
+      for (const route of ['tip-adapter', 'tip-adapter-f'] as const) {
+        const mean = c.fewShot.find((f) => f.route === route && f.shots === 4)!.acc1.mean;
+        expect(row.cells[`pets/${route}-4shot`]!.acc1).toBe(mean);
+      }
+    }
+    expect(board.fewShot.filter((f) => f.route === 'tip-adapter-f')).toHaveLength(4);
+  });
+});
