@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import type { ClipevalEnv } from '../core/config/env';
 import { loadRunSpec } from '../core/config/run-spec';
 import { loadSuiteSpec } from '../core/config/suite-spec';
 import { checkSuiteInputs } from '../client/suites';
 import { UsageError } from '../client/errors';
 import { EXIT } from '../client/exit-codes';
+import type { Connect } from './connect';
 import { withExitCode } from './exit-code';
 import { formatSchedule } from './format';
 import { checkRunBuckets, checkRunBundle } from '../client/preflight';
@@ -21,8 +21,6 @@ import {
   triggerSchedule,
   unpauseSchedule,
 } from '../client/schedules';
-
-type Connect = () => Promise<{ env: ClipevalEnv; client: Client }>;
 
 /** `clipeval schedule ...`: thin wrappers over client/schedules.ts. */
 export function addScheduleCommands(program: Command, connect: Connect): void {

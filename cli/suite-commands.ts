@@ -4,7 +4,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { ClipevalEnv } from '../core/config/env';
 import { loadSuiteSpec } from '../core/config/suite-spec';
 import { type LeaderboardFile, assertSuiteId, keys } from '../core/storage/keys';
 import { ObjectStore } from '../core/storage/object-store';
@@ -22,11 +21,10 @@ import {
   suiteStatus,
   waitForSuite,
 } from '../client/suites';
+import type { Connect } from './connect';
 import { withExitCode } from './exit-code';
 import { formatSuiteList, formatSuiteOutcome } from './suite-format';
 import { terminalJson } from './format';
-
-type Connect = () => Promise<{ env: ClipevalEnv; client: Client }>;
 
 const print = (json: boolean, o: SuiteOutcome) =>
   console.log(json ? terminalJson(o, 2) : formatSuiteOutcome(o));
