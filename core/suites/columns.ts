@@ -9,8 +9,17 @@
  *   probe-<k>shot  seeds (CoOp's headline is its 16-shot figure): one column per route, not per
  *                  shot count, so 40 datasets stay 40 x 4 columns; every shot count is in the
  *                  leaderboard's few-shot table and the page's curves.
+ *   retrieval-i2t@<k>, zero-shot retrieval's recall at the run's smallest k (1 by default), image
+ *   retrieval-t2i@<k>  to text and text to image: the pair CLIP_benchmark reports. Their "per-image"
+ *                  correctness is per image (i2t: one of its captions in its top k) and per
+ *                  caption (t2i: its image in its top k), keyed `<image URI>#caption=<n>`, so the
+ *                  intervals and pairwise tests resample the units each recall averages over.
  */
 import { decodePredictions } from '../routes/predictions';
+import type {
+  RetrievalResultFile,
+  RetrievalSummary,
+} from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
 import type { ImageKeyTable } from './image-keys';
@@ -19,11 +28,14 @@ import type { ImageKeyTable } from './image-keys';
 export type ColumnKind = 'single' | 'seed-mean';
 
 export interface ColumnRoute {
-  /** `zero-shot`, `probe`, `coop-<k>shot` or `probe-<k>shot`. */
+  /** `zero-shot`, `probe`, `coop-<k>shot`, `probe-<k>shot`, `retrieval-i2t@<k>` or `retrieval-t2i@<k>`. */
   route: string;
   kind: ColumnKind;
-  /** The route jobs (route and variant) whose predictions make the column. */
-  jobs: { route: RouteSummary['route']; variant?: string }[];
+  /**
+   * The route jobs (route and variant) whose predictions make the column; retrieval's are
+   * `retrieval` with variant `i2t@<k>` or `t2i@<k>` (its metrics.json holds the ranks).
+   */
+  jobs: { route: RouteSummary['route'] | 'retrieval'; variant?: string }[];
   shots?: number;
 }
 
@@ -42,8 +54,12 @@ export interface ColumnValues {
   values: Float64Array;
 }
 
-/** The columns one cell can fill, from its run's route summaries and few-shot table. */
-export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTable): ColumnRoute[] {
+/** The columns one cell can fill, from its run's route summaries, few-shot table and retrieval. */
+export function cellColumns(
+  routes: readonly RouteSummary[],
+  fewShot: FewShotTable,
+  retrieval?: Pick<RetrievalSummary, 'imageToText'>,
+): ColumnRoute[] {
   const out: ColumnRoute[] = [];
   if (routes.some((r) => r.route === 'zero-shot'))
     out.push({ route: 'zero-shot', kind: 'single', jobs: [{ route: 'zero-shot' }] });
@@ -62,7 +78,49 @@ export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTab
       jobs: top.seeds.map((seed) => ({ route, variant: `${top.shots}shot-seed${seed}` })),
     });
   }
+  const k = retrieval ? retrievalK(retrieval) : undefined;
+  if (k !== undefined) {
+    for (const dir of ['i2t', 't2i'] as const)
+      out.push({
+        route: `retrieval-${dir}@${k}`,
+        kind: 'single',
+        jobs: [{ route: 'retrieval', variant: `${dir}@${k}` }],
+      });
+  }
   return out;
+}
+
+/** The k of a run's retrieval columns: its smallest (CLIP_benchmark's headline is recall@1). */
+export function retrievalK(r: Pick<RetrievalSummary, 'imageToText'>): number | undefined {
+  const ks = Object.keys(r.imageToText).map(Number);
+  return ks.length > 0 ? Math.min(...ks) : undefined;
+}
+
+/**
+ * Per-unit hits of a retrieval column (`i2t@<k>` or `t2i@<k>`) from its metrics.json: per image,
+ * whether a caption of its own ranks in its top k; per caption (key `<image URI>#caption=<n>`),
+ * whether its image does.
+ */
+export function retrievalCorrectness(
+  file: Pick<RetrievalResultFile, 'details'>,
+  variant: string,
+  keys: ImageKeyTable,
+): ImageCorrectness {
+  const m = /^(i2t|t2i)@(\d+)$/.exec(variant);
+  if (!m) throw new Error(`"${variant}" is not a retrieval column variant`);
+  const k = Number(m[2]);
+  const d = file.details;
+  if (m[1] === 'i2t')
+    return {
+      ids: keys.intern(d.images),
+      correct: Uint8Array.from(d.imageRanks, (r) => (r < k ? 1 : 0)),
+    };
+  const seen = new Uint32Array(d.images.length);
+  const captionKeys = d.captionImage.map((i) => `${d.images[i]}#caption=${seen[i]!++}`);
+  return {
+    ids: keys.intern(captionKeys),
+    correct: Uint8Array.from(d.captionRanks, (r) => (r < k ? 1 : 0)),
+  };
 }
 
 /** Correctness per test image of a predictions.arrow file (its top-1 class is the label). */
