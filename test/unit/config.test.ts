@@ -167,6 +167,7 @@ describe('run spec', () => {
         lr: 0.1,
         batchSize: 64,
       },
+      retrieval: { enabled: 'auto', k: [1, 5, 10], batchSize: 256 },
       fewShot: { shots: [16], seeds: [1] },
       regression: { maxDrop: 0.02, metric: 'acc1' },
     });

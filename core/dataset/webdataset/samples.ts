@@ -91,8 +91,12 @@ export function groupSamples(
     const uri = `${tarUri}#${(images[0] ?? members[0]!)[1].name}`;
     const skip = (reason: string) => skipped.push({ uri, reason });
     if (g.duplicate) skip(`duplicate key ${quoted(g.key)} (first in ${shown(tarUri)})`);
-    else if (images.length === 0)
-      skip(`a .${cls ? 'cls label' : 'txt caption file'} without an image (key ${quoted(g.key)})`);
+    else if (images.length === 0) {
+      // A lone .txt is a caption without its image only where samples are captioned images.
+      if (cls) skip(`a .cls label without an image (key ${quoted(g.key)})`);
+      else if (labels === undefined)
+        skip(`a .txt caption file without an image (key ${quoted(g.key)})`);
+    }
     else if (images.length > 1)
       skip(
         `${images.length} images under one key ${quoted(g.key)} (${images.map(([e]) => `.${e}`).join(', ')}): a sample has one`,
