@@ -91,17 +91,19 @@ export async function retrievalRecall(
   for (let start = 0; start < nImages; start += BLOCK) {
     opts.signal?.throwIfAborted();
     const end = Math.min(nImages, start + BLOCK);
-    for (let i = start; i < end; i++) {
-      const best = bestScore[i]!;
-      const bestT = bestCaption[i]!;
+    // Captions outside, the block's images inside: each caption row is read once per block
+    // while the block's image rows stay in cache (the captions do not fit in it).
+    for (let t = 0; t < nTexts; t++) {
+      const own = ownScore[t]!;
+      const image = captionImage[t]!;
       let ahead = 0;
-      for (let t = 0; t < nTexts; t++) {
+      for (let i = start; i < end; i++) {
         const s = Math.fround(dot(images, i * dim, texts, t * dim, dim));
-        if (s > best || (s === best && t < bestT)) ahead++;
-        const own = ownScore[t]!;
-        if (s > own || (s === own && i < captionImage[t]!)) captionRanks[t]!++;
+        const best = bestScore[i]!;
+        if (s > best || (s === best && t < bestCaption[i]!)) imageRanks[i]!++;
+        if (s > own || (s === own && i < image)) ahead++;
       }
-      imageRanks[i] = ahead;
+      captionRanks[t]! += ahead;
     }
     opts.onBlock?.(end);
     if (end < nImages) await yieldToEventLoop();
