@@ -233,10 +233,7 @@ const probeSpecSchema = z.strictObject({
 const retrievalSpecSchema = z.strictObject({
   enabled: z.union([z.boolean(), z.literal('auto')]).default('auto'),
   /** The k of recall@k, image to text and text to image. */
-  k: distinct(z.int().min(1).max(1000), 'each k is one metric')
-    .min(1)
-    .max(10)
-    .default([1, 5, 10]),
+  k: distinct(z.int().min(1).max(1000), 'each k is one metric').min(1).max(10).default([1, 5, 10]),
   /** Captions per text-encoder call. */
   batchSize: z.int().min(1).max(4096).default(256),
 });

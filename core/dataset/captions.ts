@@ -69,10 +69,31 @@ export function captionLines(bytes: Uint8Array): string[] | string {
   return typeof checked === 'string' ? `its .txt: ${checked}` : checked;
 }
 
+/** What Python's str.splitlines breaks at besides \r\n (the file separators 0x1c-0x1e too). */
+const BREAKS = new Set([
+  '\n',
+  '\r',
+  '\v',
+  '\f',
+  '\u001c',
+  '\u001d',
+  '\u001e',
+  '\u0085',
+  '\u2028',
+  '\u2029',
+]);
+
 /** Python's str.splitlines: \n, \r, \r\n, \v, \f, \x1c-\x1e, \x85, U+2028, U+2029. */
 export function splitLines(text: string): string[] {
-  const lines = text.split(/\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const lines: string[] = [];
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (!BREAKS.has(text[i]!)) continue;
+    lines.push(text.slice(from, i));
+    if (text[i] === '\r' && text[i + 1] === '\n') i++;
+    from = i + 1;
+  }
+  if (from < text.length) lines.push(text.slice(from));
   return lines;
 }
 

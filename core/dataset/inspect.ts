@@ -44,7 +44,9 @@ export function summarizeDataset(
     data.classes?.map(normalizeClassName) ??
     [
       ...new Set(
-        data.items.flatMap((i) => (i.className === undefined ? [] : [normalizeClassName(i.className)])),
+        data.items.flatMap((i) =>
+          i.className === undefined ? [] : [normalizeClassName(i.className)],
+        ),
       ),
     ].sort();
   const splits: Record<Split, number> = { train: 0, val: 0, test: 0 };

@@ -424,7 +424,10 @@ function checkRoutesCanRun(
     );
   }
   const anyRoute =
-    spec.zeroShot.enabled || spec.coop.enabled || spec.probe.enabled || spec.retrieval.enabled === true;
+    spec.zeroShot.enabled ||
+    spec.coop.enabled ||
+    spec.probe.enabled ||
+    spec.retrieval.enabled === true;
   if (anyRoute && bySplit.test === 0) {
     throw new DatasetError(
       `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop, probe and retrieval to extract embeddings only).`,

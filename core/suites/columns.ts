@@ -16,10 +16,7 @@
  *                  intervals and pairwise tests resample the units each recall averages over.
  */
 import { decodePredictions } from '../routes/predictions';
-import type {
-  RetrievalResultFile,
-  RetrievalSummary,
-} from '../routes/retrieval/retrieval-result';
+import type { RetrievalResultFile, RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
 import type { ImageKeyTable } from './image-keys';

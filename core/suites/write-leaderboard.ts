@@ -12,16 +12,8 @@ import type { FewShotTable } from '../runs/summary';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapLimited } from '../util/concurrency';
-import {
-  type ImageCorrectness,
-  cellColumns,
-  correctnessOf,
-  retrievalCorrectness,
-} from './columns';
-import type {
-  RetrievalResultFile,
-  RetrievalSummary,
-} from '../routes/retrieval/retrieval-result';
+import { type ImageCorrectness, cellColumns, correctnessOf, retrievalCorrectness } from './columns';
+import type { RetrievalResultFile, RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import { ImageKeyTable } from './image-keys';
 import {
   type CellResult,

@@ -133,7 +133,10 @@ function fullMatrixRecall(
     Array.from({ length: nI }, (_, i) => score(t, i)),
   );
   const order = (row: number[]) =>
-    row.map((s, j) => ({ s, j })).sort((a, b) => b.s - a.s || a.j - b.j).map((x) => x.j);
+    row
+      .map((s, j) => ({ s, j }))
+      .sort((a, b) => b.s - a.s || a.j - b.j)
+      .map((x) => x.j);
   const t2i: Record<string, number> = {};
   const i2t: Record<string, number> = {};
   for (const k of ks) {
@@ -306,7 +309,10 @@ describe('captions in a manifest', () => {
     const runId = uniqueId('capman');
     const plan = await planDataset(storeIn(), {
       runId,
-      spec: { dataset: { uri: `s3://${env.s3.bucket}/${prefix}list.jsonl` }, ...CLASSIFICATION_OFF },
+      spec: {
+        dataset: { uri: `s3://${env.s3.bucket}/${prefix}list.jsonl` },
+        ...CLASSIFICATION_OFF,
+      },
     });
     expect(plan.bySplit).toEqual({ train: 0, val: 0, test: 2 });
     expect(plan.routes.retrieval).toBe(true);

@@ -6,7 +6,10 @@ import { ImageKeyTable } from '../../core/suites/image-keys';
 import { type CellResult, assembleLeaderboard, scoreDataset } from '../../core/suites/leaderboard';
 
 /** A retrieval result of 3 images with 2, 1 and 2 captions, given its ranks. */
-function result(imageRanks: number[], captionRanks: number[]): Pick<RetrievalResultFile, 'details'> {
+function result(
+  imageRanks: number[],
+  captionRanks: number[],
+): Pick<RetrievalResultFile, 'details'> {
   return {
     details: {
       images: ['s3://b/x#a.jpg', 's3://b/x#b.jpg', 's3://b/x#c.jpg'],
@@ -42,7 +45,10 @@ function cell(model: string, ranks: [number[], number[]], keys: ImageKeyTable): 
     retrieval,
     correctness: new Map(
       cellColumns([], [], retrieval).flatMap((c) =>
-        c.jobs.map((j) => [`${j.route}/${j.variant}`, retrievalCorrectness(file, j.variant!, keys)]),
+        c.jobs.map((j) => [
+          `${j.route}/${j.variant}`,
+          retrievalCorrectness(file, j.variant!, keys),
+        ]),
       ),
     ),
   };
@@ -50,13 +56,28 @@ function cell(model: string, ranks: [number[], number[]], keys: ImageKeyTable): 
 
 describe('retrieval leaderboard columns', () => {
   it('adds recall@<smallest k> both ways, valued by the run and resampled per image and per caption', () => {
-    expect(
-      cellColumns([], [], { imageToText: { '5': 1, '10': 1 } }).map((c) => c.route),
-    ).toEqual(['retrieval-i2t@5', 'retrieval-t2i@5']);
+    expect(cellColumns([], [], { imageToText: { '5': 1, '10': 1 } }).map((c) => c.route)).toEqual([
+      'retrieval-i2t@5',
+      'retrieval-t2i@5',
+    ]);
     const keys = new ImageKeyTable();
     const cells = [
-      cell('m1', [[0, 0, 3], [0, 2, 0, 0, 7]], keys),
-      cell('m2', [[1, 0, 0], [1, 1, 0, 4, 0]], keys),
+      cell(
+        'm1',
+        [
+          [0, 0, 3],
+          [0, 2, 0, 0, 7],
+        ],
+        keys,
+      ),
+      cell(
+        'm2',
+        [
+          [1, 0, 0],
+          [1, 1, 0, 4, 0],
+        ],
+        keys,
+      ),
     ];
     const scored = scoreDataset({ dataset: 'flickr', models: ['m1', 'm2'], cells, keys });
     const board = assembleLeaderboard({

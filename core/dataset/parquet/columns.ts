@@ -82,7 +82,8 @@ export function checkColumns(
       );
   }
   const label = top.get(names.label);
-  if (!label && names.caption !== undefined) return { imageKind: imageKindOf(top, names, listed), labelled: false };
+  if (!label && names.caption !== undefined)
+    return { imageKind: imageKindOf(top, names, listed), labelled: false };
   if (!label) {
     throw new ColumnError(
       `no label column "${names.label}"; its columns are ${listed || 'none'}. Set dataset.labelColumn to the integer class-label column.`,

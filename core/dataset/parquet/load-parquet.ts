@@ -101,14 +101,14 @@ export async function loadParquet(
   const classes = !labelled
     ? undefined
     : (spec.classes ??
-    (await findClassNames({
-      data,
-      prefix,
-      listing,
-      labelColumn: names.label,
-      config: files[0]!.config,
-      first: { uri: files[0]!.uri, metadata: files[0]!.metadata },
-    })));
+      (await findClassNames({
+        data,
+        prefix,
+        listing,
+        labelColumn: names.label,
+        config: files[0]!.config,
+        first: { uri: files[0]!.uri, metadata: files[0]!.metadata },
+      })));
 
   // Per file, then joined in file order: the result does not depend on which file read first.
   const perFile = files.map(() => ({ items: [] as DatasetItem[], skipped: [] as SkippedObject[] }));
@@ -222,7 +222,9 @@ async function labelRows(
  */
 function captionsOf(value: unknown, required: boolean): string[] | string | undefined {
   if (value === null || value === undefined)
-    return required ? 'captions are null (a captions-only dataset needs them on every row)' : undefined;
+    return required
+      ? 'captions are null (a captions-only dataset needs them on every row)'
+      : undefined;
   const checked = checkCaptions(typeof value === 'string' ? [value] : value);
   return typeof checked === 'string' ? `captions: ${checked}` : checked;
 }

@@ -27,7 +27,9 @@ export interface Sample {
 /** Whether the walker should return a member's bytes: a .cls small enough to be a label, a .txt of captions. */
 export const wantsData = (name: string, size: number): boolean => {
   const ext = splitName(name)?.ext.toLowerCase();
-  return (ext === 'cls' && size <= MAX_CLS_BYTES) || (ext === 'txt' && size <= MAX_CAPTION_FILE_BYTES);
+  return (
+    (ext === 'cls' && size <= MAX_CLS_BYTES) || (ext === 'txt' && size <= MAX_CAPTION_FILE_BYTES)
+  );
 };
 
 /** webdataset's base_plus_ext: key and extension, or undefined (no '.', or a leading '.'). */
@@ -96,8 +98,7 @@ export function groupSamples(
       if (cls) skip(`a .cls label without an image (key ${quoted(g.key)})`);
       else if (labels === undefined)
         skip(`a .txt caption file without an image (key ${quoted(g.key)})`);
-    }
-    else if (images.length > 1)
+    } else if (images.length > 1)
       skip(
         `${images.length} images under one key ${quoted(g.key)} (${images.map(([e]) => `.${e}`).join(', ')}): a sample has one`,
       );

@@ -5,14 +5,7 @@
  * model reads them instead of encoding again. Captions are encoded as given, no templates
  * (CLIP_benchmark's retrieval), and L2-normalised by the encoder.
  */
-import {
-  Schema,
-  Table,
-  Utf8,
-  tableFromIPC,
-  tableToIPC,
-  vectorFromArray,
-} from 'apache-arrow';
+import { Schema, Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { embeddingSpace, preprocessFingerprint } from '../../embeddings/shard-key';
 import type { ModelBundle } from '../../model/bundle';
 import { contentHash } from '../../storage/content-hash';

@@ -132,7 +132,13 @@ function rankedSet(
     plan.shards.flatMap((s) => s.items.filter((i) => i.split === 'test').map((i) => i.uri)),
   );
   const rowOf = new Map(test.rows.map((r, i) => [r.key, i]));
-  const out: RankedSet = { rows: [], uris: [], captions: [], captionImage: new Int32Array(0), leftOut: 0 };
+  const out: RankedSet = {
+    rows: [],
+    uris: [],
+    captions: [],
+    captionImage: new Int32Array(0),
+    leftOut: 0,
+  };
   const captionImage: number[] = [];
   for (const image of file.images) {
     if (!testUris.has(image.uri)) continue;
