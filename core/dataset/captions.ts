@@ -29,6 +29,8 @@ export interface CaptionsFile {
 export interface PlanCaptions {
   images: number;
   captions: number;
+  /** Captioned images in the test split: what retrieval ranks (`auto` runs it when any). */
+  testImages: number;
   /** sha256 over every image URI and its captions. */
   hash: string;
 }

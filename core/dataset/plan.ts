@@ -161,7 +161,7 @@ export function buildPlan(input: PlanInput): Plan {
   const captions = planCaptions(input);
   const { bySplit, byClass, fingerprint } = countItems(items, classes, captions);
   checkRoutesCanRun(spec, classes, bySplit, labelled);
-  checkRetrievalCanRun(spec, input, captions);
+  checkRetrievalCanRun(spec, captions);
   const shards = planShards(spec, items);
   return {
     version: 1,
@@ -215,24 +215,26 @@ export function captionsFile(input: Pick<PlanInput, 'runId' | 'items'>): Caption
 function planCaptions(input: PlanInput): PlanCaptions | undefined {
   const file = captionsFile(input);
   if (!file) return undefined;
+  const testUris = new Set(input.items.filter((i) => i.split === 'test').map((i) => i.uri));
   return {
     images: file.images.length,
     captions: file.images.reduce((n, i) => n + i.captions.length, 0),
+    testImages: file.images.filter((i) => testUris.has(i.uri)).length,
     hash: captionsHash(file.images),
   };
 }
 
-/** Whether a plan runs zero-shot retrieval: on when asked for, or (`auto`) when there are captions. */
+/**
+ * Whether a plan runs zero-shot retrieval: on when asked for, or (`auto`) when test images have
+ * captions (captions only in other splits leave `auto` off: there is nothing to rank).
+ */
 export function retrievalEnabled(spec: RunSpec, captions: PlanCaptions | undefined): boolean {
-  return spec.retrieval.enabled === true || (spec.retrieval.enabled === 'auto' && !!captions);
+  const { enabled } = spec.retrieval;
+  return enabled === true || (enabled === 'auto' && (captions?.testImages ?? 0) > 0);
 }
 
 /** Refuses retrieval asked for on a dataset without captions, or without captioned test images. */
-function checkRetrievalCanRun(
-  spec: RunSpec,
-  input: PlanInput,
-  captions: PlanCaptions | undefined,
-): void {
+function checkRetrievalCanRun(spec: RunSpec, captions: PlanCaptions | undefined): void {
   if (!retrievalEnabled(spec, captions)) return;
   if (!captions) {
     throw new DatasetError(
@@ -240,10 +242,10 @@ function checkRetrievalCanRun(
         'a Parquet dataset.captionColumn). Add captions, or set retrieval.enabled to false or "auto".',
     );
   }
-  if (!input.items.some((i) => i.split === 'test' && (i.captions?.length ?? 0) > 0)) {
+  if (captions.testImages === 0) {
     throw new DatasetError(
       `Dataset ${spec.dataset.uri}: no test image has captions, so zero-shot retrieval (which ranks the test split) has nothing to rank. ` +
-        'Put the captioned images in the test split, or set retrieval.enabled to false.',
+        'Put the captioned images in the test split, or set retrieval.enabled to "auto" or false.',
     );
   }
 }

@@ -7,7 +7,7 @@ import { ConfigError } from '../../core/config/errors';
 import { captionLines, checkCaptions, csvCaptions, splitLines } from '../../core/dataset/captions';
 import { loadDataset } from '../../core/dataset/load';
 import { parseManifest } from '../../core/dataset/manifest';
-import { buildPlan, captionsFile } from '../../core/dataset/plan';
+import { buildPlan, captionsFile, summarisePlan } from '../../core/dataset/plan';
 import type { DatasetItem } from '../../core/dataset/types';
 import { groupSamples } from '../../core/dataset/webdataset/samples';
 import type { TarEntry } from '../../core/dataset/webdataset/tar-index';
@@ -134,6 +134,25 @@ describe('captions', () => {
     expect(() =>
       buildPlan({ runId: 'r', spec: forced, kind: 'manifest', items: noCaptions, skipped: [] }),
     ).toThrow(/retrieval\.enabled is true, but s3:\/\/bkt\/d\/ has no captions/);
+    // `auto` ranks test images only: captions in train alone leave it off, `true` refuses them.
+    const trainOnly = items.map((i) => ({ ...i, className: 'x', split: 'train' as const }));
+    const both = [
+      ...trainOnly,
+      { ...noCaptions[0]!, uri: 's3://bkt/d/t.jpg', split: 'test' as const },
+    ];
+    const auto = parseRunSpec({ dataset: { uri: 's3://bkt/d/' }, ...OFF, zeroShot: {} });
+    const planned = buildPlan({
+      runId: 'r',
+      spec: auto,
+      kind: 'manifest',
+      items: both,
+      skipped: [],
+    });
+    expect(planned.dataset.captions).toMatchObject({ images: 2, testImages: 0 });
+    expect(summarisePlan(planned, 's3://bkt/p').routes.retrieval).toBe(false);
+    expect(() =>
+      buildPlan({ runId: 'r', spec: forced, kind: 'manifest', items: both, skipped: [] }),
+    ).toThrow(/no test image has captions/);
   });
 });
 
