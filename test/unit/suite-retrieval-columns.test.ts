@@ -1,4 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { parseSuiteSpec } from '../../core/config/suite-spec';
+import { keys } from '../../core/storage/keys';
+import type { SuiteRecord } from '../../core/suites/suite-record';
+import { writeSuiteLeaderboard } from '../../core/suites/write-leaderboard';
+import { MemoryS3 } from '../helpers/memory-s3';
 import type { RetrievalResultFile } from '../../core/routes/retrieval/retrieval-result';
 import { recallAt } from '../../core/routes/retrieval/recall';
 import { cellColumns, retrievalCorrectness } from '../../core/suites/columns';
@@ -107,5 +112,71 @@ describe('retrieval leaderboard columns', () => {
     const again = retrievalCorrectness(result([0, 0, 0], [0, 0, 0, 0, 0]), 't2i@1', keys);
     expect(Array.from(again.ids)).toEqual(Array.from(c.ids)); // same captions, same ids
     expect(() => retrievalCorrectness(result([], []), 'x@1', keys)).toThrow(/not a retrieval/);
+  });
+});
+
+describe('retrieval columns in the written leaderboard', () => {
+  it('reads each cell’s retrieval ranks from its metrics.json', async () => {
+    const s3 = new MemoryS3(['bkt']);
+    const spec = parseSuiteSpec({
+      models: ['m1', 'm2'].map((name) => ({ name, bundle: `s3://bkt/models/${name}/` })),
+      datasets: [{ name: 'flickr', uri: 's3://bkt/datasets/flickr/' }],
+    });
+    const cells = ['m1', 'm2'].map((model) => ({
+      model,
+      dataset: 'flickr',
+      runId: `s--${model}--flickr`,
+    }));
+    const record: SuiteRecord = { format: 'clipeval-suite/1', suiteId: 's', spec, cells };
+    s3.put('bkt', keys.suiteSpec('s'), JSON.stringify(record));
+    const ranks: Record<string, [number[], number[]]> = {
+      m1: [
+        [0, 0, 3],
+        [0, 2, 0, 0, 7],
+      ],
+      m2: [
+        [1, 0, 0],
+        [1, 1, 0, 4, 0],
+      ],
+    };
+    for (const c of cells) {
+      const file = result(...ranks[c.model]!);
+      const summary = {
+        imageToText: recallAt(Int32Array.from(ranks[c.model]![0]), [1, 5]),
+        textToImage: recallAt(Int32Array.from(ranks[c.model]![1]), [1, 5]),
+        images: 3,
+        captions: 5,
+        notes: [],
+        metricsUri: `s3://bkt/${keys.retrievalResult(c.runId, 'metrics.json')}`,
+      };
+      s3.put(
+        'bkt',
+        keys.runSummary(c.runId),
+        JSON.stringify({ routes: [], fewShot: [], retrieval: summary }),
+      );
+      s3.put(
+        'bkt',
+        keys.retrievalResult(c.runId, 'metrics.json'),
+        JSON.stringify({ summary, ...file }),
+      );
+      s3.put('bkt', keys.report(c.runId, 'report.json'), '{}');
+    }
+    await writeSuiteLeaderboard(
+      { store: s3.store('bkt') },
+      { suiteId: 's', failed: [] },
+      { heartbeat: () => {} },
+    );
+    const board = JSON.parse(
+      Buffer.from(s3.get('bkt', keys.leaderboard('s', 'leaderboard.json'))!).toString('utf8'),
+    ) as {
+      columns: { id: string }[];
+      rows: { model: string; cells: Record<string, { acc1: number; n: number }> }[];
+    };
+    expect(board.columns.map((c) => c.id)).toEqual([
+      'flickr/retrieval-i2t@1',
+      'flickr/retrieval-t2i@1',
+    ]);
+    expect(board.rows[0]!.cells['flickr/retrieval-t2i@1']).toMatchObject({ acc1: 3 / 5, n: 5 });
+    expect(board.rows[1]!.cells['flickr/retrieval-i2t@1']).toMatchObject({ acc1: 2 / 3, n: 3 });
   });
 });
