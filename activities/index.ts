@@ -16,6 +16,7 @@ import { fitTipAdapterActivity } from './fit-tip-adapter';
 import { withPermanentErrors } from './permanent-errors';
 import { planDatasetActivity } from './plan-dataset';
 import { recordSuiteActivity } from './record-suite';
+import { retrieveZeroShotActivity } from './retrieve-zero-shot';
 import { withRunIdentity } from './run-identity';
 import { summarizeRunActivity } from './summarize-run';
 import { trainCoopPromptsActivity } from './train-coop-prompts';
@@ -74,13 +75,14 @@ export function createCpuActivities(env: ClipevalEnv) {
   };
 }
 
-/** Activities served by `gpu` workers: embedding extraction and CoOp training. */
+/** Activities served by `gpu` workers: embedding extraction, CoOp training and zero-shot retrieval. */
 export function createGpuActivities(env: ClipevalEnv) {
   const { store, resources } = workerDeps(env);
   return {
     activities: registered({
       extractShardImages: extractShardImagesActivity({ store, resources }),
       trainCoopPrompts: trainCoopPromptsActivity({ store, resources }),
+      retrieveZeroShot: retrieveZeroShotActivity({ store, resources }),
     }),
     resources,
   };

@@ -85,6 +85,17 @@ export const trainCoopPromptsOn = (taskQueue: string, heartbeatSeconds: number) 
     retry: backoff('10s', '5 minutes', 20),
   });
 
+// Zero-shot retrieval (gpu queue): encodes every caption (heartbeat per batch; content-addressed
+// blocks, so a retry re-encodes at most one block) then ranks the test images against all captions
+// in blocks (heartbeat per block): minutes for 5,000 images x 25,000 captions.
+export const retrieveZeroShotOn = (taskQueue: string) =>
+  proxyActivities<Pick<GpuActivities, 'retrieveZeroShot'>>({
+    taskQueue,
+    startToCloseTimeout: '4 hours',
+    heartbeatTimeout: '5 minutes',
+    retry: backoff('5s', '2 minutes', 5),
+  });
+
 // The run summary and, for scheduled runs, the comparison with the schedule's previous success
 // (cpu): small JSON reads and writes, seconds.
 export const { summarizeRun, compareWithPrevious } = proxyActivities<CpuActivities>({

@@ -8,12 +8,14 @@ import {
 import type { PlanSummary } from '../core/dataset/plan';
 import type { RouteSummary } from '../core/routes/route-result';
 import type { RouteInput } from '../core/routes/route-inputs';
+import type { RetrievalSummary } from '../core/routes/retrieval/retrieval-result';
 import {
   compareWithPrevious,
   extractShardImagesOn,
   fitLinearProbe,
   fitTipAdapter,
   planDataset,
+  retrieveZeroShotOn,
   summarizeRun,
   trainCoopPromptsOn,
   writeReport,
@@ -69,13 +71,14 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
 
   const routes: RoutesProgress = { done: 0, total: 0, failed: [] };
   progress = { ...progress, stage: 'routes', routes };
-  const results = await runRoutes(run, plan, routes);
+  const { results, retrieval } = await runRoutesAndRetrieval(run, plan, routes);
 
   progress = { ...progress, stage: 'summarizing' };
   const summary = await summarizeRun({
     runId: run.runId,
     planUri: plan.planUri,
     routes: results,
+    ...(retrieval ? { retrieval } : {}),
     extraction: {
       shards: extracted.shards,
       shardsReused: extracted.shardsReused,
@@ -105,6 +108,7 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
     planUri: plan.planUri,
     bundle: run.bundle,
     routes: results,
+    ...(retrieval ? { retrieval } : {}),
     fewShot: summary.fewShot,
     summaryUri: summary.summaryUri,
     ...(compared?.history ? { history: compared.history } : {}),
@@ -117,6 +121,7 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
     bundle: run.bundle,
     extraction: { ...extracted, shardKeys },
     routes: results,
+    ...(retrieval ? { retrieval } : {}),
     summaryUri: summary.summaryUri,
     fewShot: summary.fewShot,
     report,
@@ -176,6 +181,58 @@ async function extractEmbeddings(
 }
 
 /**
+ * The decision routes and, for a dataset with captions, zero-shot retrieval (its own gpu
+ * activity), side by side. Both are waited for even if one fails, so what finished is saved for a
+ * resumed run; a cancellation closes the run as CANCELLED, any other failure fails it.
+ */
+async function runRoutesAndRetrieval(
+  input: Run,
+  plan: PlanSummary,
+  progress: RoutesProgress,
+): Promise<{ results: RouteSummary[]; retrieval?: RetrievalSummary }> {
+  const [routes, retrieval] = await Promise.allSettled([
+    runRoutes(input, plan, progress),
+    plan.routes.retrieval ? runRetrieval(input, plan, progress) : Promise.resolve(undefined),
+  ]);
+  const failed = [routes, retrieval].filter((s) => s.status === 'rejected');
+  const cancelled = failed.find((s) => isCancellation(s.reason));
+  if (cancelled) throw cancelled.reason;
+  if (failed.length > 0) throw failed[0]!.reason;
+  return {
+    results: (routes as PromiseFulfilledResult<RouteSummary[]>).value,
+    ...(retrieval.status === 'fulfilled' && retrieval.value ? { retrieval: retrieval.value } : {}),
+  };
+}
+
+/** Zero-shot retrieval on the gpu queue: one job in the routes' progress. */
+async function runRetrieval(
+  input: Run,
+  plan: PlanSummary,
+  progress: RoutesProgress,
+): Promise<RetrievalSummary> {
+  const { retrieveZeroShot } = retrieveZeroShotOn(input.queues.gpu);
+  progress.total++;
+  try {
+    return await retrieveZeroShot({
+      runId: input.runId,
+      planUri: plan.planUri,
+      bundle: input.bundle,
+      augment: augmentOf(plan),
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const message = `zero-shot retrieval: ${failureMessage(err)}`;
+    progress.failed.push(message);
+    throw ApplicationFailure.nonRetryable(
+      `Zero-shot retrieval failed (finished routes are saved; resume reuses them):\n${message}`,
+      'RouteFailed',
+    );
+  } finally {
+    progress.done++;
+  }
+}
+
+/**
  * The routes read the same shards and run in parallel: zero-shot, the probe and Tip-Adapter on the
  * cpu queue, CoOp on the gpu queue, one activity per (shots, seed). Every route is waited for even if
  * one fails, so finished results are saved (and reused by a resumed run); then failures fail the run.
@@ -227,13 +284,18 @@ async function runRoutes(
         }))
       : []),
   ];
-  progress.total = jobs.length;
+  progress.total += jobs.length;
+  // This function's own failures: retrieval, beside it, adds its own to progress.failed.
+  const failed: string[] = [];
   const settled = await Promise.allSettled(
     jobs.map(async (job) => {
       try {
         return await job.run();
       } catch (err) {
-        if (!isCancellation(err)) progress.failed.push(`${job.name}: ${failureMessage(err)}`);
+        if (!isCancellation(err)) {
+          failed.push(`${job.name}: ${failureMessage(err)}`);
+          progress.failed.push(failed[failed.length - 1]!);
+        }
         throw err;
       } finally {
         progress.done++;
@@ -243,9 +305,9 @@ async function runRoutes(
   // A cancelled run closes as CANCELLED (not as a route failure), so resume knows to continue it.
   const cancelled = settled.find((s) => s.status === 'rejected' && isCancellation(s.reason));
   if (cancelled) throw (cancelled as PromiseRejectedResult).reason;
-  if (progress.failed.length > 0) {
+  if (failed.length > 0) {
     throw ApplicationFailure.nonRetryable(
-      `${progress.failed.length} of ${jobs.length} route(s) failed (finished ones are saved; resume reuses them):\n${progress.failed.join('\n')}`,
+      `${failed.length} of ${jobs.length} route(s) failed (finished ones are saved; resume reuses them):\n${failed.join('\n')}`,
       'RouteFailed',
     );
   }

@@ -4,6 +4,8 @@ import type { RouteSummary } from '../core/routes/route-result';
 import type { Comparison } from '../core/runs/compare';
 import type { CoopProgress } from '../core/routes/coop/run-coop';
 import type { FewShotTable } from '../core/runs/summary';
+import type { RetrievalProgress } from '../core/routes/retrieval/run-retrieval';
+import type { RetrievalSummary } from '../core/routes/retrieval/retrieval-result';
 
 /** The stages of an evaluation run, in order (`comparing` only for scheduled runs). */
 export const STAGES = [
@@ -29,6 +31,7 @@ export const ACTIVITY_STAGES = {
   fitLinearProbe: 'routes',
   fitTipAdapter: 'routes',
   trainCoopPrompts: 'routes',
+  retrieveZeroShot: 'routes',
   summarizeRun: 'summarizing',
   compareWithPrevious: 'comparing',
   writeReport: 'reporting',
@@ -44,6 +47,9 @@ export type ActivityName = keyof typeof ACTIVITY_STAGES;
  * by the CoOp route that produces them.
  */
 export type CoopHeartbeat = CoopProgress;
+
+/** The heartbeat details of `retrieveZeroShot`: captions encoded, then images ranked. */
+export type RetrievalHeartbeat = RetrievalProgress;
 
 /** The heartbeat details of `extractShardImages`: images of the shard done so far. */
 export interface ExtractionHeartbeat {
@@ -93,6 +99,8 @@ export interface EvaluationSummary {
   routes: RouteSummary[];
   /** Mean and spread over seeds per route and shot count. */
   fewShot: FewShotTable;
+  /** Zero-shot retrieval's recall@k, when the dataset has captions (plan.routes.retrieval). */
+  retrieval?: RetrievalSummary;
   summaryUri: string;
   /** runs/<runId>/report.json and report.html (self-contained: open it in any browser). */
   report: { reportUri: string; htmlUri: string };

@@ -94,6 +94,11 @@ export const datasetSpecSchema = z.strictObject({
   imageColumn: z.string().min(1).optional(),
   /** Parquet: the integer label column (a Hugging Face ClassLabel); default `label`. */
   labelColumn: z.string().min(1).optional(),
+  /**
+   * Parquet: a column of captions (list<string>, or string: one caption) for zero-shot retrieval.
+   * Without a labelColumn in the file the dataset is unlabelled (retrieval only).
+   */
+  captionColumn: z.string().min(1).optional(),
   /** Used where the data has no split: `class/file` folders, or a manifest without a split column. */
   splitRatio: splitRatio.default({ train: 0.8, val: 0.1, test: 0.1 }),
   splitSeed: z.int().min(0).default(0),
@@ -251,6 +256,19 @@ const tipAdapterSpecSchema = z.strictObject({
 });
 
 /**
+ * Zero-shot retrieval (CLIP_benchmark's zeroshot_retrieval): the test split's images against their
+ * captions, recall@k both ways (core/routes/retrieval/). `auto` runs it when the dataset has
+ * captions (a WebDataset's .txt members, a manifest's `captions` field, a Parquet captionColumn).
+ */
+const retrievalSpecSchema = z.strictObject({
+  enabled: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  /** The k of recall@k, image to text and text to image. */
+  k: distinct(z.int().min(1).max(1000), 'each k is one metric').min(1).max(10).default([1, 5, 10]),
+  /** Captions per text-encoder call. */
+  batchSize: z.int().min(1).max(4096).default(256),
+});
+
+/**
  * Few-shot protocol for CoOp, the probe and Tip-Adapter: k images per class, one fit per (shots, seed). Shot
  * counts and seeds are distinct (a repeat would write the same result keys and count twice in the
  * mean over seeds) and the grid is capped (core/config/run-limits.ts says why).
@@ -345,6 +363,7 @@ export const runSpecSchema = z.strictObject({
   coop: coopSpecSchema.default(() => coopSpecSchema.parse({})),
   probe: probeSpecSchema.default(() => probeSpecSchema.parse({})),
   tipAdapter: tipAdapterSpecSchema.default(() => tipAdapterSpecSchema.parse({})),
+  retrieval: retrievalSpecSchema.default(() => retrievalSpecSchema.parse({})),
   fewShot: fewShotSpecSchema.default(() => fewShotSpecSchema.parse({})),
   regression: regressionSpecSchema.default(() => regressionSpecSchema.parse({})),
 });
@@ -355,6 +374,7 @@ export const EXTRACTION_ONLY = {
   coop: { enabled: false },
   probe: { enabled: false },
   tipAdapter: { enabled: false },
+  retrieval: { enabled: false },
 } as const;
 
 export type RunSpec = z.infer<typeof runSpecSchema>;
@@ -365,6 +385,7 @@ export type CoopSpec = RunSpec['coop'];
 export type ProbeSpec = RunSpec['probe'];
 export type TipAdapterSpec = RunSpec['tipAdapter'];
 export type FewShotSpec = RunSpec['fewShot'];
+export type RetrievalSpec = RunSpec['retrieval'];
 export type RegressionSpec = RunSpec['regression'];
 
 /** Validates a spec object; `source` names where it came from in the error message. */

@@ -42,7 +42,13 @@ export function summarizeDataset(
 ): DatasetSummary {
   const classes =
     data.classes?.map(normalizeClassName) ??
-    [...new Set(data.items.map((i) => normalizeClassName(i.className)))].sort();
+    [
+      ...new Set(
+        data.items.flatMap((i) =>
+          i.className === undefined ? [] : [normalizeClassName(i.className)],
+        ),
+      ),
+    ].sort();
   const splits: Record<Split, number> = { train: 0, val: 0, test: 0 };
   const uris: Record<Split, string[]> = { train: [], val: [], test: [] };
   for (const item of data.items) {

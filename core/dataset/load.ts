@@ -161,7 +161,14 @@ async function loadManifest(
       );
       return;
     }
-    items.push({ uri, size: obj.size, etag: obj.etag, className: e.className, split: e.split });
+    items.push({
+      uri,
+      size: obj.size,
+      etag: obj.etag,
+      ...(e.className !== undefined ? { className: e.className } : {}),
+      split: e.split,
+      ...(e.captions ? { captions: e.captions } : {}),
+    });
   });
   await forEachLimited(pending.length, PARALLEL_HEADS, (i) => pending[i]!());
   problems.throwIfAny(`Manifest ${spec.uri} refers to missing objects`);

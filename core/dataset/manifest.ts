@@ -1,6 +1,7 @@
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { DatasetSpec } from '../config/run-spec';
 import { isS3Uri, parseS3Uri, type S3Location } from '../storage/s3-uri';
+import { checkCaptions, csvCaptions } from './captions';
 import { seededSplit } from './split';
 import { quoted, shown, shownList } from '../util/text';
 import {
@@ -28,8 +29,10 @@ export function manifestFormat(key: string): ManifestFormat | undefined {
 export interface ManifestEntry {
   row: number;
   location: S3Location;
-  className: string;
+  /** Absent in a manifest without labels (captions only). */
+  className?: string;
   split: Split;
+  captions?: string[];
 }
 
 interface RawRow {
@@ -163,8 +166,20 @@ function rowLocation(key: string, manifest: S3Location, folder: string): S3Locat
 }
 
 /**
- * Parses a manifest (JSONL or CSV; fields key, label and split). Every row problem is
- * collected and reported together, with row numbers, before anything is planned.
+ * A row's captions: absent, or a list (JSONL: a list of strings; CSV: a JSON list in the cell),
+ * or why they are none.
+ */
+function rowCaptions(raw: unknown, format: ManifestFormat): string[] | string | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (format === 'csv' && typeof raw === 'string') return csvCaptions(raw);
+  return checkCaptions(raw);
+}
+
+/**
+ * Parses a manifest (JSONL or CSV; fields key, label, split and captions). A manifest where no row
+ * has a label is unlabelled: each row then needs captions (zero-shot retrieval only) and, without
+ * a split column, every row is test (nothing can train on unlabelled images). Every row problem
+ * is collected and reported together, with row numbers, before anything is planned.
  */
 export function parseManifest(
   text: string,
@@ -184,6 +199,10 @@ export function parseManifest(
     const split = field(r.fields, 'split');
     return split !== undefined && split !== '';
   });
+  const labelled = rows.some((r) => {
+    const label = field(r.fields, 'label');
+    return label !== undefined && label !== null && label !== '';
+  });
   const allowed = spec.classes ? new Set(spec.classes.map(normalizeClassName)) : undefined;
   const problems = new ProblemList();
   const seen = new Map<string, number>();
@@ -199,9 +218,13 @@ export function parseManifest(
         ? normalizeClassName(String(rawLabel).trim())
         : '';
     const split = typeof rawSplit === 'string' ? rawSplit.trim() : '';
-    const missing = [!key && 'key', !label && 'label', hasSplit && !split && 'split'].filter(
-      Boolean,
-    );
+    const captions = rowCaptions(field(fields, 'captions'), format);
+    const missing = [
+      !key && 'key',
+      labelled && !label && 'label',
+      !labelled && !captions && 'captions (no row has a label, so every row needs captions)',
+      hasSplit && !split && 'split',
+    ].filter(Boolean);
     if (missing.length > 0) {
       problems.add(`row ${row}: missing field(s) ${missing.join(', ')}`);
       continue;
@@ -210,7 +233,11 @@ export function parseManifest(
       problems.add(`row ${row}: unknown split ${quoted(split)} (expected ${SPLITS.join(', ')})`);
       continue;
     }
-    if (allowed && !allowed.has(label)) {
+    if (typeof captions === 'string') {
+      problems.add(`row ${row}: ${captions}`);
+      continue;
+    }
+    if (allowed && labelled && !allowed.has(label)) {
       problems.add(`row ${row}: label ${quoted(label)} is not in dataset.classes`);
       continue;
     }
@@ -229,8 +256,13 @@ export function parseManifest(
     entries.push({
       row,
       location,
-      className: label,
-      split: split ? (split as Split) : seededSplit(uri, spec.splitSeed, spec.splitRatio),
+      ...(labelled ? { className: label } : {}),
+      split: split
+        ? (split as Split)
+        : labelled
+          ? seededSplit(uri, spec.splitSeed, spec.splitRatio)
+          : 'test',
+      ...(captions ? { captions } : {}),
     });
   }
   problems.throwIfAny(`Manifest ${where} has invalid rows`);

@@ -1,6 +1,7 @@
 /**
  * @file The planning stage as one function: validate the run spec, list or read the dataset,
- * build the plan and write it to runs/<runId>/plan.json in one PutObject. Idempotent: the plan is
+ * build the plan and write it to runs/<runId>/plan.json in one PutObject (and, for a dataset
+ * with captions, runs/<runId>/captions.json before it). Idempotent: the plan is
  * a pure function of the dataset and spec, so doing it again rewrites identical bytes. Bad data
  * or a bad spec throws a DatasetError or ConfigError, and a plan too large for one JSON file a
  * JsonTooLargeError (all permanent).
@@ -12,7 +13,7 @@ import { type ImageGraph, parseRunSpec } from '../config/run-spec';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { type PlanningProgress, loadDataset } from './load';
-import { buildPlan, type PlanSummary, summarisePlan } from './plan';
+import { buildPlan, captionsFile, type PlanSummary, summarisePlan } from './plan';
 
 export type { PlanningProgress } from './load';
 
@@ -65,6 +66,15 @@ export async function planDataset(
     ...(sources ? { sources } : {}),
   });
   const plan = buildPlan({ runId: input.runId, spec, ...data, ...(limits ? { limits } : {}) });
+  // Before the plan: a plan that names captions always has its captions.json.
+  const captions = captionsFile({ runId: input.runId, items: data.items });
+  if (captions) {
+    await store.putJson(
+      keys.captions(input.runId),
+      captions,
+      `The captions of ${captions.images.length} images do not fit in one captions.json: split the dataset into several runs.`,
+    );
+  }
   const key = keys.plan(input.runId);
   const images = plan.counts.total;
   const ticker = setInterval(

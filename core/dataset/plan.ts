@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError } from '../config/errors';
 import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config/run-limits';
 import type { RunSpec } from '../config/run-spec';
+import { type CaptionsFile, type PlanCaptions, captionsHash } from './captions';
 import { promptClassNames } from './class-names';
 import { cutShards } from './shards';
 import {
@@ -20,6 +21,7 @@ export interface PlanItem {
   uri: string;
   size: number;
   etag: string;
+  /** The class id; -1 in an unlabelled dataset (captions only). */
   label: number;
   split: Split;
   /** Where the bytes are inside a container (WebDataset, Parquet); absent for an object of its own. */
@@ -50,11 +52,13 @@ export interface Plan {
     layout?: 'split-folders' | 'class-folders';
     /** Prompt templates the dataset ships (WebDataset's zeroshot_classification_templates.txt). */
     templates?: string[];
-    /** sha256 over every item's URI, size, ETag, class and split. */
+    /** sha256 over every item's URI, size, ETag, class and split (and the captions' hash). */
     fingerprint: string;
+    /** Set when images have captions (runs/<runId>/captions.json holds them). */
+    captions?: PlanCaptions;
     skipped: { count: number; byReason: Record<string, number>; examples: SkippedObject[] };
   };
-  /** Class labels; a class's id is its index. */
+  /** Class labels; a class's id is its index. Empty for an unlabelled dataset. */
   classes: string[];
   /** What prompts call each class: the spec's display names, else the humanised label. */
   classNames: string[];
@@ -81,6 +85,8 @@ export interface PlanSummary {
     probeFullData: boolean;
     /** Tip-Adapter (absent from plans that predate it: off). */
     tipAdapter?: boolean;
+    /** Zero-shot retrieval: the dataset has captions and the spec does not turn it off. */
+    retrieval: boolean;
     shots: number[];
     seeds: number[];
     coopHeartbeatTimeoutSeconds: number;
@@ -148,16 +154,16 @@ export function buildPlan(input: PlanInput): Plan {
       `Dataset ${spec.dataset.uri} has no images to evaluate (all objects were skipped).`,
     );
   }
-  const { classes, classNames } = planClasses(
-    spec,
-    input.items,
-    input.limits ?? DEFAULT_PLANNING_LIMITS,
-    input.classes,
-  );
-  const templates = datasetTemplates(spec, input.templates);
+  const labelled = isLabelled(spec, input.items);
+  const { classes, classNames } = labelled
+    ? planClasses(spec, input.items, input.limits ?? DEFAULT_PLANNING_LIMITS, input.classes)
+    : { classes: [], classNames: [] };
+  const templates = labelled ? datasetTemplates(spec, input.templates) : undefined;
   const items = labelledItems(input.items, classes);
-  const { bySplit, byClass, fingerprint } = countItems(items, classes);
-  checkRoutesCanRun(spec, classes, bySplit);
+  const captions = planCaptions(input);
+  const { bySplit, byClass, fingerprint } = countItems(items, classes, captions);
+  checkRoutesCanRun(spec, classes, bySplit, labelled);
+  checkRetrievalCanRun(spec, captions);
   const shards = planShards(spec, items);
   return {
     version: 1,
@@ -169,6 +175,7 @@ export function buildPlan(input: PlanInput): Plan {
       ...(input.layout ? { layout: input.layout } : {}),
       ...(templates ? { templates } : {}),
       fingerprint,
+      ...(captions ? { captions } : {}),
       skipped: skippedSummary(input.skipped),
     },
     classes,
@@ -178,6 +185,73 @@ export function buildPlan(input: PlanInput): Plan {
   };
 }
 
+/**
+ * Whether the dataset has labels: every item has a class, or none has (captions only). An
+ * unlabelled dataset has no classes, and dataset.classes cannot apply to it.
+ */
+function isLabelled(spec: RunSpec, items: readonly DatasetItem[]): boolean {
+  const unlabelled = items.filter((i) => i.className === undefined).length;
+  if (unlabelled === 0) return true;
+  if (unlabelled < items.length) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: ${unlabelled} of ${items.length} images have no label. Label every image, or none (a captions-only dataset for zero-shot retrieval).`,
+    );
+  }
+  if (spec.dataset.classes) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri} has no labels (captions only), so dataset.classes cannot apply. Remove dataset.classes, or label the images.`,
+    );
+  }
+  return false;
+}
+
+/** The captions of the items that have any, in plan order (URI order), or undefined if none has. */
+export function captionsFile(input: Pick<PlanInput, 'runId' | 'items'>): CaptionsFile | undefined {
+  const images = input.items
+    .filter((i) => i.captions !== undefined && i.captions.length > 0)
+    .map((i) => ({ uri: i.uri, captions: i.captions! }))
+    .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0));
+  return images.length > 0 ? { version: 1, runId: input.runId, images } : undefined;
+}
+
+function planCaptions(input: PlanInput): PlanCaptions | undefined {
+  const file = captionsFile(input);
+  if (!file) return undefined;
+  const testUris = new Set(input.items.filter((i) => i.split === 'test').map((i) => i.uri));
+  return {
+    images: file.images.length,
+    captions: file.images.reduce((n, i) => n + i.captions.length, 0),
+    testImages: file.images.filter((i) => testUris.has(i.uri)).length,
+    hash: captionsHash(file.images),
+  };
+}
+
+/**
+ * Whether a plan runs zero-shot retrieval: on when asked for, or (`auto`) when test images have
+ * captions (captions only in other splits leave `auto` off: there is nothing to rank).
+ */
+export function retrievalEnabled(spec: RunSpec, captions: PlanCaptions | undefined): boolean {
+  const { enabled } = spec.retrieval;
+  return enabled === true || (enabled === 'auto' && (captions?.testImages ?? 0) > 0);
+}
+
+/** Refuses retrieval asked for on a dataset without captions, or without captioned test images. */
+function checkRetrievalCanRun(spec: RunSpec, captions: PlanCaptions | undefined): void {
+  if (!retrievalEnabled(spec, captions)) return;
+  if (!captions) {
+    throw new DatasetError(
+      `Run spec retrieval.enabled is true, but ${spec.dataset.uri} has no captions (a WebDataset's .txt members, a manifest's "captions" field, ` +
+        'a Parquet dataset.captionColumn). Add captions, or set retrieval.enabled to false or "auto".',
+    );
+  }
+  if (captions.testImages === 0) {
+    throw new DatasetError(
+      `Dataset ${spec.dataset.uri}: no test image has captions, so zero-shot retrieval (which ranks the test split) has nothing to rank. ` +
+        'Put the captioned images in the test split, or set retrieval.enabled to "auto" or false.',
+    );
+  }
+}
+
 /** The class list (the spec's, in its order, else the labels found, sorted) and prompt names. */
 function planClasses(
   spec: RunSpec,
@@ -185,7 +259,7 @@ function planClasses(
   limits: PlanningLimits,
   labelSpace: readonly string[] | undefined,
 ): { classes: string[]; classNames: string[] } {
-  const found = new Set(items.map((i) => normalizeClassName(i.className)));
+  const found = new Set(items.map((i) => normalizeClassName(i.className!)));
   // A closed class list keeps its given order (users map ids to names with it); otherwise sorted.
   const classes =
     spec.dataset.classes?.map(normalizeClassName) ??
@@ -292,7 +366,7 @@ function labelledItems(items: readonly DatasetItem[], classes: readonly string[]
     uri: i.uri,
     size: i.size,
     etag: i.etag,
-    label: classId.get(normalizeClassName(i.className))!,
+    label: i.className === undefined ? -1 : classId.get(normalizeClassName(i.className))!,
     split: i.split,
     ...(i.part ? { part: i.part } : {}),
   }));
@@ -302,6 +376,7 @@ function labelledItems(items: readonly DatasetItem[], classes: readonly string[]
 function countItems(
   items: readonly PlanItem[],
   classes: readonly string[],
+  captions: PlanCaptions | undefined,
 ): { bySplit: SplitCounts; byClass: Record<string, SplitCounts>; fingerprint: string } {
   const bySplit = zeroCounts();
   // Null prototype: a class may be called `__proto__` or `constructor`.
@@ -310,14 +385,39 @@ function countItems(
   const fp = createHash('sha256');
   for (const i of items) {
     bySplit[i.split]++;
-    byClass[classes[i.label]!]![i.split]++;
-    fp.update(`${i.uri}\t${i.size}\t${i.etag}\t${classes[i.label]}\t${i.split}\n`);
+    if (i.label >= 0) byClass[classes[i.label]!]![i.split]++;
+    fp.update(`${i.uri}\t${i.size}\t${i.etag}\t${classes[i.label] ?? ''}\t${i.split}\n`);
   }
+  // Only when there are captions: the fingerprints of datasets without any stay as they were.
+  if (captions) fp.update(`captions\t${captions.hash}\n`);
   return { bySplit, byClass, fingerprint: fp.digest('hex') };
 }
 
-/** Refuses a dataset the enabled routes cannot use: one class for the trained routes, no test split. */
-function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: SplitCounts): void {
+/**
+ * Refuses a dataset the enabled routes cannot use: no labels for the classification routes, one
+ * class for the trained routes, no test split.
+ */
+function checkRoutesCanRun(
+  spec: RunSpec,
+  classes: readonly string[],
+  bySplit: SplitCounts,
+  labelled: boolean,
+): void {
+  const classifying = (
+    [
+      ['zeroShot.enabled', spec.zeroShot.enabled],
+      ['coop.enabled', spec.coop.enabled],
+      ['probe.enabled', spec.probe.enabled],
+      ['tipAdapter.enabled', spec.tipAdapter.enabled],
+    ] as const
+  ).flatMap(([field, on]) => (on ? [field] : []));
+  if (!labelled && classifying.length > 0) {
+    throw new ConfigError(
+      `Dataset ${spec.dataset.uri} has no labels (captions only), so the classification routes cannot run. ` +
+        `Set ${classifying.join(', ')} to false in the run spec (zero-shot retrieval runs on the captions).`,
+      'run spec',
+    );
+  }
   // Tip-Adapter's few-shot cache (and -F's cross-entropy) needs train images of 2+ classes too.
   const trained = spec.coop.enabled || spec.probe.enabled || spec.tipAdapter.enabled;
   const tip = spec.tipAdapter.enabled;
@@ -335,10 +435,10 @@ function checkRoutesCanRun(spec: RunSpec, classes: readonly string[], bySplit: S
       `Dataset ${spec.dataset.uri} has no train images, so ${which} cannot train. Add a train/ split folder, a "train" split in the manifest, or give splitRatio.train > 0 (or set ${off} to false to run zero-shot alone).`,
     );
   }
-  const anyRoute = spec.zeroShot.enabled || trained;
+  const anyRoute = spec.zeroShot.enabled || trained || spec.retrieval.enabled === true;
   if (anyRoute && bySplit.test === 0) {
     throw new DatasetError(
-      `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop and probe to extract embeddings only).`,
+      `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop, probe and retrieval to extract embeddings only).`,
     );
   }
 }
@@ -399,6 +499,7 @@ export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
       probe: plan.spec.probe.enabled,
       probeFullData: plan.spec.probe.fullData,
       tipAdapter: plan.spec.tipAdapter.enabled,
+      retrieval: retrievalEnabled(plan.spec, plan.dataset.captions),
       shots: plan.spec.fewShot.shots,
       seeds: plan.spec.fewShot.seeds,
       coopHeartbeatTimeoutSeconds: plan.spec.coop.heartbeatTimeoutSeconds,

@@ -26,10 +26,13 @@ export interface DatasetItem {
   /** Encoded bytes (a Parquet row's size is unknown until read: 0). */
   size: number;
   etag: string;
-  className: string;
+  /** Absent in an unlabelled dataset (captions only: zero-shot retrieval). */
+  className?: string;
   split: Split;
   /** Set when the image is inside a container (WebDataset, Parquet). */
   part?: ItemPart;
+  /** The image's captions (core/dataset/captions.ts), for zero-shot retrieval. */
+  captions?: string[];
 }
 
 /** An object the planner left out, with the reason (counted in the plan, never fatal). */

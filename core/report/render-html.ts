@@ -28,6 +28,7 @@ export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): 
 <h1>clipeval report: ${escapeHtml(data.runId)}</h1>
 <p class="meta">Dataset ${code(data.dataset.uri)} · model ${escapeHtml(data.model.name)} · written ${escapeHtml(data.generatedAt)}</p>
 ${section('Summary', summaryTable(data))}
+${data.retrieval ? section('Zero-shot retrieval', retrievalTable(data.retrieval)) : ''}
 ${section('Few-shot curves', figures(chart('few-shot')) + fewShotTable(data))}
 ${section('Per-class accuracy', figures(chart('per-class')))}
 ${section('Confusion matrices', figures(confusions))}
@@ -106,6 +107,22 @@ function summaryTable(data: ReportData): string {
       pct(r.macroF1),
       r.notes.map(escapeHtml).join('<br>'),
     ]),
+  );
+}
+
+/** Recall@k both ways, one row per k (CLIP_benchmark's text_ and image_retrieval_recall@k). */
+function retrievalTable(r: NonNullable<ReportData['retrieval']>): string {
+  const ks = Object.keys(r.imageToText).sort((a, b) => Number(a) - Number(b));
+  const notes = r.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('\n');
+  return (
+    `<p>${r.images} test image(s) against their ${r.captions} caption(s), captions encoded without templates. ` +
+    'Image to text: an image is a hit when one of its captions ranks in its top k among all captions; ' +
+    'text to image: a caption is a hit when its image ranks in its top k among all images.</p>\n' +
+    table(
+      ['k', 'image → text recall@k', 'text → image recall@k'],
+      ks.map((k) => [escapeHtml(k), pct(r.imageToText[k]!), pct(r.textToImage[k] ?? null)]),
+    ) +
+    notes
   );
 }
 

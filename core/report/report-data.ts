@@ -7,6 +7,7 @@ import type { RunSpec } from '../config/run-spec';
 import type { Plan, SplitCounts } from '../dataset/plan';
 import { type ConfusionCell, sparseConfusion } from '../routes/metrics';
 import { type RouteResultFile, type RouteSummary, routeJob } from '../routes/route-result';
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { Route } from '../storage/keys';
 import type { FewShotRoute, FewShotTable } from '../runs/summary';
 
@@ -65,6 +66,8 @@ export interface ReportData {
   fewShot: { zeroShotAcc1: number | null; points: FewShotPoint[] };
   details: RouteDetail[];
   coopLosses: { variant: string; losses: number[] }[];
+  /** Zero-shot retrieval's recall@k both ways, when the run had it. */
+  retrieval?: Omit<RetrievalSummary, 'reused'>;
   /** Images that could not be decoded, with the reason, from the shard manifests. */
   failedItems: { uri: string; reason: string }[];
   history?: ReportHistory;
@@ -78,6 +81,7 @@ export interface ReportInputs {
   bundle: { ref: string; name: string; hash: string };
   routes: readonly RouteSummary[];
   fewShot: FewShotTable;
+  retrieval?: RetrievalSummary;
   /** metrics.json of (at least) the routes `routesToRead` names, keyed by metricsUri. */
   results: ReadonlyMap<string, RouteResultFile>;
   failedItems: readonly { uri: string; reason: string }[];
@@ -178,8 +182,20 @@ export function buildReportData(input: ReportInputs): ReportData {
       variant: r.variant ?? '',
       losses: lossesOf(result(r).details),
     })),
+    ...(input.retrieval ? { retrieval: retrievalRow(input.retrieval) } : {}),
     failedItems: [...input.failedItems],
     ...(input.history ? { history: input.history } : {}),
+  };
+}
+
+function retrievalRow(r: RetrievalSummary): Omit<RetrievalSummary, 'reused'> {
+  return {
+    imageToText: r.imageToText,
+    textToImage: r.textToImage,
+    images: r.images,
+    captions: r.captions,
+    notes: r.notes,
+    metricsUri: r.metricsUri,
   };
 }
 

@@ -10,6 +10,7 @@ import { planShardKeys } from '../embeddings/shard-key';
 import type { ModelBundle } from '../model/bundle';
 import type { RunHooks } from '../routes/route-hooks';
 import type { RouteResultFile, RouteSummary } from '../routes/route-result';
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { FewShotTable } from '../runs/summary';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
@@ -26,6 +27,8 @@ export interface WriteReportInput {
   bundle: string;
   routes: RouteSummary[];
   fewShot: FewShotTable;
+  /** Zero-shot retrieval's summary, when the run had it: the report's retrieval table. */
+  retrieval?: RetrievalSummary;
   summaryUri: string;
   /** Earlier runs of a schedule, oldest first: adds the trend chart. */
   history?: ReportHistory;
@@ -92,6 +95,7 @@ async function reportData(deps: ReportDeps, input: WriteReportInput): Promise<Re
     bundle: { ref: input.bundle, name: bundle.manifest.name, hash: bundle.hash },
     routes: input.routes,
     fewShot: input.fewShot,
+    ...(input.retrieval ? { retrieval: input.retrieval } : {}),
     results: new Map(toRead.map((r, i) => [r.metricsUri, files[i]!])),
     failedItems,
     ...(input.history ? { history: input.history } : {}),

@@ -1,7 +1,9 @@
 /**
  * @file runs/<runId>/summary.json: every route's metrics and the few-shot table, the mean and
- * spread over seeds of each trained route at each shot count (CoOp's protocol reports these).
+ * spread over seeds of each trained route at each shot count (CoOp's protocol reports these),
+ * and zero-shot retrieval's recall@k when the dataset has captions.
  */
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
@@ -10,6 +12,8 @@ export interface SummarizeRunInput {
   runId: string;
   planUri: string;
   routes: RouteSummary[];
+  /** Zero-shot retrieval, when the run had it. */
+  retrieval?: RetrievalSummary;
   /** What extraction did (absent from workflows that predate the pixel cache). */
   extraction?: ExtractionCounts;
 }
@@ -71,6 +75,7 @@ export async function writeRunSummary(
     plan: input.planUri,
     ...(input.extraction ? { extraction: input.extraction } : {}),
     routes: input.routes,
+    ...(input.retrieval ? { retrieval: input.retrieval } : {}),
     fewShot,
   });
   return { summaryUri: deps.store.uri(key), fewShot };

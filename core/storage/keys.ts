@@ -3,13 +3,16 @@
  * so the layout can be read (and changed) in one file:
  *
  *   runs/<runId>/plan.json                      the run plan (classes, counts, shards, fingerprint, spec)
+ *   runs/<runId>/captions.json                  the planned images' captions (zero-shot retrieval), beside the plan
  *   runs/<runId>/summary.json                   every route's metrics and the few-shot table
  *   embeddings/<space>/<content>.arrow          an embedding shard (Arrow IPC file)
  *   embeddings/<space>/<content>.json           its manifest, written after the shard: rows, sha256, failures
  *   pixels/<geometry>/<block>.arrow             a pixel-cache block: the 8-bit crops of up to 32 rows (Arrow IPC file)
  *   pixels/<geometry>/<block>.json              its manifest, written after the block: rows, sha256, failed images
  *   prototypes/<space>/<content>.arrow          zero-shot class prototypes (bundle + class names + templates)
+ *   captions/<space>/<content>.arrow            a block of caption embeddings (up to 2,048 captions: their texts' hash)
  *   runs/<runId>/results/<route>[/<variant>]/   metrics.json, clip-benchmark.json, predictions.arrow
+ *   runs/<runId>/results/retrieval/             metrics.json, clip-benchmark.json (zero-shot retrieval recall@k)
  *   runs/<runId>/coop/<variant>/checkpoint.json CoOp's context and optimiser state after the last epoch
  *   runs/<runId>/coop/<variant>/context.json    the learned context with its config (the artefact)
  *   runs/<runId>/probe/<variant>/probe.json     the fitted probe (weights, bias, chosen hyper-parameters)
@@ -18,6 +21,10 @@
  *   schedules/<scheduleId>/last-success.json    the schedule's last successful run and its recent history
  *   suites/<suiteId>/suite.json                 a suite's validated spec and its cells (child run ids)
  *   suites/<suiteId>/leaderboard.json|csv|html  the suite's leaderboard: data, table, self-contained page
+ *
+ * A caption block is an Arrow IPC file with one row per caption: `text` (utf8) and `embedding`
+ * (fixed_size_list<float32>[dim], L2-normalised); <space> is the text tower's (as prototypes'),
+ * <content> the hash of the block's texts in order, so every run with the same captions reuses it.
  *
  * <route> is zero-shot, coop, probe, tip-adapter or tip-adapter-f; <variant> (trained routes) is
  * `all` (whole train split) or `<k>shot-seed<s>`.
@@ -85,6 +92,11 @@ export function assertScheduleId(scheduleId: string): string {
 export const keys = {
   runPrefix: (runId: string) => `runs/${assertRunId(runId)}/`,
   plan: (runId: string) => `runs/${assertRunId(runId)}/plan.json`,
+  captions: (runId: string) => `runs/${assertRunId(runId)}/captions.json`,
+  captionEmbeddings: (space: string, content: string) =>
+    `captions/${hex(space)}/${hex(content)}.arrow`,
+  retrievalResult: (runId: string, file: 'metrics.json' | 'clip-benchmark.json') =>
+    `runs/${assertRunId(runId)}/results/retrieval/${file}`,
   runSummary: (runId: string) => `runs/${assertRunId(runId)}/summary.json`,
   /** Every shard and manifest of one embedding space (the bench clears its own spaces). */
   embeddingSpacePrefix: (space: string) => `embeddings/${hex(space)}/`,

@@ -11,8 +11,14 @@
  *                  one column per route, not per shot count, so 40 datasets stay 40 x 4 columns
  *                  (x 6 with Tip-Adapter); every shot count is in the leaderboard's few-shot
  *                  table and the page's curves.
+ *   retrieval-i2t@<k>, zero-shot retrieval's recall at the run's smallest k (1 by default), image
+ *   retrieval-t2i@<k>  to text and text to image: the pair CLIP_benchmark reports. Their "per-image"
+ *                  correctness is per image (i2t: one of its captions in its top k) and per
+ *                  caption (t2i: its image in its top k), keyed `<image URI>#caption=<n>`, so the
+ *                  intervals and pairwise tests resample the units each recall averages over.
  */
 import { decodePredictions } from '../routes/predictions';
+import type { RetrievalResultFile, RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import type { FewShotTable } from '../runs/summary';
 import type { ImageKeyTable } from './image-keys';
@@ -21,11 +27,17 @@ import type { ImageKeyTable } from './image-keys';
 export type ColumnKind = 'single' | 'seed-mean';
 
 export interface ColumnRoute {
-  /** `zero-shot`, `probe`, or `<route>-<k>shot` for coop, probe, tip-adapter, tip-adapter-f. */
+  /**
+   * `zero-shot`, `probe`, `<route>-<k>shot` for coop, probe, tip-adapter, tip-adapter-f, or
+   * `retrieval-i2t@<k>` / `retrieval-t2i@<k>`.
+   */
   route: string;
   kind: ColumnKind;
-  /** The route jobs (route and variant) whose predictions make the column. */
-  jobs: { route: RouteSummary['route']; variant?: string }[];
+  /**
+   * The route jobs (route and variant) whose predictions make the column; retrieval's are
+   * `retrieval` with variant `i2t@<k>` or `t2i@<k>` (its metrics.json holds the ranks).
+   */
+  jobs: { route: RouteSummary['route'] | 'retrieval'; variant?: string }[];
   shots?: number;
 }
 
@@ -47,8 +59,12 @@ export interface ColumnValues {
 /** The few-shot routes with a column each, in column order. */
 const FEW_SHOT_COLUMNS = ['coop', 'probe', 'tip-adapter', 'tip-adapter-f'] as const;
 
-/** The columns one cell can fill, from its run's route summaries and few-shot table. */
-export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTable): ColumnRoute[] {
+/** The columns one cell can fill, from its run's route summaries, few-shot table and retrieval. */
+export function cellColumns(
+  routes: readonly RouteSummary[],
+  fewShot: FewShotTable,
+  retrieval?: Pick<RetrievalSummary, 'imageToText'>,
+): ColumnRoute[] {
   const out: ColumnRoute[] = [];
   if (routes.some((r) => r.route === 'zero-shot'))
     out.push({ route: 'zero-shot', kind: 'single', jobs: [{ route: 'zero-shot' }] });
@@ -67,7 +83,49 @@ export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTab
       jobs: top.seeds.map((seed) => ({ route, variant: `${top.shots}shot-seed${seed}` })),
     });
   }
+  const k = retrieval ? retrievalK(retrieval) : undefined;
+  if (k !== undefined) {
+    for (const dir of ['i2t', 't2i'] as const)
+      out.push({
+        route: `retrieval-${dir}@${k}`,
+        kind: 'single',
+        jobs: [{ route: 'retrieval', variant: `${dir}@${k}` }],
+      });
+  }
   return out;
+}
+
+/** The k of a run's retrieval columns: its smallest (CLIP_benchmark's headline is recall@1). */
+export function retrievalK(r: Pick<RetrievalSummary, 'imageToText'>): number | undefined {
+  const ks = Object.keys(r.imageToText).map(Number);
+  return ks.length > 0 ? Math.min(...ks) : undefined;
+}
+
+/**
+ * Per-unit hits of a retrieval column (`i2t@<k>` or `t2i@<k>`) from its metrics.json: per image,
+ * whether a caption of its own ranks in its top k; per caption (key `<image URI>#caption=<n>`),
+ * whether its image does.
+ */
+export function retrievalCorrectness(
+  file: Pick<RetrievalResultFile, 'details'>,
+  variant: string,
+  keys: ImageKeyTable,
+): ImageCorrectness {
+  const m = /^(i2t|t2i)@(\d+)$/.exec(variant);
+  if (!m) throw new Error(`"${variant}" is not a retrieval column variant`);
+  const k = Number(m[2]);
+  const d = file.details;
+  if (m[1] === 'i2t')
+    return {
+      ids: keys.intern(d.images),
+      correct: Uint8Array.from(d.imageRanks, (r) => (r < k ? 1 : 0)),
+    };
+  const seen = new Uint32Array(d.images.length);
+  const captionKeys = d.captionImage.map((i) => `${d.images[i]}#caption=${seen[i]!++}`);
+  return {
+    ids: keys.intern(captionKeys),
+    correct: Uint8Array.from(d.captionRanks, (r) => (r < k ? 1 : 0)),
+  };
 }
 
 /** Correctness per test image of a predictions.arrow file (its top-1 class is the label). */

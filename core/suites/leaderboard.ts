@@ -7,6 +7,7 @@
  * at once, then assembled (assembleLeaderboard).
  */
 import type { RouteSummary } from '../routes/route-result';
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { FewShotRoute, FewShotTable } from '../runs/summary';
 import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
 import type { ImageKeyTable } from './image-keys';
@@ -21,6 +22,8 @@ export interface CellResult {
   error?: string;
   routes: RouteSummary[];
   fewShot: FewShotTable;
+  /** Zero-shot retrieval's summary, when the run had it (its columns: columns.ts). */
+  retrieval?: RetrievalSummary;
   /** Per route job (`<route>` or `<route>/<variant>`): correctness per test image, by id in the
    * dataset's ImageKeyTable. */
   correctness: ReadonlyMap<string, ImageCorrectness>;
@@ -113,7 +116,7 @@ export function scoreDataset(input: {
   const seen = new Map<string, LeaderboardColumn>();
   const values = new Map<string, Map<string, CellValues>>();
   for (const cell of input.cells.filter((c) => c.status === 'completed')) {
-    for (const col of cellColumns(cell.routes, cell.fewShot)) {
+    for (const col of cellColumns(cell.routes, cell.fewShot, cell.retrieval)) {
       const id = `${input.dataset}/${col.route}`;
       if (!seen.has(id))
         seen.set(id, {
@@ -254,6 +257,11 @@ export function jobKey(j: { route: string; variant?: string }): string {
 
 /** The child's own figure for a column: the route's acc1, or the few-shot mean over seeds. */
 function cellAcc1(cell: CellResult, route: string, shots?: number): number | undefined {
+  const retrieval = /^retrieval-(i2t|t2i)@(\d+)$/.exec(route);
+  if (retrieval) {
+    const side = retrieval[1] === 'i2t' ? cell.retrieval?.imageToText : cell.retrieval?.textToImage;
+    return side?.[retrieval[2]!];
+  }
   if (route === 'zero-shot') return cell.routes.find((r) => r.route === 'zero-shot')?.acc1;
   if (route === 'probe')
     return cell.routes.find((r) => r.route === 'probe' && r.variant === 'all')?.acc1;

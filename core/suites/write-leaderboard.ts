@@ -12,7 +12,8 @@ import type { FewShotTable } from '../runs/summary';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
 import { mapLimited } from '../util/concurrency';
-import { type ImageCorrectness, cellColumns, correctnessOf } from './columns';
+import { type ImageCorrectness, cellColumns, correctnessOf, retrievalCorrectness } from './columns';
+import type { RetrievalResultFile, RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import { ImageKeyTable } from './image-keys';
 import {
   type CellResult,
@@ -122,12 +123,24 @@ async function readCell(
       fewShot: [],
       correctness: new Map(),
     };
-  const summary = await store.requireJson<{ routes: RouteSummary[]; fewShot: FewShotTable }>(
-    keys.runSummary(c.runId),
+  const summary = await store.requireJson<{
+    routes: RouteSummary[];
+    fewShot: FewShotTable;
+    retrieval?: RetrievalSummary;
+  }>(keys.runSummary(c.runId));
+  const jobs = cellColumns(summary.routes, summary.fewShot, summary.retrieval).flatMap(
+    (col) => col.jobs,
   );
-  const jobs = cellColumns(summary.routes, summary.fewShot).flatMap((col) => col.jobs);
   const correctness = new Map<string, ImageCorrectness>();
+  let retrievalFile: RetrievalResultFile | undefined;
   for (const j of jobs) {
+    if (j.route === 'retrieval') {
+      retrievalFile ??= await store.requireJson<RetrievalResultFile>(
+        keys.retrievalResult(c.runId, 'metrics.json'),
+      );
+      correctness.set(jobKey(j), retrievalCorrectness(retrievalFile, j.variant!, table));
+      continue;
+    }
     const bytes = await store.requireBytes(
       keys.routeResult(c.runId, j.route, j.variant, 'predictions.arrow'),
     );
@@ -138,6 +151,7 @@ async function readCell(
     status: 'completed',
     routes: summary.routes,
     fewShot: summary.fewShot,
+    ...(summary.retrieval ? { retrieval: summary.retrieval } : {}),
     correctness,
   };
 }

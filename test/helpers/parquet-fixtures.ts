@@ -29,6 +29,9 @@ export interface ParquetFixture {
   imageRepeat?: number;
   /** Real image files instead (base64), one per row. */
   images?: string[];
+  /** A `captions` column: list<string> (lists) or string (one caption a row); null rows allowed. */
+  captions?: (string[] | string | null)[];
+  captionType?: 'list' | 'string';
 }
 
 /** The image bytes fixture row `row` of `tag` holds. */
@@ -60,6 +63,9 @@ for f in spec['files']:
         cols['label'] = pa.array(f['labels'], getattr(pa, lk)())
     elif lk == 'string':
         cols['label'] = pa.array([None if l is None else str(l) for l in f['labels']], pa.string())
+    if f.get('captions') is not None:
+        ct = pa.list_(pa.string()) if (f.get('captionType') or 'list') == 'list' else pa.string()
+        cols['captions'] = pa.array(f['captions'], ct)
     table = pa.table(cols)
     if f.get('hfNames') is not None:
         info = {'info': {'features': {'image': {'_type': 'Image'},

@@ -2,8 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The project venv's Python (created by infra/exporter/setup.sh), for reference checks. */
-export const VENV_PYTHON = join(__dirname, '..', '..', '.venv', 'bin', 'python');
+/**
+ * The project venv's Python (created by infra/exporter/setup.sh), for reference checks;
+ * CLIPEVAL_TEST_PYTHON names another (a venv with numpy, while the project's is being built).
+ */
+export const VENV_PYTHON =
+  process.env.CLIPEVAL_TEST_PYTHON ?? join(__dirname, '..', '..', '.venv', 'bin', 'python');
 
 /**
  * Runs a Python script in the venv with `input` as JSON on stdin and returns what it prints as

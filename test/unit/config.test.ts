@@ -275,6 +275,7 @@ describe('run spec', () => {
         batchSize: 256,
         protocol: 'all-classes',
       },
+      retrieval: { enabled: 'auto', k: [1, 5, 10], batchSize: 256 },
       fewShot: { shots: [16], seeds: [1] },
       regression: { maxDrop: 0.02, metric: 'acc1' },
     });

@@ -242,7 +242,7 @@ function planItems(loaded: LoadedDataset): PlanItem[] {
     uri: i.uri,
     size: i.size,
     etag: i.etag,
-    label: loaded.classes!.indexOf(i.className),
+    label: loaded.classes!.indexOf(i.className!),
     split: i.split,
     ...(i.part ? { part: i.part } : {}),
   }));

@@ -19,6 +19,8 @@ export class ColumnError extends Error {
 export interface ColumnNames {
   image: string;
   label: string;
+  /** Captions for zero-shot retrieval (dataset.captionColumn): list<string> or string. */
+  caption?: string;
 }
 
 const isString = (n: SchemaTree) =>
@@ -42,19 +44,46 @@ export function describeColumn(n: SchemaTree): string {
     : (e.type ?? '?').toLowerCase();
 }
 
+/** Whether a column holds strings or lists of strings (a caption column), and which. */
+function captionKind(n: SchemaTree): 'string' | 'list' | undefined {
+  if (n.children.length === 0) {
+    if (!isString(n)) return undefined;
+    return repeated(n) ? 'list' : 'string'; // a bare repeated string: a legacy list
+  }
+  if (describeColumn(n) !== 'list') return undefined;
+  // LIST: <name> (LIST) > repeated group > element; descend to the one leaf.
+  let leaf = n;
+  while (leaf.children.length === 1) leaf = leaf.children[0]!;
+  return leaf.children.length === 0 && isString(leaf) ? 'list' : undefined;
+}
+
 /**
- * Checks the schema's label and image columns (ColumnError naming what is wrong and the fix) and
- * says how the image column holds its bytes.
+ * Checks the schema's label, image and caption columns (ColumnError naming what is wrong and the
+ * fix) and says how the image column holds its bytes, and whether the file is labelled: with a
+ * caption column, a file without the label column is a captions-only dataset.
  */
 export function checkColumns(
   schema: SchemaTree,
   names: ColumnNames,
-): { imageKind: ImageColumnKind } {
+): { imageKind: ImageColumnKind; labelled: boolean } {
   const top = new Map(schema.children.map((c) => [c.element.name, c]));
   const listed = [...top.values()]
     .map((c) => `${c.element.name} (${describeColumn(c)})`)
     .join(', ');
+  if (names.caption !== undefined) {
+    const caption = top.get(names.caption);
+    if (!caption)
+      throw new ColumnError(
+        `no caption column "${names.caption}"; its columns are ${listed}. Set dataset.captionColumn to the column of captions.`,
+      );
+    if (!captionKind(caption))
+      throw new ColumnError(
+        `caption column "${names.caption}" is ${describeColumn(caption)}, not a string or a list of strings. Set dataset.captionColumn to the column of captions.`,
+      );
+  }
   const label = top.get(names.label);
+  if (!label && names.caption !== undefined)
+    return { imageKind: imageKindOf(top, names, listed), labelled: false };
   if (!label) {
     throw new ColumnError(
       `no label column "${names.label}"; its columns are ${listed || 'none'}. Set dataset.labelColumn to the integer class-label column.`,
@@ -73,20 +102,28 @@ export function checkColumns(
         'Store labels as integer ids with their names in the dataset card (datasets: cast_column(..., ClassLabel(names=[...]))), or set dataset.labelColumn to the integer column.',
     );
   }
+  return { imageKind: imageKindOf(top, names, listed), labelled: true };
+}
+
+function imageKindOf(
+  top: Map<string | undefined, SchemaTree>,
+  names: ColumnNames,
+  listed: string,
+): ImageColumnKind {
   const image = top.get(names.image);
   if (!image) {
     throw new ColumnError(
       `no image column "${names.image}"; its columns are ${listed}. Set dataset.imageColumn to the column holding the encoded images.`,
     );
   }
-  if (isBinary(image) && !repeated(image)) return { imageKind: 'binary' };
+  if (isBinary(image) && !repeated(image)) return 'binary';
   const bytes = image.children.find((c) => c.element.name === 'bytes');
   const struct =
     image.children.length > 0 &&
     !repeated(image) &&
     describeColumn(image) !== 'list' &&
     describeColumn(image) !== 'map';
-  if (struct && bytes && isBinary(bytes) && !repeated(bytes)) return { imageKind: 'struct' };
+  if (struct && bytes && isBinary(bytes) && !repeated(bytes)) return 'struct';
   throw new ColumnError(
     `image column "${names.image}" is ${describeColumn(image)}; clipeval reads encoded images from a struct with a binary "bytes" field ` +
       '(Hugging Face\'s Image feature) or a binary column. Embed the images in the file (datasets: cast_column("' +

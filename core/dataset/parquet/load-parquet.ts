@@ -1,6 +1,8 @@
 /**
  * @file Planning a Parquet dataset (Hugging Face's layout) from S3: each file's footer and each
- * row group's label column are read by byte range; the images are not read until extraction.
+ * row group's label column (and caption column, with dataset.captionColumn) are read by byte
+ * range; the images are not read until extraction. With a caption column and no label column
+ * the dataset is captions-only (zero-shot retrieval).
  */
 import type { DatasetSpec } from '../../config/run-spec';
 import type { ListedObject, ObjectStore } from '../../storage/object-store';
@@ -8,6 +10,7 @@ import { formatBytes } from '../../util/byte-budget';
 import { forEachLimited, mapLimited } from '../../util/concurrency';
 import { shown } from '../../util/text';
 import type { ContainerLoadContext, LoadedDataset } from '../loaded';
+import { checkCaptions } from '../captions';
 import { DatasetError, type DatasetItem, type SkippedObject, type Split } from '../types';
 import { findClassNames } from './class-labels';
 import { ColumnError, type ColumnNames, checkColumns, columnSpan } from './columns';
@@ -38,6 +41,7 @@ interface ParquetFile {
   split: Split;
   config: string;
   metadata: FileMetaData;
+  labelled: boolean;
 }
 
 /** Reads the Parquet files under `prefix` and returns one item per labelled row. */
@@ -75,10 +79,18 @@ export async function loadParquet(
   const maxImageBytes = opts.maxRowGroupImageBytes ?? MAX_ROW_GROUP_IMAGE_BYTES;
   const files: ParquetFile[] = await mapLimited(placed, PARALLEL_FILES, async (f) => {
     const metadata = await footerOf(data, f.object, f.uri);
-    await checkFile(f.uri, metadata, names, maxImageBytes);
+    const labelled = await checkFile(f.uri, metadata, names, maxImageBytes);
     progress(0); // a heartbeat per footer: files count as read once their labels are
-    return { ...f, metadata };
+    return { ...f, metadata, labelled };
   });
+  const labelled = files[0]!.labelled;
+  const other = files.find((f) => f.labelled !== labelled);
+  if (other) {
+    throw new DatasetError(
+      `Dataset ${spec.uri}: ${files[0]!.uri} ${labelled ? 'has' : 'has no'} label column "${names.label}" but ${other.uri} ${other.labelled ? 'has' : 'has not'}. ` +
+        'Every file needs the same columns.',
+    );
+  }
   const rows = files.reduce((n, f) => n + Number(f.metadata.num_rows), 0);
   if (rows > context.limits.maxDatasetObjects) {
     throw new DatasetError(
@@ -86,16 +98,17 @@ export async function loadParquet(
         '(CLIPEVAL_MAX_DATASET_OBJECTS). Point dataset.uri at fewer files or split the dataset into several runs.',
     );
   }
-  const classes =
-    spec.classes ??
-    (await findClassNames({
-      data,
-      prefix,
-      listing,
-      labelColumn: names.label,
-      config: files[0]!.config,
-      first: { uri: files[0]!.uri, metadata: files[0]!.metadata },
-    }));
+  const classes = !labelled
+    ? undefined
+    : (spec.classes ??
+      (await findClassNames({
+        data,
+        prefix,
+        listing,
+        labelColumn: names.label,
+        config: files[0]!.config,
+        first: { uri: files[0]!.uri, metadata: files[0]!.metadata },
+      })));
 
   // Per file, then joined in file order: the result does not depend on which file read first.
   const perFile = files.map(() => ({ items: [] as DatasetItem[], skipped: [] as SkippedObject[] }));
@@ -106,7 +119,7 @@ export async function loadParquet(
   });
   const items = perFile.flatMap((f) => f.items);
   const skipped = perFile.flatMap((f) => f.skipped);
-  return { kind: 'parquet', items, skipped, classes: [...classes] };
+  return { kind: 'parquet', items, skipped, ...(classes ? { classes: [...classes] } : {}) };
 }
 
 async function footerOf(
@@ -132,11 +145,12 @@ async function checkFile(
   metadata: FileMetaData,
   names: ColumnNames,
   maxImageBytes: number,
-): Promise<void> {
+): Promise<boolean> {
   const { parquetSchema: schemaOf } = await parquetLibrary();
+  let labelled: boolean;
   try {
     const schema: SchemaTree = schemaOf(metadata);
-    checkColumns(schema, names);
+    labelled = checkColumns(schema, names).labelled;
   } catch (err) {
     if (err instanceof ColumnError) throw new DatasetError(`Parquet file ${uri}: ${err.message}`);
     throw new DatasetError(
@@ -152,14 +166,15 @@ async function checkFile(
       );
     }
   });
+  return labelled;
 }
 
-/** Reads each row group's label column (one ranged GET each) and plans its rows. */
+/** Reads each row group's label and caption columns (a ranged GET each) and plans its rows. */
 async function labelRows(
   data: ObjectStore,
   file: ParquetFile,
   names: ColumnNames,
-  classes: readonly string[],
+  classes: readonly string[] | undefined,
   items: DatasetItem[],
   skipped: SkippedObject[],
 ): Promise<void> {
@@ -170,26 +185,48 @@ async function labelRows(
     const first = groupStart;
     groupStart += count;
     if (count === 0) continue; // an empty row group plans nothing
-    const labels = await readLabels(base, file, g, first, count, names.label);
-    labels.forEach((value, i) => {
+    const labels = classes
+      ? await readColumn(base, file, g, first, count, names.label, 'label')
+      : undefined;
+    const captions = names.caption
+      ? await readColumn(base, file, g, first, count, names.caption, 'caption')
+      : undefined;
+    for (let i = 0; i < count; i++) {
       const row = first + i;
       const uri = `${file.uri}#row=${String(row).padStart(10, '0')}`;
+      const value = labels?.[i];
       const label = value === null || value === undefined ? undefined : Number(value);
-      const why = labelProblem(label, classes.length);
-      if (why) {
-        skipped.push({ uri, reason: why });
-        return;
+      const why = classes ? labelProblem(label, classes.length) : undefined;
+      const rowCaptions = captions ? captionsOf(captions[i], !classes) : undefined;
+      const problem = why ?? (typeof rowCaptions === 'string' ? rowCaptions : undefined);
+      if (problem) {
+        skipped.push({ uri, reason: problem });
+        continue;
       }
       items.push({
         uri,
         size: 0,
         etag: file.object.etag,
-        className: classes[label!]!,
+        ...(classes ? { className: classes[label!]! } : {}),
         split: file.split,
         part: { kind: 'parquet', object: file.uri, rowGroup: g, row, column: names.image },
+        ...(Array.isArray(rowCaptions) ? { captions: rowCaptions } : {}),
       });
-    });
+    }
   }
+}
+
+/**
+ * A row's captions (a string is one caption), none (null, in a labelled dataset), or why they
+ * cannot be planned: the skip reason.
+ */
+function captionsOf(value: unknown, required: boolean): string[] | string | undefined {
+  if (value === null || value === undefined)
+    return required
+      ? 'captions are null (a captions-only dataset needs them on every row)'
+      : undefined;
+  const checked = checkCaptions(typeof value === 'string' ? [value] : value);
+  return typeof checked === 'string' ? `captions: ${checked}` : checked;
 }
 
 /** Why a row's label cannot be planned (the skip reason: a few fixed phrases, counted). */
@@ -201,13 +238,15 @@ function labelProblem(label: number | undefined, classes: number): string | unde
   return undefined;
 }
 
-async function readLabels(
+/** One column of a row group's rows (one GET: its chunk); `what` names it in messages. */
+async function readColumn(
   base: ReturnType<typeof s3AsyncBuffer>,
   file: ParquetFile,
   rowGroup: number,
   rowStart: number,
   count: number,
   column: string,
+  what: 'label' | 'caption',
 ): Promise<unknown[]> {
   const { parquetReadObjects, compressors } = await parquetLibrary();
   let rows: Record<string, unknown>[];
@@ -220,17 +259,17 @@ async function readLabels(
       rowEnd: rowStart + count,
       rowFormat: 'object',
       compressors,
-      utf8: false,
+      utf8: what === 'caption', // captions as strings; labels are integers either way
     });
   } catch (err) {
     if (isReadFailure(err)) throw err;
     throw new DatasetError(
-      `Parquet file ${file.uri}: row group ${rowGroup}'s label column "${column}" cannot be decoded (${shown(err instanceof Error ? err.message : String(err))}). Re-upload the file.`,
+      `Parquet file ${file.uri}: row group ${rowGroup}'s ${what} column "${column}" cannot be decoded (${shown(err instanceof Error ? err.message : String(err))}). Re-upload the file.`,
     );
   }
   if (rows.length !== count) {
     throw new DatasetError(
-      `Parquet file ${file.uri}: row group ${rowGroup} says ${count} rows but its label column "${column}" holds ${rows.length}. Re-upload the file.`,
+      `Parquet file ${file.uri}: row group ${rowGroup} says ${count} rows but its ${what} column "${column}" holds ${rows.length}. Re-upload the file.`,
     );
   }
   return rows.map((r) => r[column]);

@@ -3,7 +3,8 @@
  * indexed by byte range (./tar-index.ts), members grouped into samples (./samples.ts), and each
  * sample becomes an item naming its image's byte range in its tar, so extraction reads only the
  * images. Class names come from dataset.classes or classnames.txt, templates from
- * zeroshot_classification_templates.txt.
+ * zeroshot_classification_templates.txt, captions from each sample's .txt. With no class names the
+ * dataset is unlabelled: captioned images for zero-shot retrieval only.
  */
 import type { DatasetSpec } from '../../config/run-spec';
 import type { ListedObject, ObjectStore } from '../../storage/object-store';
@@ -39,12 +40,7 @@ export async function loadWebDataset(
     : layout.classnames
       ? await readClassNames(data, layout.classnames.key)
       : undefined;
-  if (!classes) {
-    throw new DatasetError(
-      `Dataset ${shown(data.uri(prefix))} has no classnames.txt: a WebDataset's .cls files hold label ids, and their names come from ` +
-        `<root>/classnames.txt (line i names label i). Upload it, or list the names in dataset.classes (in label-id order).`,
-    );
-  }
+  // Without class names the dataset is unlabelled: its samples are captioned images (retrieval).
   const templates = layout.templates ? await readTemplates(data, layout.templates.key) : undefined;
 
   const tars = layout.splits.flatMap((s) => s.tars.map((tar) => ({ split: s.split, tar })));
@@ -61,7 +57,7 @@ export async function loadWebDataset(
       etag: tar.etag,
       wantData: wantsData,
     });
-    const grouped = groupSamples(index.entries, classes.length, tarUri);
+    const grouped = groupSamples(index.entries, classes?.length, tarUri);
     if (index.truncated) {
       const cut = index.truncated;
       grouped.skipped.push({
@@ -105,9 +101,10 @@ export async function loadWebDataset(
         uri,
         size: s.image.size,
         etag: tar.etag,
-        className: classes[s.label]!,
+        ...(classes && s.label !== undefined ? { className: classes[s.label]! } : {}),
         split,
         part: { kind: 'tar', object: tarUri, offset: s.image.offset, length: s.image.size },
+        ...(s.captions ? { captions: s.captions } : {}),
       });
     }
   }
@@ -118,8 +115,17 @@ export async function loadWebDataset(
     throw new DatasetError(
       `Dataset ${shown(spec.uri)}: no usable samples in ${tars.length} tar(s)` +
         (skipped.length > 0 ? `; ${skipped.length} skipped, e.g. ${reasons.join('; ')}` : '') +
-        `. A sample is an image member (${'.jpg, .png, .webp, ...'}) and a .cls member holding its label id, under one key.`,
+        (classes
+          ? `. A sample is an image member (${'.jpg, .png, .webp, ...'}) and a .cls member holding its label id, under one key.`
+          : `. It has no classnames.txt, so it was read as a captions-only dataset: a sample is an image member and a .txt of captions (one per line) under one key. ` +
+            `For classification, upload <root>/classnames.txt (line i names label i) or list the names in dataset.classes (in label-id order).`),
     );
   }
-  return { kind: 'webdataset', items, skipped, classes, ...(templates ? { templates } : {}) };
+  return {
+    kind: 'webdataset',
+    items,
+    skipped,
+    ...(classes ? { classes } : {}),
+    ...(templates ? { templates } : {}),
+  };
 }
