@@ -112,6 +112,7 @@ describe('the activity guard', () => {
       'fitTipAdapter',
       'planDataset',
       'recordSuite',
+      'retrieveZeroShot',
       'summarizeRun',
       'trainCoopPrompts',
       'writeLeaderboard',
