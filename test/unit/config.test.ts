@@ -142,7 +142,7 @@ describe('run spec', () => {
         pixelCache: 'readwrite',
       },
       classNames: {},
-      zeroShot: { enabled: true, templates: 'default' },
+      zeroShot: { enabled: true, templates: 'default', protocol: 'all-classes' },
       coop: {
         enabled: true,
         nCtx: 16,
@@ -157,6 +157,7 @@ describe('run spec', () => {
         warmupLr: 1e-5,
         useAugmentedViews: true,
         heartbeatTimeoutSeconds: 300,
+        protocol: 'all-classes',
       },
       probe: {
         enabled: true,

@@ -22,6 +22,7 @@ import {
   writeRouteResult,
 } from '../route-result';
 import { scaledCosineScores } from '../scores';
+import { protocolHashPart } from '../base-to-new';
 import { decodePrototypes, encodePrototypes } from './prototype-file';
 import { classPrototypes } from './prototypes';
 import { resolveTemplates } from './templates';
@@ -59,6 +60,8 @@ export async function runZeroShot(
     test,
     classLabels: plan.classes,
     notes: [],
+    // Under base-to-new nothing is trained: all prototypes score, the masking picks each half.
+    protocol: plan.spec.zeroShot.protocol,
     details: {
       templates: classes.templates,
       classNames: classes.names,
@@ -92,6 +95,7 @@ function zeroShotContext(
       augment: input.augment,
       names: classes.names,
       templates: classes.templates,
+      ...protocolHashPart(plan.spec.zeroShot.protocol),
     }),
     provenance,
   };
