@@ -8,7 +8,7 @@ import type { Plan, SplitCounts } from '../dataset/plan';
 import { type ConfusionCell, sparseConfusion } from '../routes/metrics';
 import { type RouteResultFile, type RouteSummary, routeJob } from '../routes/route-result';
 import type { Route } from '../storage/keys';
-import type { FewShotTable } from '../runs/summary';
+import { type BaseToNewTable, type FewShotTable, baseToNewTable } from '../runs/summary';
 
 /** Earlier runs of the same schedule, oldest first; given by the caller (schedules), optional. */
 export type ReportHistory = {
@@ -63,6 +63,8 @@ export interface ReportData {
   spec: RunSpec;
   summary: SummaryRow[];
   fewShot: { zeroShotAcc1: number | null; points: FewShotPoint[] };
+  /** Base / new / harmonic mean per base-to-new route and shot count (summary.json's table). */
+  baseToNew: BaseToNewTable;
   details: RouteDetail[];
   coopLosses: { variant: string; losses: number[] }[];
   /** Images that could not be decoded, with the reason, from the shard manifests. */
@@ -160,6 +162,7 @@ export function buildReportData(input: ReportInputs): ReportData {
           : [],
       ),
     },
+    baseToNew: baseToNewTable(input.routes),
     details: detailedRoutes(input.routes, plan.spec.fewShot.seeds).map((r) => {
       const { metrics } = result(r);
       return {
@@ -193,6 +196,7 @@ function summaryRow(r: RouteSummary): SummaryRow {
     meanPerClassRecall: r.meanPerClassRecall,
     macroF1: r.macroF1,
     notes: r.notes,
+    ...(r.protocol === 'base-to-new' ? { protocol: r.protocol } : {}),
     metricsUri: r.metricsUri,
   };
 }

@@ -9,6 +9,12 @@
  *   probe-<k>shot  seeds (CoOp's headline is its 16-shot figure): one column per route, not per
  *                  shot count, so 40 datasets stay 40 x 4 columns; every shot count is in the
  *                  leaderboard's few-shot table and the page's curves.
+ *   zero-shot-b2n, the same under base-to-new (core/routes/base-to-new.ts): its own columns, never
+ *   coop-<k>shot-b2n  compared with all-classes figures. The per-image value is whether the image
+ *                  was right among its own half's classes (what predictions.arrow holds under
+ *                  base-to-new), so the cell's figure, interval and tests are of the pooled
+ *                  accuracy over both halves; base, new and their harmonic mean (a ratio of
+ *                  two halves' means, not a per-image mean) ride along without an interval.
  */
 import { decodePredictions } from '../routes/predictions';
 import type { RouteSummary } from '../routes/route-result';
@@ -19,13 +25,18 @@ import type { ImageKeyTable } from './image-keys';
 export type ColumnKind = 'single' | 'seed-mean';
 
 export interface ColumnRoute {
-  /** `zero-shot`, `probe`, `coop-<k>shot` or `probe-<k>shot`. */
+  /** `zero-shot`, `probe`, `coop-<k>shot` or `probe-<k>shot`; `-b2n` added under base-to-new. */
   route: string;
   kind: ColumnKind;
   /** The route jobs (route and variant) whose predictions make the column. */
   jobs: { route: RouteSummary['route']; variant?: string }[];
   shots?: number;
+  /** Set on base-to-new columns. */
+  protocol?: 'base-to-new';
 }
+
+/** The column name suffix of base-to-new results. */
+export const B2N_SUFFIX = '-b2n';
 
 /** Per-image correctness of one route job (1 right, 0 wrong), by image id (image-keys.ts). */
 export interface ImageCorrectness {
@@ -45,8 +56,14 @@ export interface ColumnValues {
 /** The columns one cell can fill, from its run's route summaries and few-shot table. */
 export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTable): ColumnRoute[] {
   const out: ColumnRoute[] = [];
-  if (routes.some((r) => r.route === 'zero-shot'))
-    out.push({ route: 'zero-shot', kind: 'single', jobs: [{ route: 'zero-shot' }] });
+  const zeroShot = routes.find((r) => r.route === 'zero-shot');
+  if (zeroShot)
+    out.push({
+      route: `zero-shot${zeroShot.protocol === 'base-to-new' ? B2N_SUFFIX : ''}`,
+      kind: 'single',
+      jobs: [{ route: 'zero-shot' }],
+      ...b2n(zeroShot.protocol),
+    });
   if (routes.some((r) => r.route === 'probe' && r.variant === 'all'))
     out.push({ route: 'probe', kind: 'single', jobs: [{ route: 'probe', variant: 'all' }] });
   for (const route of ['coop', 'probe'] as const) {
@@ -56,14 +73,18 @@ export function cellColumns(routes: readonly RouteSummary[], fewShot: FewShotTab
     if (rows.length === 0) continue;
     const top = rows.reduce((a, b) => (b.shots > a.shots ? b : a));
     out.push({
-      route: `${route}-${top.shots}shot`,
+      route: `${route}-${top.shots}shot${top.protocol === 'base-to-new' ? B2N_SUFFIX : ''}`,
       kind: 'seed-mean',
       shots: top.shots,
       jobs: top.seeds.map((seed) => ({ route, variant: `${top.shots}shot-seed${seed}` })),
+      ...b2n(top.protocol),
     });
   }
   return out;
 }
+
+const b2n = (protocol: string | undefined) =>
+  protocol === 'base-to-new' ? { protocol: 'base-to-new' as const } : {};
 
 /** Correctness per test image of a predictions.arrow file (its top-1 class is the label). */
 export function correctnessOf(predictionsArrow: Uint8Array, keys: ImageKeyTable): ImageCorrectness {

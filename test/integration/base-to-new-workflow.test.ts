@@ -18,6 +18,7 @@ import { scatterContext } from '../../core/routes/coop/trainer';
 import { decodePredictions } from '../../core/routes/predictions';
 import type { RouteResultFile, RouteSummary } from '../../core/routes/route-result';
 import { scaledCosineScores } from '../../core/routes/scores';
+import { type BaseToNewTable, type FewShotTable, baseToNewTable } from '../../core/runs/summary';
 import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { keys } from '../../core/storage/keys';
@@ -232,6 +233,47 @@ describe('base-to-new evaluation (CoCoOp protocol)', () => {
     } finally {
       await graph.close();
     }
+  });
+
+  it('summary.json and the report hold the base-to-new table; few-shot rows say their protocol', async () => {
+    const stored = await storeIn().requireJson<{
+      baseToNew: BaseToNewTable;
+      fewShot: FewShotTable;
+    }>(keys.runSummary(runId));
+    expect(stored.baseToNew).toEqual(baseToNewTable(summary.routes));
+    const [zs, coop] = stored.baseToNew;
+    expect(zs).toMatchObject({ route: 'zero-shot', shots: null, baseClasses: 3, newClasses: 2 });
+    const seeds = summary.routes.filter((r) => r.route === 'coop').map((r) => r.baseToNew!);
+    const mean = (f: (b: (typeof seeds)[number]) => number) => (f(seeds[0]!) + f(seeds[1]!)) / 2;
+    expect(coop).toMatchObject({ route: 'coop', shots: 2, seeds: [1, 2] });
+    expect(coop!.base.mean).toBeCloseTo(
+      mean((b) => b.base.acc1),
+      12,
+    );
+    expect(coop!.new.mean).toBeCloseTo(
+      mean((b) => b.new.acc1),
+      12,
+    );
+    expect(coop!.hm.mean).toBeCloseTo(
+      mean((b) => b.hm),
+      12,
+    );
+    const [bm, nm] = [mean((b) => b.base.acc1), mean((b) => b.new.acc1)];
+    expect(coop!.hmOfMeans).toBeCloseTo(bm + nm === 0 ? 0 : (2 * bm * nm) / (bm + nm), 12);
+    expect(stored.fewShot).toEqual([
+      expect.objectContaining({ route: 'coop', protocol: 'base-to-new' }),
+    ]);
+
+    const report = await storeIn().requireJson<{ baseToNew: BaseToNewTable }>(
+      keys.report(runId, 'report.json'),
+    );
+    expect(report.baseToNew).toEqual(stored.baseToNew);
+    const html = new TextDecoder().decode(
+      await storeIn().requireBytes(keys.report(runId, 'report.html')),
+    );
+    expect(html).toContain('<h2>Base-to-new</h2>');
+    expect(html).toContain('H of means');
+    expect(html).toContain('coop (base-to-new, pooled)');
   });
 
   describe('reuse', () => {

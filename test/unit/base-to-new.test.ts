@@ -12,8 +12,14 @@ import {
   protocolHashPart,
 } from '../../core/routes/base-to-new';
 import { decodePredictions } from '../../core/routes/predictions';
+import { baseToNewTable, fewShotTable } from '../../core/runs/summary';
+import { type ImageCorrectness, cellColumns } from '../../core/suites/columns';
+import { ImageKeyTable } from '../../core/suites/image-keys';
+import { type CellResult, assembleLeaderboard, scoreDataset } from '../../core/suites/leaderboard';
+import { leaderboardCsv } from '../../core/suites/leaderboard-csv';
 import {
   type RouteResultFile,
+  type RouteSummary,
   findRouteResult,
   writeRouteResult,
 } from '../../core/routes/route-result';
@@ -318,5 +324,139 @@ describe('base-to-new in the run spec and at planning', () => {
       zeroShotProtocol: 'all-classes',
       coopProtocol: 'base-to-new',
     });
+  });
+});
+
+describe('base-to-new in the run summary and the suite leaderboard', () => {
+  /** A route summary with the given base / new accuracy (9 base and 6 new test images). */
+  const route = (
+    r: Pick<RouteSummary, 'route' | 'variant' | 'shots' | 'seed'>,
+    base: number,
+    nw: number,
+    protocol: 'base-to-new' | 'all-classes' = 'base-to-new',
+  ): RouteSummary => ({
+    ...r,
+    n: 15,
+    acc1: (9 * base + 6 * nw) / 15,
+    acc5: null,
+    meanPerClassRecall: 0,
+    macroF1: 0,
+    notes: [],
+    ...(protocol === 'base-to-new'
+      ? {
+          protocol,
+          baseToNew: {
+            baseClasses: 3,
+            newClasses: 2,
+            base: { n: 9, acc1: base },
+            new: { n: 6, acc1: nw },
+            hm: harmonicMean(base, nw),
+          },
+        }
+      : {}),
+    metricsUri: 's3://o/m.json',
+  });
+  const coop = (shots: number, seed: number, base: number, nw: number) =>
+    route({ route: 'coop', variant: `${shots}shot-seed${seed}`, shots, seed }, base, nw);
+  const routes = [
+    route({ route: 'zero-shot' }, 6 / 9, 3 / 6),
+    coop(4, 1, 8 / 9, 2 / 6),
+    coop(4, 2, 7 / 9, 4 / 6),
+    coop(1, 1, 5 / 9, 1 / 6),
+    route({ route: 'probe', variant: 'all', shots: 'all', seed: 0 }, 0, 0, 'all-classes'),
+  ];
+
+  it('tabulates base, new and H per route and shots over seeds, with H of the means', () => {
+    const table = baseToNewTable(routes);
+    expect(table.map((r) => [r.route, r.shots, r.seeds])).toEqual([
+      ['zero-shot', null, [0]],
+      ['coop', 4, [1, 2]],
+      ['coop', 1, [1]],
+    ]);
+    const four = table[1]!;
+    expect(four.base.mean).toBeCloseTo(7.5 / 9, 12);
+    expect(four.base.std).toBeCloseTo(0.5 / 9, 12); // population std, as np.std
+    expect(four.new.mean).toBeCloseTo(0.5, 12);
+    const hms = [harmonicMean(8 / 9, 2 / 6), harmonicMean(7 / 9, 4 / 6)];
+    expect(four.hm.mean).toBeCloseTo((hms[0]! + hms[1]!) / 2, 12);
+    // CoCoOp's H: of the averaged base and new, not the mean of per-seed H.
+    expect(four.hmOfMeans).toBeCloseTo((2 * (7.5 / 9) * 0.5) / (7.5 / 9 + 0.5), 12);
+    expect(four.hmOfMeans).not.toBeCloseTo(four.hm.mean, 3);
+    // The few-shot rows say which protocol their pooled acc1 is of.
+    expect(fewShotTable(routes).map((r) => [r.route, r.shots, r.protocol])).toEqual([
+      ['coop', 4, 'base-to-new'],
+      ['coop', 1, 'base-to-new'],
+      ['probe', 'all', undefined],
+    ]);
+  });
+
+  it('gives base-to-new results their own -b2n columns, with base, new and H in JSON and CSV', () => {
+    const keysTable = new ImageKeyTable();
+    const imageKeys = Array.from({ length: 15 }, (_, i) => `img${i}`);
+    const correctness = (hits: number): ImageCorrectness => ({
+      ids: keysTable.intern(imageKeys),
+      correct: Uint8Array.from(imageKeys, (_, i) => (i < hits ? 1 : 0)),
+    });
+    const cellOf = (model: string, rs: RouteSummary[]): CellResult => ({
+      model,
+      dataset: 'd',
+      runId: `s--${model}--d`,
+      status: 'completed',
+      routes: rs,
+      fewShot: fewShotTable(rs),
+      correctness: new Map(
+        ['zero-shot', 'coop/4shot-seed1', 'coop/4shot-seed2', 'probe/all'].map((j, i) => [
+          j,
+          correctness(5 + i),
+        ]),
+      ),
+    });
+    const allClasses = routes.map((r): RouteSummary => ({
+      ...r,
+      protocol: undefined,
+      baseToNew: undefined,
+    }));
+    expect(cellColumns(routes, fewShotTable(routes)).map((c) => c.route)).toEqual([
+      'zero-shot-b2n',
+      'probe',
+      'coop-4shot-b2n',
+    ]);
+    const scored = scoreDataset({
+      dataset: 'd',
+      models: ['m1', 'm2'],
+      cells: [cellOf('m1', routes), cellOf('m2', allClasses)],
+      keys: keysTable,
+      statistics: { resamples: 50, seed: 0, allPairsUpTo: 10 },
+    });
+    const board = assembleLeaderboard({
+      suiteId: 's',
+      generatedAt: '2026-12-01T00:00:00Z',
+      models: ['m1', 'm2'],
+      datasets: ['d'],
+      scored: [scored],
+    });
+    expect(board.columns.map((c) => c.id).sort()).toEqual(
+      ['d/coop-4shot', 'd/coop-4shot-b2n', 'd/probe', 'd/zero-shot', 'd/zero-shot-b2n'].sort(),
+    );
+    const [m1, m2] = board.rows;
+    // Never mixed: each model fills only the columns of its own protocol.
+    expect(m1!.cells['d/zero-shot']).toBeNull();
+    expect(m2!.cells['d/zero-shot-b2n']).toBeNull();
+    const zs = m1!.cells['d/zero-shot-b2n']!;
+    expect(zs.acc1).toBeCloseTo(routes[0]!.acc1, 12);
+    expect(zs.baseToNew).toEqual({ base: 6 / 9, new: 0.5, hm: harmonicMean(6 / 9, 0.5) });
+    const four = m1!.cells['d/coop-4shot-b2n']!;
+    expect(four.acc1).toBeCloseTo((routes[1]!.acc1 + routes[2]!.acc1) / 2, 12);
+    expect(four.baseToNew!.hm).toBeCloseTo(harmonicMean(7.5 / 9, 0.5), 12);
+    expect(m2!.cells['d/zero-shot']!.baseToNew).toBeUndefined();
+    expect(board.means).toContain('mean/coop-4shot-b2n');
+
+    const [head, row1] = leaderboardCsv(board).split('\n');
+    const cols = head!.split(',');
+    const at = (name: string) => row1!.split(',')[cols.indexOf(name)];
+    expect(cols).toContain('d/coop-4shot-b2n/hm');
+    expect(at('d/zero-shot-b2n/base')).toBe((6 / 9).toFixed(4));
+    expect(at('d/coop-4shot-b2n/hm')).toBe(harmonicMean(7.5 / 9, 0.5).toFixed(4));
+    expect(cols).not.toContain('d/zero-shot/hm');
   });
 });
