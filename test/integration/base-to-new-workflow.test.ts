@@ -21,6 +21,7 @@ import { scaledCosineScores } from '../../core/routes/scores';
 import { type BaseToNewTable, type FewShotTable, baseToNewTable } from '../../core/runs/summary';
 import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
+import { contentHash } from '../../core/storage/content-hash';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
@@ -329,6 +330,18 @@ describe('base-to-new evaluation (CoCoOp protocol)', () => {
       // The base-to-new checkpoint (epoch 2 of 2) is not resumed: training starts over on 5 classes.
       expect(coopFile.details).toMatchObject({ resumedFromEpoch: 0, trainClasses: 5 });
       expect(coopFile.details.config).not.toHaveProperty('protocol');
+      // All-classes hashes are those of the formulas from before protocols existed.
+      const local = await loadBundle(TINY_BUNDLE);
+      const common = {
+        bundle: local.hash,
+        dataset: plan.dataset.fingerprint,
+        augment: { views: 0, seed: 0 },
+        names: plan.classNames,
+      };
+      expect(coopFile.inputsHash).toBe(contentHash({ ...common, config: coopFile.details.config }));
+      expect((await readResult(all.zs.metricsUri)).inputsHash).toBe(
+        contentHash({ ...common, templates: DEFAULT_TEMPLATES }),
+      );
 
       await switchPlan('base-to-new');
       const back = await rerun();
