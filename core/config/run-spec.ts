@@ -171,46 +171,63 @@ const zeroShotSpecSchema = z.strictObject({
       },
     )
     .default('default'),
+  /**
+   * `all-classes` (the standard protocol) or `base-to-new` (CoCoOp's: each test image classified
+   * among its own half of the class list, base and new accuracy and their harmonic mean reported).
+   */
+  protocol: z.enum(PROTOCOLS).default('all-classes'),
 });
 
 /** CoOp (Zhou et al.): defaults are the published recipe; `epochs` defaults by shot count. */
-const coopSpecSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** Learnable context vectors; ignored when `init` gives words (their token count is used). */
-  nCtx: z.int().min(1).max(64).default(16),
-  /**
-   * `random` (N(0, 0.02^2)) or initialisation words such as "a photo of a": one context vector
-   * per token of the words, so at most 64 words (CoOp checks the token count once the bundle's
-   * tokenizer is known).
-   */
-  init: z
-    .string()
-    .min(1)
-    .refine(
-      (s) => s === 'random' || initWords(s) >= 1,
-      'expected "random" or initialisation words such as "a photo of a"',
-    )
-    .refine(
-      (s) => s === 'random' || initWords(s) <= MAX_COOP_CONTEXT,
-      `at most ${MAX_COOP_CONTEXT} words: each word is at least one context vector, and CoOp allows at most ${MAX_COOP_CONTEXT} (as nCtx)`,
-    )
-    .default('random'),
-  classTokenPosition: z.enum(['end', 'middle', 'front']).default('end'),
-  /** Class-specific context (CSC): one context per class instead of one shared. */
-  classSpecific: z.boolean().default(false),
-  /** Default by shots: 1 -> 50, 2 and 4 -> 100, 8 and 16 (and more) -> 200. */
-  epochs: z.int().min(1).max(10000).optional(),
-  lr: z.number().positive().default(0.002),
-  momentum: z.number().min(0).max(1).default(0.9),
-  weightDecay: z.number().min(0).default(5e-4),
-  batchSize: z.int().min(1).max(4096).default(32),
-  warmupEpochs: z.int().min(0).default(1),
-  warmupLr: z.number().positive().default(1e-5),
-  /** Train on the augmented views too (when extraction made them), as CoOp's random crops do. */
-  useAugmentedViews: z.boolean().default(true),
-  /** A worker silent this long is presumed dead; training resumes from the last epoch checkpoint. */
-  heartbeatTimeoutSeconds: z.int().min(5).max(3600).default(300),
-});
+const coopSpecSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Learnable context vectors; ignored when `init` gives words (their token count is used). */
+    nCtx: z.int().min(1).max(64).default(16),
+    /**
+     * `random` (N(0, 0.02^2)) or initialisation words such as "a photo of a": one context vector
+     * per token of the words, so at most 64 words (CoOp checks the token count once the bundle's
+     * tokenizer is known).
+     */
+    init: z
+      .string()
+      .min(1)
+      .refine(
+        (s) => s === 'random' || initWords(s) >= 1,
+        'expected "random" or initialisation words such as "a photo of a"',
+      )
+      .refine(
+        (s) => s === 'random' || initWords(s) <= MAX_COOP_CONTEXT,
+        `at most ${MAX_COOP_CONTEXT} words: each word is at least one context vector, and CoOp allows at most ${MAX_COOP_CONTEXT} (as nCtx)`,
+      )
+      .default('random'),
+    classTokenPosition: z.enum(['end', 'middle', 'front']).default('end'),
+    /** Class-specific context (CSC): one context per class instead of one shared. */
+    classSpecific: z.boolean().default(false),
+    /** Default by shots: 1 -> 50, 2 and 4 -> 100, 8 and 16 (and more) -> 200. */
+    epochs: z.int().min(1).max(10000).optional(),
+    lr: z.number().positive().default(0.002),
+    momentum: z.number().min(0).max(1).default(0.9),
+    weightDecay: z.number().min(0).default(5e-4),
+    batchSize: z.int().min(1).max(4096).default(32),
+    warmupEpochs: z.int().min(0).default(1),
+    warmupLr: z.number().positive().default(1e-5),
+    /** Train on the augmented views too (when extraction made them), as CoOp's random crops do. */
+    useAugmentedViews: z.boolean().default(true),
+    /** A worker silent this long is presumed dead; training resumes from the last epoch checkpoint. */
+    heartbeatTimeoutSeconds: z.int().min(5).max(3600).default(300),
+    /**
+     * `all-classes`, or `base-to-new` (CoCoOp's protocol): trained on the base half of the class
+     * list only, tested on both halves with the learned context (core/routes/base-to-new.ts).
+     */
+    protocol: z.enum(PROTOCOLS).default('all-classes'),
+  })
+  // CSC learns one context per training class: a new class has none, so it cannot be tested.
+  .refine((c) => !(c.classSpecific && c.protocol === 'base-to-new'), {
+    path: ['classSpecific'],
+    message:
+      'class-specific context (CSC) learns one context per training class, so the new classes of coop.protocol base-to-new would have none: set classSpecific: false or protocol: all-classes',
+  });
 
 /** Linear probe on the frozen, normalised image embeddings. */
 const probeSpecSchema = z.strictObject({

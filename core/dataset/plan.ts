@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../config/errors';
 import { DEFAULT_PLANNING_LIMITS, type PlanningLimits } from '../config/run-limits';
-import type { RunSpec } from '../config/run-spec';
+import type { Protocol, RunSpec } from '../config/run-spec';
 import { type CaptionsFile, type PlanCaptions, captionsHash } from './captions';
 import { promptClassNames } from './class-names';
 import { cutShards } from './shards';
@@ -90,6 +90,9 @@ export interface PlanSummary {
     shots: number[];
     seeds: number[];
     coopHeartbeatTimeoutSeconds: number;
+    /** Which classes zero-shot and CoOp are tested on (core/routes/base-to-new.ts). */
+    zeroShotProtocol: Protocol;
+    coopProtocol: Protocol;
   };
 }
 
@@ -418,6 +421,7 @@ function checkRoutesCanRun(
       'run spec',
     );
   }
+  checkBaseToNew(spec, classes);
   // Tip-Adapter's few-shot cache (and -F's cross-entropy) needs train images of 2+ classes too.
   const trained = spec.coop.enabled || spec.probe.enabled || spec.tipAdapter.enabled;
   const tip = spec.tipAdapter.enabled;
@@ -441,6 +445,30 @@ function checkRoutesCanRun(
       `Dataset ${spec.dataset.uri} has no test images, so no route can be scored. Add a test/ split folder, a "test" split in the manifest, or give splitRatio.test > 0 (or disable zeroShot, coop, probe and retrieval to extract embeddings only).`,
     );
   }
+}
+
+/**
+ * base-to-new splits the class list in two halves, so it needs a class in each; CoOp trains on
+ * the base half, so it needs 2 base classes there (3 classes). Both are ConfigErrors naming the field.
+ */
+function checkBaseToNew(spec: RunSpec, classes: readonly string[]): void {
+  const refuse = (field: string, needed: number, why: string) => {
+    throw new ConfigError(
+      `Run spec ${field}: base-to-new ${why}, so it needs at least ${needed} classes; dataset ${spec.dataset.uri} has ${classes.length} (${shownList(classes)}). Use protocol: all-classes or evaluate more classes.`,
+      field,
+    );
+  };
+  const halves = 'tests on the first and the second half of the class list';
+  if (spec.zeroShot.enabled && spec.zeroShot.protocol === 'base-to-new' && classes.length < 2)
+    refuse('zeroShot.protocol', 2, halves);
+  if (spec.coop.enabled && spec.coop.protocol === 'base-to-new' && classes.length < 3)
+    refuse('coop.protocol', 3, `${halves} and CoOp trains on the first half (at least 2 classes)`);
+  if (spec.tipAdapter.enabled && spec.tipAdapter.protocol === 'base-to-new' && classes.length < 3)
+    refuse(
+      'tipAdapter.protocol',
+      3,
+      `${halves} and Tip-Adapter builds its cache and searches alpha and beta on the first half (at least 2 classes)`,
+    );
 }
 
 /** The items cut into content-defined shards, at most MAX_SHARDS of them. */
@@ -503,6 +531,8 @@ export function summarisePlan(plan: Plan, planUri: string): PlanSummary {
       shots: plan.spec.fewShot.shots,
       seeds: plan.spec.fewShot.seeds,
       coopHeartbeatTimeoutSeconds: plan.spec.coop.heartbeatTimeoutSeconds,
+      zeroShotProtocol: plan.spec.zeroShot.protocol,
+      coopProtocol: plan.spec.coop.protocol,
     },
   };
 }

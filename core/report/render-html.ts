@@ -30,6 +30,7 @@ export function renderHtml(data: ReportData, charts: readonly RenderedChart[]): 
 ${section('Summary', summaryTable(data))}
 ${data.retrieval ? section('Zero-shot retrieval', retrievalTable(data.retrieval)) : ''}
 ${section('Few-shot curves', figures(chart('few-shot')) + fewShotTable(data))}
+${data.baseToNew.length > 0 ? section('Base-to-new', baseToNewTable(data)) : ''}
 ${section('Per-class accuracy', figures(chart('per-class')))}
 ${section('Confusion matrices', figures(confusions))}
 ${section('CoOp loss', figures(chart('coop-loss')))}
@@ -98,7 +99,7 @@ function summaryTable(data: ReportData): string {
       'notes',
     ],
     data.summary.map((r) => [
-      escapeHtml(r.route),
+      escapeHtml(r.route) + (r.protocol === 'base-to-new' ? ' (base-to-new, pooled)' : ''),
       escapeHtml(r.variant ?? ''),
       String(r.n),
       pct(r.acc1),
@@ -136,6 +137,30 @@ function fewShotTable(data: ReportData): string {
       p.seeds.join(', '),
       `${pct(p.mean)} ± ${pct(p.std)}`,
     ]),
+  );
+}
+
+/**
+ * CoCoOp's table: each test image classified among its own half's classes (base: the first
+ * ceil(K/2) of the class list, on which CoOp trained; new: the rest, unseen in training).
+ */
+function baseToNewTable(data: ReportData): string {
+  const pm = (s: { mean: number; std: number }) => `${pct(s.mean)} ± ${pct(s.std)}`;
+  return (
+    `<p>Trained on the base classes only (zero-shot trains nothing); every test image classified among its own half's classes. H is the harmonic mean of base and new; "H of means" is that of the mean base and mean new accuracy, as CoCoOp reports it.</p>\n` +
+    table(
+      ['route', 'shots', 'seeds', 'classes (base / new)', 'base', 'new', 'H', 'H of means'],
+      data.baseToNew.map((r) => [
+        escapeHtml(r.route),
+        r.shots === null ? '–' : String(r.shots),
+        r.route === 'zero-shot' ? '–' : r.seeds.join(', '),
+        `${r.baseClasses} / ${r.newClasses}`,
+        pm(r.base),
+        pm(r.new),
+        pm(r.hm),
+        pct(r.hmOfMeans),
+      ]),
+    )
   );
 }
 

@@ -9,7 +9,12 @@ import { type ConfusionCell, sparseConfusion } from '../routes/metrics';
 import { type RouteResultFile, type RouteSummary, routeJob } from '../routes/route-result';
 import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { Route } from '../storage/keys';
-import type { FewShotRoute, FewShotTable } from '../runs/summary';
+import {
+  type BaseToNewTable,
+  type FewShotRoute,
+  type FewShotTable,
+  baseToNewTable,
+} from '../runs/summary';
 
 /** Earlier runs of the same schedule, oldest first; given by the caller (schedules), optional. */
 export type ReportHistory = {
@@ -64,6 +69,8 @@ export interface ReportData {
   spec: RunSpec;
   summary: SummaryRow[];
   fewShot: { zeroShotAcc1: number | null; points: FewShotPoint[] };
+  /** Base / new / harmonic mean per base-to-new route and shot count (summary.json's table). */
+  baseToNew: BaseToNewTable;
   details: RouteDetail[];
   coopLosses: { variant: string; losses: number[] }[];
   /** Zero-shot retrieval's recall@k both ways, when the run had it. */
@@ -164,6 +171,7 @@ export function buildReportData(input: ReportInputs): ReportData {
           : [],
       ),
     },
+    baseToNew: baseToNewTable(input.routes),
     details: detailedRoutes(input.routes, plan.spec.fewShot.seeds).map((r) => {
       const { metrics } = result(r);
       return {
@@ -209,6 +217,7 @@ function summaryRow(r: RouteSummary): SummaryRow {
     meanPerClassRecall: r.meanPerClassRecall,
     macroF1: r.macroF1,
     notes: r.notes,
+    ...(r.protocol === 'base-to-new' ? { protocol: r.protocol } : {}),
     metricsUri: r.metricsUri,
   };
 }

@@ -11,7 +11,18 @@
  * dataset's class indices in its own order the same way.
  */
 
-export type { Protocol } from '../config/run-spec';
+import type { Protocol } from '../config/run-spec';
+
+export type { Protocol };
+
+/**
+ * What a route adds to its inputsHash for its protocol: nothing for `all-classes`, so the hashes
+ * (and stored results) from before protocols existed stay valid, and `{ protocol }` otherwise, so a
+ * base-to-new result is never reused as an all-classes one or the other way round.
+ */
+export function protocolHashPart(protocol: Protocol): { protocol?: Protocol } {
+  return protocol === 'all-classes' ? {} : { protocol };
+}
 
 export interface ClassHalves {
   /** Class ids 0 .. ceil(K/2) - 1. */

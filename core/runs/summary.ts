@@ -1,8 +1,10 @@
 /**
  * @file runs/<runId>/summary.json: every route's metrics and the few-shot table, the mean and
- * spread over seeds of each trained route at each shot count (CoOp's protocol reports these),
- * and zero-shot retrieval's recall@k when the dataset has captions.
+ * spread over seeds of each trained route at each shot count (CoOp's protocol reports these), for
+ * base-to-new routes the base / new / harmonic-mean table (CoCoOp's), and zero-shot retrieval's
+ * recall@k when the dataset has captions.
  */
+import { harmonicMean } from '../routes/base-to-new';
 import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import { keys } from '../storage/keys';
@@ -45,12 +47,33 @@ export const FEW_SHOT_ROUTE_NAMES: Record<FewShotRoute, string> = {
 export interface FewShotRow {
   route: FewShotRoute;
   shots: number | 'all';
+  /** Set when the route ran under base-to-new: acc1 and the others are then pooled over both halves. */
+  protocol?: 'base-to-new';
   seeds: number[];
   acc1: { mean: number; std: number };
   meanPerClassRecall: { mean: number; std: number };
   macroF1: { mean: number; std: number };
 }
 export type FewShotTable = FewShotRow[];
+
+/**
+ * One base-to-new row (core/routes/base-to-new.ts): a route at a shot count (null: zero-shot, no
+ * training), base and new accuracy and their harmonic mean, each mean and spread over seeds, and
+ * `hmOfMeans`, the harmonic mean of the mean base and mean new accuracy: CoCoOp's tables report H
+ * of the averaged base and new figures, which is not the mean of per-seed H.
+ */
+export interface BaseToNewRow {
+  route: 'zero-shot' | 'coop';
+  shots: number | null;
+  seeds: number[];
+  baseClasses: number;
+  newClasses: number;
+  base: { mean: number; std: number };
+  new: { mean: number; std: number };
+  hm: { mean: number; std: number };
+  hmOfMeans: number;
+}
+export type BaseToNewTable = BaseToNewRow[];
 
 export interface SeedSummary {
   mean: number;
@@ -69,6 +92,7 @@ export async function writeRunSummary(
   input: SummarizeRunInput,
 ): Promise<{ summaryUri: string; fewShot: FewShotTable }> {
   const fewShot = fewShotTable(input.routes);
+  const baseToNew = baseToNewTable(input.routes);
   const key = keys.runSummary(input.runId);
   await deps.store.putJson(key, {
     runId: input.runId,
@@ -77,6 +101,7 @@ export async function writeRunSummary(
     routes: input.routes,
     ...(input.retrieval ? { retrieval: input.retrieval } : {}),
     fewShot,
+    ...(baseToNew.length > 0 ? { baseToNew } : {}),
   });
   return { summaryUri: deps.store.uri(key), fewShot };
 }
@@ -89,21 +114,55 @@ export function fewShotTable(routes: readonly RouteSummary[]): FewShotTable {
   const groups = new Map<string, RouteSummary[]>();
   for (const r of routes) {
     if (r.route === 'zero-shot' || r.shots === undefined) continue;
-    const id = `${r.route}\t${r.shots}`;
+    const id = `${r.route}\t${r.shots}\t${r.protocol ?? ''}`;
     groups.set(id, [...(groups.get(id) ?? []), r]);
   }
-  const pick = (rs: RouteSummary[], f: (r: RouteSummary) => number) => {
-    const s = summarizeSeeds(rs.map(f));
-    return { mean: s.mean, std: s.std };
-  };
   return [...groups.values()].map((rs) => ({
     route: rs[0]!.route as FewShotRoute,
     shots: rs[0]!.shots!,
+    ...(rs[0]!.protocol === 'base-to-new' ? { protocol: 'base-to-new' as const } : {}),
     seeds: rs.map((r) => r.seed ?? 0),
     acc1: pick(rs, (r) => r.acc1),
     meanPerClassRecall: pick(rs, (r) => r.meanPerClassRecall),
     macroF1: pick(rs, (r) => r.macroF1),
   }));
+}
+
+/**
+ * One row per base-to-new route and shot count (zero-shot: one row, shots null), in the order the
+ * routes first appear, over the seeds run there.
+ */
+export function baseToNewTable(routes: readonly RouteSummary[]): BaseToNewTable {
+  const groups = new Map<
+    string,
+    (RouteSummary & { baseToNew: NonNullable<RouteSummary['baseToNew']> })[]
+  >();
+  for (const r of routes) {
+    if (r.protocol !== 'base-to-new' || !r.baseToNew) continue;
+    if (r.route !== 'zero-shot' && r.route !== 'coop') continue;
+    const id = `${r.route}\t${r.shots ?? ''}`;
+    groups.set(id, [...(groups.get(id) ?? []), { ...r, baseToNew: r.baseToNew }]);
+  }
+  return [...groups.values()].map((rs) => {
+    const base = pick(rs, (r) => r.baseToNew.base.acc1);
+    const nw = pick(rs, (r) => r.baseToNew.new.acc1);
+    return {
+      route: rs[0]!.route as 'zero-shot' | 'coop',
+      shots: typeof rs[0]!.shots === 'number' ? rs[0]!.shots : null,
+      seeds: rs.map((r) => r.seed ?? 0),
+      baseClasses: rs[0]!.baseToNew.baseClasses,
+      newClasses: rs[0]!.baseToNew.newClasses,
+      base,
+      new: nw,
+      hm: pick(rs, (r) => r.baseToNew.hm),
+      hmOfMeans: harmonicMean(base.mean, nw.mean),
+    };
+  });
+}
+
+function pick<T>(rs: readonly T[], f: (r: T) => number): { mean: number; std: number } {
+  const s = summarizeSeeds(rs.map(f));
+  return { mean: s.mean, std: s.std };
 }
 
 export function summarizeSeeds(values: readonly number[]): SeedSummary {

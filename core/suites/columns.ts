@@ -16,6 +16,12 @@
  *                  correctness is per image (i2t: one of its captions in its top k) and per
  *                  caption (t2i: its image in its top k), keyed `<image URI>#caption=<n>`, so the
  *                  intervals and pairwise tests resample the units each recall averages over.
+ *   zero-shot-b2n, the same under base-to-new (core/routes/base-to-new.ts): its own columns, never
+ *   coop-<k>shot-b2n  compared with all-classes figures. The per-image value is whether the image
+ *                  was right among its own half's classes (what predictions.arrow holds under
+ *                  base-to-new), so the cell's figure, interval and tests are of the pooled
+ *                  accuracy over both halves; base, new and their harmonic mean (a ratio of
+ *                  two halves' means, not a per-image mean) ride along without an interval.
  */
 import { decodePredictions } from '../routes/predictions';
 import type { RetrievalResultFile, RetrievalSummary } from '../routes/retrieval/retrieval-result';
@@ -29,7 +35,7 @@ export type ColumnKind = 'single' | 'seed-mean';
 export interface ColumnRoute {
   /**
    * `zero-shot`, `probe`, `<route>-<k>shot` for coop, probe, tip-adapter, tip-adapter-f, or
-   * `retrieval-i2t@<k>` / `retrieval-t2i@<k>`.
+   * `retrieval-i2t@<k>` / `retrieval-t2i@<k>`; `-b2n` added under base-to-new.
    */
   route: string;
   kind: ColumnKind;
@@ -39,7 +45,12 @@ export interface ColumnRoute {
    */
   jobs: { route: RouteSummary['route'] | 'retrieval'; variant?: string }[];
   shots?: number;
+  /** Set on base-to-new columns. */
+  protocol?: 'base-to-new';
 }
+
+/** The column name suffix of base-to-new results. */
+export const B2N_SUFFIX = '-b2n';
 
 /** Per-image correctness of one route job (1 right, 0 wrong), by image id (image-keys.ts). */
 export interface ImageCorrectness {
@@ -66,8 +77,14 @@ export function cellColumns(
   retrieval?: Pick<RetrievalSummary, 'imageToText'>,
 ): ColumnRoute[] {
   const out: ColumnRoute[] = [];
-  if (routes.some((r) => r.route === 'zero-shot'))
-    out.push({ route: 'zero-shot', kind: 'single', jobs: [{ route: 'zero-shot' }] });
+  const zeroShot = routes.find((r) => r.route === 'zero-shot');
+  if (zeroShot)
+    out.push({
+      route: `zero-shot${zeroShot.protocol === 'base-to-new' ? B2N_SUFFIX : ''}`,
+      kind: 'single',
+      jobs: [{ route: 'zero-shot' }],
+      ...b2n(zeroShot.protocol),
+    });
   if (routes.some((r) => r.route === 'probe' && r.variant === 'all'))
     out.push({ route: 'probe', kind: 'single', jobs: [{ route: 'probe', variant: 'all' }] });
   for (const route of FEW_SHOT_COLUMNS) {
@@ -77,10 +94,11 @@ export function cellColumns(
     if (rows.length === 0) continue;
     const top = rows.reduce((a, b) => (b.shots > a.shots ? b : a));
     out.push({
-      route: `${route}-${top.shots}shot`,
+      route: `${route}-${top.shots}shot${top.protocol === 'base-to-new' ? B2N_SUFFIX : ''}`,
       kind: 'seed-mean',
       shots: top.shots,
       jobs: top.seeds.map((seed) => ({ route, variant: `${top.shots}shot-seed${seed}` })),
+      ...b2n(top.protocol),
     });
   }
   const k = retrieval ? retrievalK(retrieval) : undefined;
@@ -127,6 +145,8 @@ export function retrievalCorrectness(
     correct: Uint8Array.from(d.captionRanks, (r) => (r < k ? 1 : 0)),
   };
 }
+const b2n = (protocol: string | undefined) =>
+  protocol === 'base-to-new' ? { protocol: 'base-to-new' as const } : {};
 
 /** Correctness per test image of a predictions.arrow file (its top-1 class is the label). */
 export function correctnessOf(predictionsArrow: Uint8Array, keys: ImageKeyTable): ImageCorrectness {

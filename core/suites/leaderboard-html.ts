@@ -33,14 +33,18 @@ const pct = (v: number | null | undefined) =>
 function cellHtml(c: LeaderboardCell | null): string {
   if (!c) return '–';
   const mark = c.best ? ' class="best"' : c.tie ? ' class="tie"' : '';
-  return `<span${mark}>${pct(c.acc1)}</span><br><small>[${pct(c.low)}, ${pct(c.high)}]</small>`;
+  const b2n = c.baseToNew
+    ? `<br><small>H ${pct(c.baseToNew.hm)} (base ${pct(c.baseToNew.base)}, new ${pct(c.baseToNew.new)})</small>`
+    : '';
+  return `<span${mark}>${pct(c.acc1)}</span><br><small>[${pct(c.low)}, ${pct(c.high)}]</small>${b2n}`;
 }
 
 function leaderboardTable(board: Leaderboard): string {
   const note =
     `<p>Top-1 accuracy (%) with its 95% bootstrap interval over test images (${board.statistics.resamples} resamples, seed ${board.statistics.seed}). ` +
     '<b>Bold</b>: the column’s best; <i>italic</i>: a tie with the best (not significantly different at 5%: McNemar’s exact test on per-image predictions, or for few-shot means the paired bootstrap interval of the difference contains 0). ' +
-    'A mean is left out (–) when the model lacks one of its cells.</p>';
+    'A mean is left out (–) when the model lacks one of its cells. ' +
+    '<code>-b2n</code> columns are base-to-new (CoCoOp): the figure is the pooled accuracy with every image classified among its own half’s classes, H the harmonic mean of the base and new accuracies (means over seeds), which has no interval.</p>';
   return (
     note +
     table(

@@ -8,8 +8,14 @@
  */
 import type { RouteSummary } from '../routes/route-result';
 import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
-import type { FewShotRoute, FewShotTable } from '../runs/summary';
-import { type ColumnValues, type ImageCorrectness, cellColumns, columnValues } from './columns';
+import { type FewShotRoute, type FewShotTable, baseToNewTable } from '../runs/summary';
+import {
+  B2N_SUFFIX,
+  type ColumnValues,
+  type ImageCorrectness,
+  cellColumns,
+  columnValues,
+} from './columns';
 import type { ImageKeyTable } from './image-keys';
 import { type PairComparison, scoreColumn } from './pairwise';
 
@@ -41,6 +47,11 @@ export interface LeaderboardCell {
   best: boolean;
   /** Not significantly different from the column's best (pairwise.ts says how). */
   tie: boolean;
+  /**
+   * Base-to-new columns: base and new accuracy (means over seeds) and `hm`, the harmonic mean of
+   * those means (CoCoOp's H); `acc1` is then the pooled accuracy the interval is of.
+   */
+  baseToNew?: { base: number; new: number; hm: number };
 }
 
 export interface LeaderboardColumn {
@@ -49,6 +60,7 @@ export interface LeaderboardColumn {
   route: string;
   kind: 'single' | 'seed-mean';
   shots?: number;
+  protocol?: 'base-to-new';
 }
 
 export interface Leaderboard {
@@ -125,6 +137,7 @@ export function scoreDataset(input: {
           route: col.route,
           kind: col.kind,
           ...(col.shots !== undefined ? { shots: col.shots } : {}),
+          ...(col.protocol ? { protocol: col.protocol } : {}),
         });
       const jobs = col.jobs.map((j) => cell.correctness.get(jobKey(j)));
       if (jobs.some((j) => j === undefined)) continue; // predictions missing: no cell
@@ -132,7 +145,8 @@ export function scoreDataset(input: {
       if (acc1 === undefined) continue;
       const v = columnValues(jobs as ImageCorrectness[], rank);
       if (!values.has(id)) values.set(id, new Map());
-      values.get(id)!.set(cell.model, { acc1, runId: cell.runId, v });
+      const b2n = col.protocol ? cellBaseToNew(cell, col.jobs[0]!.route, col.shots) : undefined;
+      values.get(id)!.set(cell.model, { acc1, runId: cell.runId, v, ...(b2n ? { b2n } : {}) });
     }
   }
 
@@ -150,7 +164,7 @@ export function scoreDataset(input: {
     comparisons.push(...scored.comparisons);
     const cells = new Map<string, LeaderboardCell>();
     for (const m of ordered) {
-      const { acc1, runId, v } = byModel.get(m)!;
+      const { acc1, runId, v, b2n } = byModel.get(m)!;
       const ci = scored.intervals.get(m)!;
       cells.set(m, {
         acc1,
@@ -160,6 +174,7 @@ export function scoreDataset(input: {
         runId,
         best: m === scored.best,
         tie: scored.ties.has(m),
+        ...(b2n ? { baseToNew: b2n } : {}),
       });
     }
     table.set(col.id, cells);
@@ -248,6 +263,7 @@ interface CellValues {
   acc1: number;
   runId: string;
   v: ColumnValues;
+  b2n?: LeaderboardCell['baseToNew'];
 }
 
 /** The map key of a route job's correctness: `<route>` or `<route>/<variant>`. */
@@ -256,15 +272,28 @@ export function jobKey(j: { route: string; variant?: string }): string {
 }
 
 /** The child's own figure for a column: the route's acc1, or the few-shot mean over seeds. */
-function cellAcc1(cell: CellResult, route: string, shots?: number): number | undefined {
-  const retrieval = /^retrieval-(i2t|t2i)@(\d+)$/.exec(route);
+function cellAcc1(cell: CellResult, column: string, shots?: number): number | undefined {
+  const retrieval = /^retrieval-(i2t|t2i)@(\d+)$/.exec(column);
   if (retrieval) {
     const side = retrieval[1] === 'i2t' ? cell.retrieval?.imageToText : cell.retrieval?.textToImage;
     return side?.[retrieval[2]!];
   }
+  const route = column.endsWith(B2N_SUFFIX) ? column.slice(0, -B2N_SUFFIX.length) : column;
   if (route === 'zero-shot') return cell.routes.find((r) => r.route === 'zero-shot')?.acc1;
   if (route === 'probe')
     return cell.routes.find((r) => r.route === 'probe' && r.variant === 'all')?.acc1;
   const base = route.replace(/-\d+shot$/, ''); // `tip-adapter-f-16shot` -> `tip-adapter-f`
   return cell.fewShot.find((f) => f.route === base && f.shots === shots)?.acc1.mean;
+}
+
+/** A base-to-new cell's base, new and H of their means over seeds (summary.ts's table). */
+function cellBaseToNew(
+  cell: CellResult,
+  route: string,
+  shots?: number,
+): LeaderboardCell['baseToNew'] {
+  const row = baseToNewTable(cell.routes).find(
+    (r) => r.route === route && (r.shots ?? undefined) === shots,
+  );
+  return row ? { base: row.base.mean, new: row.new.mean, hm: row.hmOfMeans } : undefined;
 }

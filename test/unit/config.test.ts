@@ -237,7 +237,7 @@ describe('run spec', () => {
         pixelCache: 'readwrite',
       },
       classNames: {},
-      zeroShot: { enabled: true, templates: 'default' },
+      zeroShot: { enabled: true, templates: 'default', protocol: 'all-classes' },
       coop: {
         enabled: true,
         nCtx: 16,
@@ -252,6 +252,7 @@ describe('run spec', () => {
         warmupLr: 1e-5,
         useAugmentedViews: true,
         heartbeatTimeoutSeconds: 300,
+        protocol: 'all-classes',
       },
       probe: {
         enabled: true,

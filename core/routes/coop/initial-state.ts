@@ -5,7 +5,6 @@
 import { ConfigError } from '../../config/errors';
 import { MAX_COOP_CONTEXT } from '../../config/run-limits';
 import type { CoopSpec } from '../../config/run-spec';
-import type { Plan } from '../../dataset/plan';
 import type { CoopGraph } from '../../model/onnx/coop-graph';
 import type { ClipTokenizer } from '../../model/text/tokenizer';
 import type { CoopState } from './checkpoint';
@@ -20,23 +19,40 @@ export interface PromptSetup {
   dims: number[];
 }
 
-/** The fresh state and the prompts of the plan's classes, laid out for the spec's nCtx. */
+/**
+ * The fresh state and the prompts of `classNames` (the plan's, or the base half's under
+ * base-to-new), laid out for the spec's nCtx.
+ */
 export async function setupPrompts(
   graph: CoopGraph,
   tokenizer: ClipTokenizer,
-  plan: Plan,
+  spec: CoopSpec,
+  classNames: readonly string[],
   seed: number,
 ): Promise<PromptSetup> {
-  const spec = plan.spec.coop;
-  const classes = plan.classes.length;
+  const classes = classNames.length;
   const { nCtx, state } = await initialState(graph, tokenizer, spec, classes, seed);
-  const layout = buildPrompts(tokenizer, plan.classNames, {
+  const layout = promptLayout(graph, tokenizer, spec, nCtx, classNames);
+  return { layout, init: state, dims: [spec.classSpecific ? classes : 1, nCtx, graph.width] };
+}
+
+/**
+ * The prompts of `classNames` with `nCtx` context slots: those CoOp trains with, or, under
+ * base-to-new, the prompts of every class that the shared context learned on the base half fills.
+ */
+export function promptLayout(
+  graph: CoopGraph,
+  tokenizer: ClipTokenizer,
+  spec: CoopSpec,
+  nCtx: number,
+  classNames: readonly string[],
+): PromptLayout {
+  return buildPrompts(tokenizer, classNames, {
     nCtx,
     position: spec.classTokenPosition,
     maxLength: graph.maxLength,
     fromInit: spec.init !== 'random',
   });
-  return { layout, init: state, dims: [spec.classSpecific ? classes : 1, nCtx, graph.width] };
 }
 
 /** The starting context: random N(0, 0.02^2), or the token embeddings of the init words. */

@@ -4,14 +4,14 @@
  * every epoch; a retried or resumed attempt continues from it, and a finished result is reused.
  * Progress is reported every step with epoch and loss.
  */
-import type { CoopSpec } from '../../config/run-spec';
-import type { Plan } from '../../dataset/plan';
+import type { CoopSpec, Protocol } from '../../config/run-spec';
 import { DatasetError } from '../../dataset/types';
 import type { EmbeddingMatrix } from '../../embeddings/reader';
 import type { CoopGraph } from '../../model/onnx/coop-graph';
 import { contentHash } from '../../storage/content-hash';
 import { keys, variantName } from '../../storage/keys';
 import type { ObjectStore } from '../../storage/object-store';
+import { protocolHashPart } from '../base-to-new';
 import { type Examples, groupExamples, sampleTrainExamples } from '../examples';
 import type { RunHooks } from '../route-hooks';
 import {
@@ -34,7 +34,9 @@ import {
   encodeCheckpoint,
   floatsToBase64,
 } from './checkpoint';
-import { type PromptSetup, setupPrompts } from './initial-state';
+import { type PromptSetup, promptLayout, setupPrompts } from './initial-state';
+import type { PromptLayout } from './prompts';
+import { type TrainingClasses, examplesOf, trainingClasses } from './training-classes';
 import { defaultEpochs } from './schedule';
 import { type TrainingSet, scatterContext, trainCoop } from './trainer';
 
@@ -61,7 +63,13 @@ export interface CoopHooks extends RunHooks<CoopProgress> {
 /** What is fixed before training: the result's identity and the training config. */
 interface CoopJob {
   variant: string;
-  config: CoopSpec & { epochs: number; shots: number; seed: number };
+  /** The spec as trained; `protocol` only when base-to-new (all-classes hashes stay as they were). */
+  config: Omit<CoopSpec, 'protocol'> & {
+    epochs: number;
+    shots: number;
+    seed: number;
+    protocol?: Protocol;
+  };
   ctx: RouteContext;
 }
 
@@ -76,20 +84,27 @@ export async function runCoop(
   if (earlier) return earlier;
 
   const { plan, bundle, read } = inputs;
+  const { protocol } = plan.spec.coop;
+  const trained = trainingClasses(plan, protocol);
   // Every view of the train images (center crop + augmented), or center crops only.
   const trainMatrix = await read('train', plan.spec.coop.useAugmentedViews ? undefined : 0);
-  const { examples, notes } = coopExamples(plan, trainMatrix, input);
+  const { examples, notes } = coopExamples(trained, protocol, trainMatrix, input);
   const [graph, tokenizer] = await Promise.all([
     deps.resources.coopGraph(bundle),
     deps.resources.tokenizer(bundle),
   ]);
-  const prompts = await setupPrompts(graph, tokenizer, plan, input.seed);
+  const prompts = await setupPrompts(graph, tokenizer, plan.spec.coop, trained.names, input.seed);
+  // Every class's prompts for the test, laid out before training so a too-long name fails early.
+  const testLayout =
+    trained.names.length === plan.classNames.length
+      ? prompts.layout
+      : promptLayout(graph, tokenizer, plan.spec.coop, prompts.layout.nCtx, plan.classNames);
   const set = trainingSet(trainMatrix, examples);
-  const trained = await trainContext(deps.store, job, graph, prompts, set, hooks);
-  const learned = await classFeatures(graph, prompts, trained.state, job.config.classSpecific);
+  const state = await trainContext(deps.store, job, graph, prompts, set, hooks);
+  const learned = await classFeatures(graph, testLayout, state.state, job.config.classSpecific);
   await deps.store.putJson(
     keys.coopContext(input.runId, job.variant),
-    contextFile(inputs, job, prompts, trained.state),
+    contextFile(inputs, job, prompts, state.state, trained),
   );
   const test = await read('test', 0);
   const { logitScale } = bundle.manifest;
@@ -99,11 +114,13 @@ export async function runCoop(
     test,
     classLabels: plan.classes,
     notes,
+    protocol,
     details: {
       config: job.config,
-      losses: trained.state.losses,
-      resumedFromEpoch: trained.resumedFromEpoch,
+      losses: state.state.losses,
+      resumedFromEpoch: state.resumedFromEpoch,
       trainImages: examples.labels.length,
+      trainClasses: trained.labels.length,
       ...modelDetails(graph, prompts),
     },
   });
@@ -118,10 +135,16 @@ function modelDetails(graph: CoopGraph, prompts: PromptSetup) {
 }
 
 function coopJob(input: CoopInput, { plan, bundle, provenance }: RouteInputs): CoopJob {
-  const spec = plan.spec.coop;
+  const { protocol, ...spec } = plan.spec.coop;
   const variant = variantName(input.shots, input.seed);
   const epochs = spec.epochs ?? defaultEpochs(input.shots);
-  const config = { ...spec, epochs, shots: input.shots, seed: input.seed };
+  const config = {
+    ...spec,
+    epochs,
+    shots: input.shots,
+    seed: input.seed,
+    ...protocolHashPart(protocol),
+  };
   const inputsHash = contentHash({
     bundle: bundle.hash,
     dataset: plan.dataset.fingerprint,
@@ -137,16 +160,22 @@ function coopJob(input: CoopInput, { plan, bundle, provenance }: RouteInputs): C
   };
 }
 
-/** The k-shot training images; CoOp needs at least two classes among them. */
+/** The k-shot training images of the trained classes; CoOp needs at least two classes among them. */
 function coopExamples(
-  plan: Plan,
+  classes: TrainingClasses,
+  protocol: Protocol,
   trainMatrix: EmbeddingMatrix,
   input: CoopInput,
 ): { examples: Examples; notes: string[] } {
-  const train = groupExamples(trainMatrix);
-  const sampled = sampleTrainExamples(train, plan.classes, input.shots, input.seed);
+  const train = examplesOf(groupExamples(trainMatrix), classes);
+  const sampled = sampleTrainExamples(train, classes.labels, input.shots, input.seed);
   if (new Set(sampled.examples.labels).size < 2) {
-    const which = plan.classes.length === 1 ? 'one class' : 'train images of one class only';
+    const which =
+      classes.labels.length === 1
+        ? 'one class'
+        : protocol === 'base-to-new'
+          ? 'train images of one base class only (coop.protocol base-to-new trains on the first half of the classes)'
+          : 'train images of one class only';
     throw new DatasetError(
       `CoOp needs train images of at least 2 classes (cross-entropy over one class is always 0); this dataset has ${which}. Disable it with coop.enabled: false.`,
     );
@@ -195,11 +224,10 @@ async function trainContext(
 /** The text features of every class's prompt with the trained context: CoOp's classifier. */
 function classFeatures(
   graph: CoopGraph,
-  prompts: PromptSetup,
+  layout: PromptLayout,
   state: CoopState,
   classSpecific: boolean,
 ): Promise<Float32Array> {
-  const { layout } = prompts;
   return graph.textFeatures(
     layout.batch,
     scatterContext(state.ctx, layout, graph.width, classSpecific),
@@ -218,7 +246,13 @@ async function loadCheckpoint(
 }
 
 /** runs/<runId>/coop/<variant>/context.json: the learned context with its config (the artefact). */
-function contextFile({ plan, bundle }: RouteInputs, job: CoopJob, p: PromptSetup, s: CoopState) {
+function contextFile(
+  { plan, bundle }: RouteInputs,
+  job: CoopJob,
+  p: PromptSetup,
+  s: CoopState,
+  trained: TrainingClasses,
+) {
   return {
     format: 'clipeval-coop-context/1',
     bundle: bundle.hash,
@@ -228,5 +262,7 @@ function contextFile({ plan, bundle }: RouteInputs, job: CoopJob, p: PromptSetup
     dims: p.dims,
     ctx: floatsToBase64(s.ctx),
     losses: s.losses,
+    // Under base-to-new the context saw only these classes (the first of `classes`).
+    ...(trained.labels.length < plan.classes.length ? { trainClasses: trained.labels } : {}),
   };
 }

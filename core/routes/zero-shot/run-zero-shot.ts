@@ -18,6 +18,7 @@ import {
   writeRouteResult,
 } from '../route-result';
 import { scaledCosineScores } from '../scores';
+import { protocolHashPart } from '../base-to-new';
 import { type PrototypeClasses, loadOrBuildPrototypes, prototypeClasses } from './prototype-store';
 
 /** Heartbeat details: classes encoded so far, then the scoring of the test split. */
@@ -48,6 +49,8 @@ export async function runZeroShot(
     test,
     classLabels: plan.classes,
     notes: [],
+    // Under base-to-new nothing is trained: all prototypes score, the masking picks each half.
+    protocol: plan.spec.zeroShot.protocol,
     details: {
       templates: classes.templates,
       classNames: classes.names,
@@ -73,6 +76,7 @@ function zeroShotContext(
       augment: input.augment,
       names: classes.names,
       templates: classes.templates,
+      ...protocolHashPart(plan.spec.zeroShot.protocol),
     }),
     provenance,
   };
