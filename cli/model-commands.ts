@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { loadEnv, loadStackEnvDefaults } from '../core/config/env';
 import { type ModelBundle, resolveBundle, uploadBundle } from '../core/model/bundle';
-import { ImageEncoder, TextEncoder } from '../core/model/onnx/encoders';
+import { ImageEncoder, ClipTextEncoder } from '../core/model/onnx/encoders';
 import { preprocessImage, preprocessParams } from '../core/model/image/preprocess';
 import type { ExecutionProvider } from '../core/model/onnx/session-thread';
 import { tokenizerForBundle } from '../core/model/text/tokenizer';
@@ -134,7 +134,7 @@ export function addModelCommands(program: Command): void {
         async (texts: string[], opts: { bundle: string; providers?: string; json?: boolean }) => {
           const bundle = await openBundle(opts.bundle);
           const batch = (await tokenizerForBundle(bundle)).encodeBatch(texts);
-          const enc = await TextEncoder.create(bundle, encoderOptions(opts.providers));
+          const enc = await ClipTextEncoder.create(bundle, encoderOptions(opts.providers));
           try {
             const rows = round(
               await enc.encode(batch.ids, batch.shape),

@@ -4,7 +4,7 @@ import { DEFAULT_RESOURCE_LIMITS, type ResourceLimits } from './config/env';
 import type { Plan } from './dataset/plan';
 import { type ModelBundle, resolveBundle } from './model/bundle';
 import { CoopGraph } from './model/onnx/coop-graph';
-import { type EncoderOptions, ImageEncoder, TextEncoder } from './model/onnx/encoders';
+import { type EncoderOptions, ImageEncoder, ClipTextEncoder } from './model/onnx/encoders';
 import { type ClipTokenizer, tokenizerForBundle } from './model/text/tokenizer';
 import { DecodePool } from './model/image/decode-pool';
 import type { ImageLimits } from './model/image/embed-images';
@@ -20,7 +20,7 @@ import { Claims } from './util/claims';
 export class WorkerResources {
   private readonly bundles = new Map<string, Promise<ModelBundle>>();
   private readonly encoders = new Map<string, Promise<ImageEncoder>>();
-  private readonly textEncoders = new Map<string, Promise<TextEncoder>>();
+  private readonly textEncoders = new Map<string, Promise<ClipTextEncoder>>();
   private readonly tokenizers = new Map<string, Promise<ClipTokenizer>>();
   private readonly coopGraphs = new Map<string, Promise<CoopGraph>>();
   private readonly plans = new Map<string, Promise<Plan>>();
@@ -88,9 +88,9 @@ export class WorkerResources {
     );
   }
 
-  textEncoder(bundle: ModelBundle): Promise<TextEncoder> {
+  textEncoder(bundle: ModelBundle): Promise<ClipTextEncoder> {
     return memo(this.textEncoders, bundle.hash, () =>
-      TextEncoder.create(bundle, this.encoderOptions),
+      ClipTextEncoder.create(bundle, this.encoderOptions),
     );
   }
 

@@ -10,7 +10,7 @@ import { type EmbeddingMatrix, readMatrix } from '../../core/embeddings/reader';
 import { planShardKeys } from '../../core/embeddings/shard-key';
 import { loadBundle } from '../../core/model/bundle';
 import { CoopGraph } from '../../core/model/onnx/coop-graph';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { floatsFromBase64 } from '../../core/routes/coop/checkpoint';
 import { buildPrompts } from '../../core/routes/coop/prompts';
@@ -179,7 +179,7 @@ describe('base-to-new evaluation (CoCoOp protocol)', () => {
 
   it('zero-shot equals a direct computation: all prototypes, each image among its own half', async () => {
     const local = await loadBundle(TINY_BUNDLE);
-    const encoder = await TextEncoder.create(local, { threads: 1 });
+    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
     const protos = await classPrototypes(
       { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
       plan.classNames,

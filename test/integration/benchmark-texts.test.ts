@@ -8,7 +8,7 @@ import type { Plan } from '../../core/dataset/plan';
 import { readMatrix } from '../../core/embeddings/reader';
 import { planShardKeys } from '../../core/embeddings/shard-key';
 import { loadBundle } from '../../core/model/bundle';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { computeMetrics } from '../../core/routes/metrics';
 import type { RouteResultFile } from '../../core/routes/route-result';
@@ -90,7 +90,7 @@ describe('built-in dataset texts in a run', () => {
       split: 'test',
       view: 0,
     });
-    const encoder = await TextEncoder.create(local, { threads: 1 });
+    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
     const protos = await classPrototypes(
       { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
       plan.classNames,

@@ -12,7 +12,7 @@ import { syntheticDataset } from '../../core/dataset/synthetic';
 import { readMatrix } from '../../core/embeddings/reader';
 import { planShardKeys } from '../../core/embeddings/shard-key';
 import { loadBundle } from '../../core/model/bundle';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { decodeCaptionBlock } from '../../core/routes/retrieval/caption-blocks';
 import type {
@@ -195,7 +195,7 @@ describe('zero-shot retrieval', () => {
     // Captions encoded here, directly with the text tower: the stored blocks hold the same.
     const texts = ranked.flatMap((c) => c.captions);
     const captionImage = ranked.flatMap((c, j) => c.captions.map(() => j));
-    const encoder = await TextEncoder.create(local, { threads: 1 });
+    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
     const tokens = (await tokenizerForBundle(local)).encodeBatch(texts);
     const direct = await encoder.encode(tokens.ids, tokens.shape);
     await encoder.close();

@@ -20,7 +20,7 @@ import { scaledCosineScores } from '../../core/routes/scores';
 import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { loadBundle, uploadBundle } from '../../core/model/bundle';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
@@ -154,7 +154,7 @@ describe('evaluation with the three routes', () => {
       split: 'test',
       view: 0,
     });
-    const encoder = await TextEncoder.create(local, { threads: 1 });
+    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
     const protos = await classPrototypes(
       { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
       plan.classNames,

@@ -14,7 +14,7 @@ import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
 import { CoopGraph } from '../../core/model/onnx/coop-graph';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { gaussian, seededRandom } from '../../core/util/random';
 import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { l2NormalizeRows } from '../../core/util/vectors';
@@ -25,13 +25,13 @@ import { TINY_BUNDLE } from '../helpers/fixtures';
 let bundle: ModelBundle;
 let graph: CoopGraph;
 let tokenizer: ClipTokenizer;
-let text: TextEncoder;
+let text: ClipTextEncoder;
 const CLASSES = ['cat', 'golden retriever', 'sports car', 'tench'];
 
 beforeAll(async () => {
   bundle = await loadBundle(TINY_BUNDLE);
   graph = await CoopGraph.create(bundle, { threads: 1 });
-  text = await TextEncoder.create(bundle, { threads: 1 });
+  text = await ClipTextEncoder.create(bundle, { threads: 1 });
   tokenizer = await tokenizerForBundle(bundle);
 });
 afterAll(async () => {

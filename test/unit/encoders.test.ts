@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleError, loadBundle, type ModelBundle } from '../../core/model/bundle';
-import { ImageEncoder, TextEncoder } from '../../core/model/onnx/encoders';
+import { ImageEncoder, ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { normalizeInto, preprocessImage } from '../../core/model/image/preprocess';
 import { cosine } from '../../core/util/vectors';
 import { goldenImages, goldenTexts, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/fixtures';
@@ -13,13 +13,13 @@ import { goldenImages, goldenTexts, TINY_BUNDLE, TINY_GOLDEN } from '../helpers/
 // Inputs are the golden set, which was not used to build or export the graphs.
 let bundle: ModelBundle;
 let images: ImageEncoder;
-let texts: TextEncoder;
+let texts: ClipTextEncoder;
 
 beforeAll(async () => {
   bundle = await loadBundle(TINY_BUNDLE);
   // The float reference graph (these tests feed normalised float32 NCHW pixels).
   images = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
-  texts = await TextEncoder.create(bundle, { threads: 1 });
+  texts = await ClipTextEncoder.create(bundle, { threads: 1 });
 });
 afterAll(async () => {
   await images.close();

@@ -12,7 +12,7 @@ import { buildPlan, type Plan } from '../../core/dataset/plan';
 import { DatasetError, type DatasetItem, type Split } from '../../core/dataset/types';
 import { extractShard } from '../../core/embeddings/extract-shard';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
-import type { TextEncoder } from '../../core/model/onnx/encoders';
+import type { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { chartSpecs, renderChart, renderCharts, ReportRenderError } from '../../core/report/charts';
 import { CSP, renderHtml } from '../../core/report/render-html';
@@ -262,7 +262,7 @@ describe('labels named like Object.prototype members (item 4)', () => {
     const textEncoder = {
       encode: (_: BigInt64Array, shape: [number, number]) =>
         Promise.resolve(new Float32Array(shape[0] * dim).fill(0.5)),
-    } as unknown as TextEncoder;
+    } as unknown as ClipTextEncoder;
     await classPrototypes({ encoder: textEncoder, tokenizer: capture, dim }, p.classNames, [
       'a photo of a {c}.',
     ]);

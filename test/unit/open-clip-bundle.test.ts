@@ -7,7 +7,7 @@ import { loadBundle, type ModelBundle } from '../../core/model/bundle';
 import sharp from 'sharp';
 import { preprocessImage, preprocessParams } from '../../core/model/image/preprocess';
 import { seededUniform } from '../../core/suites/statistics';
-import { ImageEncoder, TextEncoder } from '../../core/model/onnx/encoders';
+import { ImageEncoder, ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { cosine } from '../../core/util/vectors';
 import { TINY_GOLDEN } from '../helpers/fixtures';
@@ -53,7 +53,7 @@ let bundle: ModelBundle;
 let reference: { ids: number[][]; text: number[][]; image: number[][]; odd: number[] };
 let odd: Uint8Array;
 let images: ImageEncoder;
-let texts: TextEncoder;
+let texts: ClipTextEncoder;
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'clipeval-open-clip-'));
@@ -79,7 +79,7 @@ beforeAll(async () => {
     odd: join(dir, 'odd.png'),
   }) as typeof reference;
   images = await ImageEncoder.create(bundle, { threads: 1, inputFormat: 'float32-nchw' });
-  texts = await TextEncoder.create(bundle, { threads: 1 });
+  texts = await ClipTextEncoder.create(bundle, { threads: 1 });
 }, 240_000);
 afterAll(async () => {
   await images?.close();

@@ -12,7 +12,7 @@ import {
   resolveTemplates,
 } from '../../core/routes/zero-shot/templates';
 import { loadBundle, type ModelBundle } from '../../core/model/bundle';
-import { TextEncoder } from '../../core/model/onnx/encoders';
+import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { seededRandom, gaussian } from '../../core/util/random';
 import { type ClipTokenizer, tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { l2NormalizeRows } from '../../core/util/vectors';
@@ -77,7 +77,7 @@ describe('zero-shot on hand-made embeddings', () => {
         texts.forEach((t, i) => out.set(table.get(t)!, i * dim));
         return Promise.resolve(out);
       },
-    } as unknown as TextEncoder;
+    } as unknown as ClipTextEncoder;
     const protos = await classPrototypes({ encoder, tokenizer, dim }, names, templates, {
       batchSize: 2,
     });
@@ -121,11 +121,11 @@ describe('zero-shot on hand-made embeddings', () => {
 
 describe('zero-shot against HF transformers (tiny fixture bundle)', () => {
   let bundle: ModelBundle;
-  let encoder: TextEncoder;
+  let encoder: ClipTextEncoder;
   let tokenizer: ClipTokenizer;
   beforeAll(async () => {
     bundle = await loadBundle(TINY_BUNDLE);
-    encoder = await TextEncoder.create(bundle, { threads: 1 });
+    encoder = await ClipTextEncoder.create(bundle, { threads: 1 });
     tokenizer = await tokenizerForBundle(bundle);
   });
   afterAll(() => encoder.close());

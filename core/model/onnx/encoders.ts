@@ -185,11 +185,14 @@ export class ImageEncoder extends GraphEncoder {
   }
 }
 
-/** Token ids ([n, length] int64, padded) to L2-normalised text embeddings [n, embedDim]. */
-export class TextEncoder extends GraphEncoder {
-  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<TextEncoder> {
+/**
+ * Token ids ([n, length] int64, padded) to L2-normalised text embeddings [n, embedDim]. Named
+ * ClipTextEncoder so that it never shadows the global TextEncoder (UTF-8) in a file using both.
+ */
+export class ClipTextEncoder extends GraphEncoder {
+  static async create(bundle: ModelBundle, opts: EncoderOptions = {}): Promise<ClipTextEncoder> {
     const graph = selectGraph(bundle, 'text', opts);
-    return new TextEncoder(await openGraph(bundle, graph, opts), bundle, graph);
+    return new ClipTextEncoder(await openGraph(bundle, graph, opts), bundle, graph);
   }
 
   async encode(ids: BigInt64Array, shape: [number, number]): Promise<Float32Array> {

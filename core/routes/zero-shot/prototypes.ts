@@ -1,4 +1,4 @@
-import type { TextEncoder } from '../../model/onnx/encoders';
+import type { ClipTextEncoder } from '../../model/onnx/encoders';
 import type { ClipTokenizer } from '../../model/text/tokenizer';
 import { l2NormalizeRows } from '../../util/vectors';
 import { fillTemplate } from './templates';
@@ -9,7 +9,7 @@ import { fillTemplate } from './templates';
  * Returns the prototypes as rows [classes, dim].
  */
 export async function classPrototypes(
-  deps: { encoder: TextEncoder; tokenizer: ClipTokenizer; dim: number },
+  deps: { encoder: ClipTextEncoder; tokenizer: ClipTokenizer; dim: number },
   classNames: readonly string[],
   templates: readonly string[],
   opts: { batchSize?: number; onProgress?: (classesDone: number) => void } = {},
