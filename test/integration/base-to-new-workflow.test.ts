@@ -10,7 +10,6 @@ import { type EmbeddingMatrix, readMatrix } from '../../core/embeddings/reader';
 import { planShardKeys } from '../../core/embeddings/shard-key';
 import { loadBundle } from '../../core/model/bundle';
 import { CoopGraph } from '../../core/model/onnx/coop-graph';
-import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { floatsFromBase64 } from '../../core/routes/coop/checkpoint';
 import { buildPrompts } from '../../core/routes/coop/prompts';
@@ -19,7 +18,6 @@ import { decodePredictions } from '../../core/routes/predictions';
 import type { RouteResultFile, RouteSummary } from '../../core/routes/route-result';
 import { scaledCosineScores } from '../../core/routes/scores';
 import { type BaseToNewTable, type FewShotTable, baseToNewTable } from '../../core/runs/summary';
-import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { contentHash } from '../../core/storage/content-hash';
 import { keys } from '../../core/storage/keys';
@@ -28,6 +26,7 @@ import { parseS3Uri } from '../../core/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
+import { directZeroShotScores } from '../helpers/zero-shot-reference';
 import {
   asWorkflow,
   putObjects,
@@ -179,14 +178,12 @@ describe('base-to-new evaluation (CoCoOp protocol)', () => {
 
   it('zero-shot equals a direct computation: all prototypes, each image among its own half', async () => {
     const local = await loadBundle(TINY_BUNDLE);
-    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
-    const protos = await classPrototypes(
-      { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
+    const scores = await directZeroShotScores(
+      local,
+      test.embeddings,
       plan.classNames,
       DEFAULT_TEMPLATES,
     );
-    await encoder.close();
-    const scores = await scaledCosineScores(test.embeddings, protos, 16, local.manifest.logitScale);
     const direct = ownHalfAccuracy(scores, labels, 5);
     const zs = summary.routes.find((r) => r.route === 'zero-shot')!;
     expect(zs.baseToNew!.base.acc1).toBe(direct.base);

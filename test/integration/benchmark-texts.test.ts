@@ -8,16 +8,13 @@ import type { Plan } from '../../core/dataset/plan';
 import { readMatrix } from '../../core/embeddings/reader';
 import { planShardKeys } from '../../core/embeddings/shard-key';
 import { loadBundle } from '../../core/model/bundle';
-import { ClipTextEncoder } from '../../core/model/onnx/encoders';
-import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { computeMetrics } from '../../core/routes/metrics';
 import type { RouteResultFile } from '../../core/routes/route-result';
-import { scaledCosineScores } from '../../core/routes/scores';
-import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { keys } from '../../core/storage/keys';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { TINY_BUNDLE } from '../helpers/fixtures';
+import { directZeroShotScores } from '../helpers/zero-shot-reference';
 import {
   putObjects,
   startPipeline,
@@ -90,14 +87,7 @@ describe('built-in dataset texts in a run', () => {
       split: 'test',
       view: 0,
     });
-    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
-    const protos = await classPrototypes(
-      { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
-      plan.classNames,
-      templates,
-    );
-    await encoder.close();
-    const scores = await scaledCosineScores(test.embeddings, protos, 16, local.manifest.logitScale);
+    const scores = await directZeroShotScores(local, test.embeddings, plan.classNames, templates);
     const direct = computeMetrics(
       scores,
       Int32Array.from(test.rows, (r) => r.label),

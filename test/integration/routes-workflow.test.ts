@@ -16,18 +16,15 @@ import type { CoopCheckpointFile } from '../../core/routes/coop/checkpoint';
 import { computeMetrics } from '../../core/routes/metrics';
 import { decodePredictions } from '../../core/routes/predictions';
 import type { RouteResultFile } from '../../core/routes/route-result';
-import { scaledCosineScores } from '../../core/routes/scores';
-import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { DEFAULT_TEMPLATES } from '../../core/routes/zero-shot/templates';
 import { loadBundle, uploadBundle } from '../../core/model/bundle';
-import { ClipTextEncoder } from '../../core/model/onnx/encoders';
-import { tokenizerForBundle } from '../../core/model/text/tokenizer';
 import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import type { EvaluationSummary } from '../../workflows/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
+import { directZeroShotScores } from '../helpers/zero-shot-reference';
 import {
   asWorkflow,
   putObjects,
@@ -154,14 +151,12 @@ describe('evaluation with the three routes', () => {
       split: 'test',
       view: 0,
     });
-    const encoder = await ClipTextEncoder.create(local, { threads: 1 });
-    const protos = await classPrototypes(
-      { encoder, tokenizer: await tokenizerForBundle(local), dim: 16 },
+    const scores = await directZeroShotScores(
+      local,
+      test.embeddings,
       plan.classNames,
       DEFAULT_TEMPLATES,
     );
-    await encoder.close();
-    const scores = await scaledCosineScores(test.embeddings, protos, 16, local.manifest.logitScale);
     const direct = computeMetrics(
       scores,
       Int32Array.from(test.rows, (r) => r.label),
