@@ -1,8 +1,10 @@
 // Lint rules: typescript-eslint's type-aware recommended set, plus the layering of the house plan
 // (ARCHITECTURE.md). Each layer may import only what sits below it:
 //   core/        plain modules: no Temporal, nothing from the layers above
-//   activities/  Temporal adapters: core/ and the workflow contract's types; never client/ or cli/
-//   workflows/   deterministic orchestration: @temporalio/workflow, type-only imports,
+//   contract/    what workflows, activities, client and workers share (queries, heartbeat shapes,
+//                stage names): @temporalio/workflow's defineQuery and core/ types only
+//   activities/  Temporal adapters: core/ and contract/; never workflows/, client/ or cli/
+//   workflows/   deterministic orchestration: @temporalio/workflow, contract/, type-only imports,
 //                core/util/concurrency, core/util/run-identity, core/util/suite-cells and
 //                core/util/failure-message
 //                (pure and workflow-safe)
@@ -86,9 +88,35 @@ export default tseslint.config(
             },
             {
               group: ['**/workflows', '**/workflows/**'],
+              message:
+                'activities/ never import workflows/: the contract they share is in contract/ (below both).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The contract between workflows, activities, client and workers: below all four.
+    files: ['contract/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@temporalio/*', '!@temporalio/workflow'],
+              message: 'contract/ defines queries with @temporalio/workflow and nothing else.',
+            },
+            {
+              group: ['../*', '!../core', '../core/*'],
               allowTypeImports: true,
               message:
-                'activities/ may use the workflow contract (workflows/progress.ts) as types only.',
+                'contract/ holds shapes and names: it imports core/ as types only, and no layer above it.',
+            },
+            {
+              group: ['node:*', '@aws-sdk/*', 'onnxruntime-node', 'apache-arrow', 'sharp'],
+              message: 'contract/ is loaded by workflow code: no I/O.',
             },
           ],
         },
@@ -122,10 +150,11 @@ export default tseslint.config(
                 '!../core/util/run-identity',
                 '!../core/util/suite-cells',
                 '!../core/util/failure-message',
+                '!../contract',
               ],
               allowTypeImports: true,
               message:
-                'Workflow code may import values only from workflows/, core/util/concurrency, core/util/run-identity, core/util/suite-cells and core/util/failure-message (pure); import types with `import type`.',
+                'Workflow code may import values only from workflows/, contract/, core/util/concurrency, core/util/run-identity, core/util/suite-cells and core/util/failure-message (pure); import types with `import type`.',
             },
           ],
         },

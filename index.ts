@@ -66,4 +66,4 @@ export type {
   RunProgress,
   SuiteProgress,
   SuiteSummary,
-} from './workflows/progress';
+} from './contract/progress';

@@ -3,7 +3,7 @@ import { type ExtractShardInput, extractPlanShard } from '../core/embeddings/ext
 import type { ExtractResult } from '../core/embeddings/extract-shard';
 import type { ObjectStore } from '../core/storage/object-store';
 import type { WorkerResources } from '../core/worker-resources';
-import type { ExtractionHeartbeat } from '../workflows/progress';
+import type { ExtractionHeartbeat } from '../contract/progress';
 
 export type { ExtractShardInput } from '../core/embeddings/extract-plan-shard';
 

@@ -2,7 +2,7 @@ import { Context, heartbeat, log } from '@temporalio/activity';
 import { type CoopInput, runCoop } from '../core/routes/coop/run-coop';
 import type { RouteDeps } from '../core/routes/route-inputs';
 import type { RouteSummary } from '../core/routes/route-result';
-import type { CoopHeartbeat } from '../workflows/progress';
+import type { CoopHeartbeat } from '../contract/progress';
 
 /**
  * Activity `trainCoopPrompts` (gpu queue): trains CoOp's context and scores the test split

@@ -20,7 +20,7 @@ import {
   type EvaluationSummary,
   type RunProgress,
   progressQuery,
-} from '../workflows/progress';
+} from '../contract/progress';
 import { failureMessage } from '../core/util/failure-message';
 import { UsageError } from './errors';
 
@@ -97,7 +97,7 @@ export type RunOutcome =
   | { runId: string; status: 'FAILED' | 'TERMINATED' | 'CANCELLED' | 'TIMED_OUT'; error: string }
   | { runId: string; status: 'RUNNING'; progress?: RunProgress; training?: TrainingProgress[] };
 
-/** A CoOp job's last heartbeat (CoopHeartbeat, workflows/progress.ts): where its training is. */
+/** A CoOp job's last heartbeat (CoopHeartbeat, contract/progress.ts): where its training is. */
 export type TrainingProgress = Pick<CoopHeartbeat, 'variant' | 'epoch' | 'epochs' | 'loss'>;
 
 /** The activity whose heartbeats carry CoOp's progress. */

@@ -14,7 +14,7 @@ import { type SuiteSpec, suiteCellSpecs } from '../core/config/suite-spec';
 import { assertSuiteId } from '../core/storage/keys';
 import { evaluateSuite } from '../workflows';
 import type { EvaluateSuiteInput } from '../workflows/evaluate-suite';
-import { type SuiteProgress, type SuiteSummary, suiteProgressQuery } from '../workflows/progress';
+import { type SuiteProgress, type SuiteSummary, suiteProgressQuery } from '../contract/progress';
 import { failureMessage } from '../core/util/failure-message';
 import { UsageError } from './errors';
 import { EXIT } from './exit-codes';

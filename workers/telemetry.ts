@@ -2,7 +2,7 @@
  * @file The worker process's Temporal runtime: structured logs and Prometheus metrics. Logs are
  * JSON lines on stderr (CLIPEVAL_LOG_FORMAT=text for people at a terminal) carrying the run id
  * (the workflow id) and the stage the activity works for, named as the workflow names it
- * (ACTIVITY_STAGES in workflows/progress.ts: `extracting`, `routes`, `reporting`...), so a log
+ * (ACTIVITY_STAGES in contract/progress.ts: `extracting`, `routes`, `reporting`...), so a log
  * system can follow one run across workers. With CLIPEVAL_METRICS_ADDRESS the runtime serves
  * /metrics: Temporal's own metrics (task-queue latency:
  * temporal_activity_schedule_to_start_latency, slots, polls) plus clipeval's counters recorded
@@ -12,7 +12,7 @@
 import { DefaultLogger, type LogEntry, Runtime } from '@temporalio/worker';
 import { inspect } from 'node:util';
 import type { ClipevalEnv } from '../core/config/env';
-import { ACTIVITY_STAGES, type ActivityName } from '../workflows/progress';
+import { ACTIVITY_STAGES, type ActivityName } from '../contract/progress';
 
 /** The workflow stage an activity works for; an unknown activity type is logged as itself. */
 function stageOf(activity: string): string {

@@ -11,7 +11,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities';
-import type { ActivityName } from './progress';
+import type { ActivityName } from '../contract/progress';
 
 // One name per activity: the registered activities are exactly those ACTIVITY_STAGES
 // (progress.ts) gives a stage to, or this fails to compile.

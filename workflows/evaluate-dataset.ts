@@ -1,10 +1,4 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  isCancellation,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { PlanSummary } from '../core/dataset/plan';
 import type { RouteSummary } from '../core/routes/route-result';
 import type { RouteInput } from '../core/routes/route-inputs';
@@ -27,8 +21,9 @@ import {
   type RoutesProgress,
   type RunProgress,
   progressQuery,
-} from './progress';
+} from '../contract/progress';
 import { forEachLimited } from '../core/util/concurrency';
+import { failureMessage } from '../core/util/failure-message';
 import { runIdentityProblem } from '../core/util/run-identity';
 
 export interface EvaluateDatasetInput {
@@ -329,10 +324,4 @@ function newExtractionProgress(plan: PlanSummary): ExtractionProgress {
     imagesDecoded: 0,
     imagesFromPixelCache: 0,
   };
-}
-
-/** The activity's own message (an ActivityFailure wraps it with retry bookkeeping). */
-function failureMessage(err: unknown): string {
-  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-  return err instanceof Error ? err.message : String(err);
 }

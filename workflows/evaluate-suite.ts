@@ -21,7 +21,7 @@ import {
   type SuiteProgress,
   type SuiteSummary,
   suiteProgressQuery,
-} from './progress';
+} from '../contract/progress';
 
 /**
  * Children one execution starts before it continues as new. Each child adds about 6 events to

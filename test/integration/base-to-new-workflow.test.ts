@@ -24,7 +24,7 @@ import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import { directZeroShotScores } from '../helpers/zero-shot-reference';
 import {

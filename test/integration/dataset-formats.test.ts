@@ -14,7 +14,7 @@ import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import { exportDatasetAsWebDataset, inspectDataset } from '../../client/datasets';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import { runPythonJson } from '../helpers/python';
 import { putObjects, startPipeline, type TestPipeline, uniqueId } from '../helpers/stack';

@@ -15,7 +15,7 @@ import { ObjectStore } from '../../core/storage/object-store';
 import { parseS3Uri } from '../../core/storage/s3-uri';
 import { cosine } from '../../core/util/vectors';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
   startPipeline,

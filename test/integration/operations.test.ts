@@ -18,7 +18,7 @@ import {
   type RunOutcome,
 } from '../../client/evaluations';
 import { describeSchedule, triggerSchedule } from '../../client/schedules';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 import {
   putObjects,

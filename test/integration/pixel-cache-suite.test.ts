@@ -7,7 +7,7 @@ import { keys } from '../../core/storage/keys';
 import { suiteCellRunId } from '../../core/util/suite-cells';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
 import { startSuite, waitForSuite } from '../../client/suites';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import {
   type TestPipeline,
   startPipeline,

@@ -8,7 +8,7 @@ import { keys } from '../../core/storage/keys';
 import { ObjectStore } from '../../core/storage/object-store';
 import { failureMessage } from '../../core/util/failure-message';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
-import { progressQuery } from '../../workflows/progress';
+import { progressQuery } from '../../contract/progress';
 import { putObjects, startPipeline, type TestPipeline, tinyPng, uniqueId } from '../helpers/stack';
 
 // The evaluation workflow (planning, then extraction) against the real Temporal dev server and

@@ -10,7 +10,7 @@ import { parseRunSpec } from '../../core/config/run-spec';
 import type { ReportData } from '../../core/report/report-data';
 import type { WriteReportInput, WriteReportResult } from '../../core/report/write-report';
 import { startEvaluation, waitForRun } from '../../client/evaluations';
-import type { EvaluationSummary } from '../../workflows/progress';
+import type { EvaluationSummary } from '../../contract/progress';
 import {
   asWorkflow,
   startPipeline,

@@ -9,7 +9,7 @@ import type { Leaderboard } from '../../core/suites/leaderboard';
 import { suiteCellRunId } from '../../core/util/suite-cells';
 import { connectClient } from '../../client/evaluations';
 import { resumeSuite, startSuite, suiteStatus, waitForSuite } from '../../client/suites';
-import { type EvaluationSummary, progressQuery } from '../../workflows/progress';
+import { type EvaluationSummary, progressQuery } from '../../contract/progress';
 import {
   runCli,
   spawnWorkerProcess,

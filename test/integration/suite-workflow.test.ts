@@ -16,7 +16,7 @@ import {
   suiteStatus,
   waitForSuite,
 } from '../../client/suites';
-import type { EvaluationSummary, SuiteSummary } from '../../workflows/progress';
+import type { EvaluationSummary, SuiteSummary } from '../../contract/progress';
 import { syntheticDataset } from '../../core/dataset/synthetic';
 import {
   type TestPipeline,

@@ -1,3 +1,10 @@
+/**
+ * @file The contract of a run, shared by the workflows (which report it), the activities (which
+ * heartbeat it), the client (which queries and shows it) and the workers (which log by stage): the
+ * stage names, each activity's stage, the heartbeat shapes, the progress queries and the summaries
+ * the workflows return. It sits below all four (lint: it imports core/ as types only), so no
+ * import runs from activities/ or client/ up into workflows/.
+ */
 import { defineQuery } from '@temporalio/workflow';
 import type { PlanSummary } from '../core/dataset/plan';
 import type { RouteSummary } from '../core/routes/route-result';
