@@ -11,6 +11,8 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { Client } from '@temporalio/client';
 import type { CpuActivities, GpuActivities } from '../../activities';
 import { parseRunSpec } from '../../core/config/run-spec';
+import { parseSuiteSpec } from '../../core/config/suite-spec';
+import { suiteCells } from '../../core/util/suite-cells';
 import type { PlanSummary } from '../../core/dataset/plan';
 import type { RouteSummary } from '../../core/routes/route-result';
 import type { Route } from '../../core/storage/keys';
@@ -86,6 +88,7 @@ export class StubActivities {
     body: (s: Scenario, call: StubCall, reused: boolean) => Promise<T>,
   ): Promise<T> {
     const { workflowExecution, taskQueue } = Context.current().info;
+    if (!workflowExecution) throw ApplicationFailure.nonRetryable(`${activity} outside a workflow`);
     const s = this.scenarioOf(workflowExecution.workflowId);
     const call: StubCall = {
       activity,
@@ -182,7 +185,10 @@ export class StubActivities {
         ]),
       summarizeRun: (input) =>
         this.run('summarizeRun', input, () =>
-          Promise.resolve({ summaryUri: `${BUCKET}/runs/${input.runId}/summary.json`, fewShot: [] }),
+          Promise.resolve({
+            summaryUri: `${BUCKET}/runs/${input.runId}/summary.json`,
+            fewShot: [],
+          }),
         ),
       compareWithPrevious: (input) =>
         this.run('compareWithPrevious', input, () => Promise.resolve({ history: [] })),
@@ -196,7 +202,7 @@ export class StubActivities {
       recordSuite: (input) =>
         this.run('recordSuite', input, () =>
           Promise.resolve({
-            cells: input.spec.models.length * input.spec.datasets.length,
+            cells: suiteCells(parseSuiteSpec(input.spec)).length,
             suiteUri: `${BUCKET}/suites/${input.suiteId}/suite.json`,
           }),
         ),
