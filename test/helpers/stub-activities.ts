@@ -85,7 +85,7 @@ export class StubActivities {
   private async run<T>(
     activity: ActivityName,
     input: unknown,
-    body: (s: Scenario, call: StubCall, reused: boolean) => Promise<T>,
+    body: (s: Scenario, call: StubCall, reused: boolean) => T | Promise<T>,
   ): Promise<T> {
     const { workflowExecution, taskQueue } = Context.current().info;
     if (!workflowExecution) throw ApplicationFailure.nonRetryable(`${activity} outside a workflow`);
@@ -168,7 +168,7 @@ export class StubActivities {
   cpu(): CpuActivities {
     return {
       planDataset: (input) =>
-        this.run('planDataset', input, async (s) => {
+        this.run('planDataset', input, (s) => {
           if (s.planError) throw ApplicationFailure.nonRetryable(s.planError, 'ConfigError');
           if (s.failPlanningOf?.includes(input.runId))
             throw ApplicationFailure.nonRetryable(`no images under ${input.runId}`, 'ConfigError');
@@ -184,31 +184,25 @@ export class StubActivities {
           await this.route(s, c, r, 'tip-adapter-f', input),
         ]),
       summarizeRun: (input) =>
-        this.run('summarizeRun', input, () =>
-          Promise.resolve({
-            summaryUri: `${BUCKET}/runs/${input.runId}/summary.json`,
-            fewShot: [],
-          }),
-        ),
+        this.run('summarizeRun', input, () => ({
+          summaryUri: `${BUCKET}/runs/${input.runId}/summary.json`,
+          fewShot: [],
+        })),
       compareWithPrevious: (input) =>
-        this.run('compareWithPrevious', input, () => Promise.resolve({ history: [] })),
+        this.run('compareWithPrevious', input, () => ({ history: [] })),
       writeReport: (input) =>
-        this.run('writeReport', input, () =>
-          Promise.resolve({
-            reportUri: `${BUCKET}/runs/${input.runId}/report.json`,
-            htmlUri: `${BUCKET}/runs/${input.runId}/report.html`,
-          }),
-        ),
+        this.run('writeReport', input, () => ({
+          reportUri: `${BUCKET}/runs/${input.runId}/report.json`,
+          htmlUri: `${BUCKET}/runs/${input.runId}/report.html`,
+        })),
       recordSuite: (input) =>
-        this.run('recordSuite', input, () =>
-          Promise.resolve({
-            cells: suiteCells(parseSuiteSpec(input.spec)).length,
-            suiteUri: `${BUCKET}/suites/${input.suiteId}/suite.json`,
-          }),
-        ),
+        this.run('recordSuite', input, () => ({
+          cells: suiteCells(parseSuiteSpec(input.spec)).length,
+          suiteUri: `${BUCKET}/suites/${input.suiteId}/suite.json`,
+        })),
       findFinishedRuns: (input) =>
         this.run('findFinishedRuns', input, (s) =>
-          Promise.resolve(input.runIds.map((id) => s.finished?.includes(id) ?? false)),
+          input.runIds.map((id) => s.finished?.includes(id) ?? false),
         ),
       writeLeaderboard: (input) =>
         this.run('writeLeaderboard', input, () => {
@@ -223,13 +217,13 @@ export class StubActivities {
               )
               .map((c) => c.workflowId),
           ).size;
-          return Promise.resolve({
+          return {
             jsonUri: `${uri}.json`,
             csvUri: `${uri}.csv`,
             htmlUri: `${uri}.html`,
             completed,
             failed: input.failed.length,
-          });
+          };
         }),
     };
   }
@@ -240,7 +234,7 @@ export class StubActivities {
         this.run('extractShardImages', input, (s, _c, reused) => {
           const images = s.imagesPerShard ?? 4;
           const failed = s.failedPerShard ?? 0;
-          return Promise.resolve({
+          return {
             shardKey: `${input.planUri.replace(/plan\.json$/, '')}shards/${input.shardIndex}.arrow`,
             rows: images - failed,
             images: images - failed,
@@ -248,7 +242,7 @@ export class StubActivities {
             reused,
             decoded: reused ? 0 : images,
             fromPixelCache: 0,
-          });
+          };
         }),
       trainCoopPrompts: (input) =>
         this.run('trainCoopPrompts', input, (s, c, r) => this.route(s, c, r, 'coop', input)),
