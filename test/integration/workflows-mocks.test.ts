@@ -9,8 +9,8 @@
  * The server: `@temporalio/testing`'s TestWorkflowEnvironment.createFromExistingServer, connected
  * to the Temporal dev server the vitest global setup already runs (TEMPORAL_ADDRESS). createLocal
  * and createTimeSkipping download their server by default (this project's machines may be
- * offline); createLocal could be given the stack's CLI as an `existing-path` executable, but that
- * would start a second dev server for nothing. Time skipping needs the Java test server, which is
+ * offline); createLocal could be given the stack's CLI (infra/local-stack/tools.ts resolveTool) as
+ * an `existing-path` executable, but that would start a second dev server for nothing. Time skipping needs the Java test server, which is
  * not part of the stack (createTimeSkipping accepts an `existing-path` too, but there is no binary
  * to point it at), so nothing here waits on a timer: failing stubs fail non-retryably (no retry
  * backoff), hanging stubs heartbeat every 100 ms and the workers flush heartbeats within a second.
