@@ -16,7 +16,7 @@ import { suiteCells } from '../../core/util/suite-cells';
 import type { PlanSummary } from '../../core/dataset/plan';
 import type { RouteSummary } from '../../core/routes/route-result';
 import type { Route } from '../../core/storage/keys';
-import { type ActivityName, progressQuery, suiteProgressQuery } from '../../workflows/progress';
+import { type ActivityName, progressQuery, suiteProgressQuery } from '../../contract/progress';
 
 const BUCKET = 's3://stub-bucket';
 
@@ -40,6 +40,8 @@ export interface Scenario {
   failPlanningOf?: string[];
   /** Query the workflow's progress at each call (the stage the workflow reports then). */
   queryStages?: boolean;
+  /** The plan says the dataset has captions: zero-shot retrieval runs beside the routes. */
+  retrieval?: boolean;
 }
 
 export interface StubCall {
@@ -246,6 +248,16 @@ export class StubActivities {
         }),
       trainCoopPrompts: (input) =>
         this.run('trainCoopPrompts', input, (s, c, r) => this.route(s, c, r, 'coop', input)),
+      retrieveZeroShot: (input) =>
+        this.run('retrieveZeroShot', input, (_s, _c, reused) => ({
+          imageToText: { '1': 0.5 },
+          textToImage: { '1': 0.25 },
+          images: 6,
+          captions: 12,
+          notes: [],
+          metricsUri: `${BUCKET}/runs/${input.runId}/results/retrieval/metrics.json`,
+          ...(reused ? { reused: true } : {}),
+        })),
     };
   }
 }
@@ -269,6 +281,9 @@ function stubPlan(runId: string, spec: unknown, s: Scenario): PlanSummary {
       probe: true,
       probeFullData: true,
       tipAdapter: true,
+      retrieval: s.retrieval ?? false,
+      zeroShotProtocol: 'all-classes',
+      coopProtocol: 'all-classes',
       shots: [1, 2],
       seeds: [1],
       coopHeartbeatTimeoutSeconds: 30,

@@ -45,7 +45,7 @@ import {
   type ActivityName,
   type EvaluationSummary,
   progressQuery,
-} from '../../workflows/progress';
+} from '../../contract/progress';
 import { testEnv, uniqueId } from '../helpers/stack';
 import { type StubCall, StubActivities } from '../helpers/stub-activities';
 
@@ -148,7 +148,9 @@ describe('evaluateDataset on stub activities', () => {
 
     // Extraction and CoOp on the gpu queue, everything else on the cpu queue.
     for (const c of calls) {
-      const gpu = c.activity === 'extractShardImages' || c.activity === 'trainCoopPrompts';
+      const gpu = ['extractShardImages', 'trainCoopPrompts', 'retrieveZeroShot'].includes(
+        c.activity,
+      );
       expect(c.taskQueue, c.activity).toBe(gpu ? env.queues.gpu : env.queues.cpu);
     }
     expect(stubs.callsOf(runId, 'extractShardImages')).toHaveLength(5);
@@ -202,6 +204,26 @@ describe('evaluateDataset on stub activities', () => {
     const sizes = payloadSizes(await handle.fetchHistory());
     expect(sizes.length).toBeGreaterThan(2 * calls.length);
     expect(Math.max(...sizes)).toBeLessThan(8 * 1024);
+  });
+
+  it('runs zero-shot retrieval beside the routes when the plan has captions, and reports it', async () => {
+    const runId = uniqueId('wf-retrieval');
+    stubs.scenario(runId, { shards: 1, queryStages: true, retrieval: true });
+    await startEvaluation(client(), env, runSpec('retrieval'), runId);
+    const outcome = await waitForRun(client(), runId);
+    if (outcome.status !== 'COMPLETED') expect.fail(JSON.stringify(outcome));
+    const [call, ...more] = stubs.callsOf(runId, 'retrieveZeroShot');
+    expect(more).toEqual([]);
+    expect(call!.taskQueue).toBe(env.queues.gpu);
+    expect(call!.stage).toBe('routes');
+    const final = await client().workflow.getHandle(runId).query(progressQuery);
+    expect(final.routes).toEqual({ done: ROUTE_JOBS + 1, total: ROUTE_JOBS + 1, failed: [] });
+    const retrieval = outcome.summary.retrieval;
+    expect(retrieval?.imageToText).toEqual({ '1': 0.5 });
+    for (const activity of ['summarizeRun', 'writeReport'] as const)
+      expect(stubs.callsOf(runId, activity)[0]!.input, activity).toMatchObject({ retrieval });
+    // Retrieval is not a classification route: the route results are the same 10.
+    expect(outcome.summary.routes).toHaveLength(ROUTE_RESULTS);
   });
 
   it('compares a scheduled run with its schedule before the report', async () => {
