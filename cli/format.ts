@@ -1,5 +1,6 @@
 import { type Comparison, routeName } from '../core/runs/compare';
 import type { RouteSummary } from '../core/routes/route-result';
+import type { RetrievalSummary } from '../core/routes/retrieval/retrieval-result';
 import type { RunListing, RunOutcome } from '../client/evaluations';
 import type { ScheduleInfo } from '../client/schedules';
 import { escapeControls } from '../core/util/text';
@@ -68,6 +69,7 @@ function outcomeText(o: RunOutcome): string {
       : []),
     ...(o.summary.schedule ? [`  schedule  ${o.summary.schedule.id}`] : []),
     ...routesTable(o.summary.routes),
+    ...(o.summary.retrieval ? retrievalLines(o.summary.retrieval) : []),
     ...(o.summary.comparison ? comparisonLines(o.summary.comparison) : []),
   ].join('\n');
 }
@@ -149,16 +151,34 @@ const pct = (v: number | null) => (v === null ? '    -' : `${(100 * v).toFixed(1
 /** One line per route job: top-1, top-5, mean per-class recall, macro-F1 (percent). */
 function routesTable(routes: readonly RouteSummary[]): string[] {
   if (routes.length === 0) return [];
-  const name = (r: RouteSummary) => `${r.route}${r.variant ? ` ${r.variant}` : ''}`;
+  const name = (r: RouteSummary) =>
+    `${r.route}${r.variant ? ` ${r.variant}` : ''}${r.protocol === 'base-to-new' ? ' b2n' : ''}`;
   const width = Math.max(...routes.map((r) => name(r).length), 5);
   return [
     `  ${'route'.padEnd(width)}   acc1   acc5  mpcr    F1   (test images: ${routes[0]!.n})`,
     ...routes.map(
       (r) =>
         `  ${name(r).padEnd(width)}  ${pct(r.acc1)}  ${pct(r.acc5)} ${pct(r.meanPerClassRecall)} ${pct(r.macroF1)}` +
+        (r.baseToNew
+          ? `  base ${pct(r.baseToNew.base.acc1).trim()} new ${pct(r.baseToNew.new.acc1).trim()} H ${pct(r.baseToNew.hm).trim()}`
+          : '') +
         (r.reused ? '  (reused)' : '') +
         (r.notes.length ? `  [${r.notes.length} note${r.notes.length > 1 ? 's' : ''}]` : ''),
     ),
+  ];
+}
+
+/** Zero-shot retrieval's recall@k both ways (CLIP_benchmark's text_/image_retrieval_recall@k). */
+function retrievalLines(r: RetrievalSummary): string[] {
+  const recalls = (byK: Record<string, number>) =>
+    Object.keys(byK)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => `R@${k} ${pct(byK[k]!).trim()}`)
+      .join('  ');
+  return [
+    `  retrieval ${r.images} images, ${r.captions} captions${r.reused ? ' (reused)' : ''}${r.notes.length ? `  [${r.notes.length} note${r.notes.length > 1 ? 's' : ''}]` : ''}`,
+    `    image to text  ${recalls(r.imageToText)}`,
+    `    text to image  ${recalls(r.textToImage)}`,
   ];
 }
 
