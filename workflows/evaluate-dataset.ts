@@ -94,6 +94,7 @@ export async function evaluateDataset(input: EvaluateDatasetInput): Promise<Eval
         startedAt: workflowInfo().startTime.toISOString(),
         spec: run.spec,
         routes: results,
+        ...(retrieval ? { retrieval } : {}),
       })
     : undefined;
 

@@ -323,7 +323,7 @@ function trendChart(data: ReportData): ChartSpec[] {
       name: 'trend',
       title: 'Accuracy over runs',
       caption:
-        'Top-1 accuracy of each route in earlier runs of this schedule; the last point is this run (dated when its report was written).',
+        'Top-1 accuracy of each route in earlier runs of this schedule (recall@k for zero-shot retrieval); the last point is this run (dated when its report was written).',
       spec: lineChart(values, {
         x: { field: 'time', type: 'temporal', title: 'run started' },
         y: { field: 'acc1', type: 'quantitative', title: 'top-1 accuracy', axis: PERCENT },

@@ -15,13 +15,14 @@ import {
   type FewShotTable,
   baseToNewTable,
 } from '../runs/summary';
+import type { ScoredRoute } from '../runs/compare';
 
 /** Earlier runs of the same schedule, oldest first; given by the caller (schedules), optional. */
 export type ReportHistory = {
   runId: string;
   /** ISO 8601. */
   startedAt: string;
-  routes: { route: Route; variant?: string; acc1: number }[];
+  routes: { route: ScoredRoute; variant?: string; acc1: number }[];
 }[];
 
 /** A route's summary with the label every chart and table uses (`probe all`, `coop 4shot-seed1`). */

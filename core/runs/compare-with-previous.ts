@@ -5,6 +5,7 @@
  * baseline. The regression rule itself is the pure code of compare.ts.
  */
 import { parseRunSpec } from '../config/run-spec';
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
 import { keys } from '../storage/keys';
 import type { ObjectStore } from '../storage/object-store';
@@ -25,6 +26,8 @@ export interface CompareWithPreviousInput {
   /** The run spec as the workflow received it (its `regression` block holds the rule). */
   spec: unknown;
   routes: RouteSummary[];
+  /** Zero-shot retrieval's recall@k, compared like a route's figures (compare.ts). */
+  retrieval?: RetrievalSummary;
 }
 
 export interface CompareWithPreviousResult {
@@ -49,7 +52,7 @@ export async function compareWithPreviousRun(
   const pointerKey = keys.scheduleLastSuccess(input.scheduleId);
   const pointer = await store.getJson<LastSuccessPointer>(pointerKey);
   const earlier = pointer?.history ?? []; // the schedule's first successful run
-  const current = runRecord(input.runId, input.startedAt, input.routes);
+  const current = runRecord(input.runId, input.startedAt, input.routes, input.retrieval);
   const previous = previousRun(earlier, input.runId);
   const comparison = previous
     ? compareRuns(previous, current, parseRunSpec(input.spec).regression)

@@ -4,11 +4,19 @@
  */
 import type { RegressionSpec } from '../config/run-spec';
 import type { Route } from '../storage/keys';
+import type { RetrievalSummary } from '../routes/retrieval/retrieval-result';
 import type { RouteSummary } from '../routes/route-result';
+
+/**
+ * What is compared across runs: the classification routes, and zero-shot retrieval, whose
+ * recall@k per direction (variant `i2t@<k>`, `t2i@<k>`) stands in for both acc1 and
+ * meanPerClassRecall, so either regression metric covers it.
+ */
+export type ScoredRoute = Route | 'retrieval';
 
 /** What a later run needs of an earlier one: its headline metrics per route and variant. */
 export interface RouteScore {
-  route: Route;
+  route: ScoredRoute;
   variant?: string;
   acc1: number;
   meanPerClassRecall: number;
@@ -22,7 +30,7 @@ export interface RunRecord {
 }
 
 export interface RouteDelta {
-  route: Route;
+  route: ScoredRoute;
   variant?: string;
   previous: { acc1: number; meanPerClassRecall: number };
   current: { acc1: number; meanPerClassRecall: number };
@@ -50,24 +58,46 @@ export const HISTORY_LIMIT = 30;
 /** Rounding noise must not flag a regression when maxDrop is 0 and nothing changed. */
 const EPSILON = 1e-9;
 
-export const routeName = (r: { route: Route; variant?: string }) =>
+export const routeName = (r: { route: ScoredRoute; variant?: string }) =>
   r.variant ? `${r.route} ${r.variant}` : r.route;
 
 export function runRecord(
   runId: string,
   startedAt: string,
   routes: readonly RouteSummary[],
+  retrieval?: Pick<RetrievalSummary, 'imageToText' | 'textToImage'>,
 ): RunRecord {
   return {
     runId,
     startedAt,
-    routes: routes.map((r) => ({
-      route: r.route,
-      ...(r.variant !== undefined ? { variant: r.variant } : {}),
-      acc1: r.acc1,
-      meanPerClassRecall: r.meanPerClassRecall,
-    })),
+    routes: [
+      ...routes.map((r) => ({
+        route: r.route,
+        ...(r.variant !== undefined ? { variant: r.variant } : {}),
+        acc1: r.acc1,
+        meanPerClassRecall: r.meanPerClassRecall,
+      })),
+      ...(retrieval ? retrievalScores(retrieval) : []),
+    ],
   };
+}
+
+/** Each recall@k of zero-shot retrieval as a score: `retrieval i2t@1`, `retrieval t2i@5`, ... */
+function retrievalScores(r: Pick<RetrievalSummary, 'imageToText' | 'textToImage'>): RouteScore[] {
+  const sides = [
+    ['i2t', r.imageToText],
+    ['t2i', r.textToImage],
+  ] as const;
+  return sides.flatMap(([dir, byK]) =>
+    Object.keys(byK)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => ({
+        route: 'retrieval' as const,
+        variant: `${dir}@${k}`,
+        acc1: byK[k]!,
+        meanPerClassRecall: byK[k]!,
+      })),
+  );
 }
 
 export function compareRuns(

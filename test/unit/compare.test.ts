@@ -5,6 +5,7 @@ import {
   appendRun,
   compareRuns,
   previousRun,
+  runRecord,
 } from '../../core/runs/compare';
 
 const record = (runId: string, zs: number, probe: number, extra = false): RunRecord => ({
@@ -57,6 +58,32 @@ describe('comparing a scheduled run with the previous success', () => {
     expect(compareRuns(record('a', 0.5, 0.9), record('b', 0.5, 0.9, true), rule).added).toEqual([
       'coop 2shot-seed1',
     ]);
+  });
+});
+
+describe('zero-shot retrieval in the comparison', () => {
+  const retrieval = (i2t1: number) => ({
+    imageToText: { '1': i2t1, '5': 0.9 },
+    textToImage: { '1': 0.4, '5': 0.8 },
+  });
+  it('records every recall@k per direction and flags a recall drop like a route drop', () => {
+    const prev = runRecord('a', '2026-01-01T02:00:00.000Z', [], retrieval(0.6));
+    expect(prev.routes.map((r) => `${r.variant}=${r.acc1}`)).toEqual([
+      'i2t@1=0.6',
+      'i2t@5=0.9',
+      't2i@1=0.4',
+      't2i@5=0.8',
+    ]);
+    const same = compareRuns(prev, runRecord('b', prev.startedAt, [], retrieval(0.6)), rule);
+    expect(same.regression).toBe(false);
+    expect(same.deltas).toHaveLength(4);
+    const dropped = compareRuns(prev, runRecord('c', prev.startedAt, [], retrieval(0.5)), rule);
+    expect(dropped.deltas.filter((d) => d.regression).map((d) => d.variant)).toEqual(['i2t@1']);
+    expect(dropped.regression).toBe(true);
+    // A run without captions after one with them: listed as removed, not judged.
+    const without = compareRuns(prev, runRecord('d', prev.startedAt, []), rule);
+    expect(without.removed).toContain('retrieval i2t@1');
+    expect(without.regression).toBe(false);
   });
 });
 
