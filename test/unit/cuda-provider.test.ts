@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,29 +10,18 @@ import {
   usableProviders,
 } from '../../core/model/onnx/cuda-provider';
 import { SessionThread } from '../../core/model/onnx/session-thread';
+import { writeSharedObject } from '../helpers/elf';
 import { TINY_BUNDLE } from '../helpers/fixtures';
 
-// Real ELF shared objects built with the C compiler (CI installs gcc): a fake provider library
-// whose NEEDED entries name the CUDA libraries, and stand-ins for those in their own folder, so
-// the check runs the system's loader (ldd) on the same kind of file it meets in production.
-const CC = process.env.CC ?? 'gcc';
+// Real ELF shared objects (test/helpers/elf.ts): a fake provider library whose NEEDED entries name
+// the CUDA libraries, and stand-ins for those in their own folder, so the check runs the system's
+// loader (ldd) on the same kind of file it meets in production.
 let root: string;
 let cudaLibs: string;
 let n = 0;
 
-function so(dir: string, file: string, soname: string, link: string[] = []): void {
-  const src = join(root, 'empty.c');
-  writeFileSync(src, 'int clipeval_stub(void) { return 0; }\n');
-  execFileSync(CC, [
-    '-shared',
-    '-fPIC',
-    '-o',
-    join(dir, file),
-    `-Wl,-soname,${soname}`,
-    src,
-    '-Wl,--no-as-needed',
-    ...link,
-  ]);
+function so(dir: string, file: string, soname: string, needed: string[] = []): void {
+  writeSharedObject(join(dir, file), soname, needed);
 }
 
 /** A fresh binding folder: libonnxruntime_providers_cuda.so NEEDs `needed` (from cudaLibs). */
@@ -42,11 +31,7 @@ function binding(needed: string[], files = ['shared', 'cuda']): string {
   if (files.includes('shared'))
     so(dir, 'libonnxruntime_providers_shared.so', 'libonnxruntime_providers_shared.so');
   if (files.includes('cuda'))
-    so(dir, 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_cuda.so', [
-      '-L',
-      cudaLibs,
-      ...needed.map((l) => `-l:${l}`),
-    ]);
+    so(dir, 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_cuda.so', needed);
   return dir;
 }
 
@@ -55,8 +40,6 @@ const hostHas = (lib: string) =>
   (spawnSync('ldconfig', ['-p'], { encoding: 'utf8' }).stdout ?? '').includes(`${lib} (`);
 
 beforeAll(() => {
-  if (spawnSync(CC, ['--version']).status !== 0)
-    throw new Error(`these tests build ELF files with ${CC}: install gcc (.ci/run does) or set CC`);
   root = mkdtempSync(join(tmpdir(), 'clipeval-cuda-'));
   cudaLibs = join(root, 'cuda');
   mkdirSync(cudaLibs);
@@ -100,11 +83,8 @@ describe('cudaProviderProblem', () => {
     mkdirSync(dir);
     so(dir, 'libonnxruntime_providers_shared.so', 'libonnxruntime_providers_shared.so');
     so(dir, 'libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_cuda.so', [
-      '-L',
-      cudaLibs,
-      '-L',
-      elsewhere,
-      ...[...NEEDED, 'libcurand.so.10'].map((l) => `-l:${l}`),
+      ...NEEDED,
+      'libcurand.so.10',
     ]);
     const p = cudaProviderProblem({ bindingDir: dir, env: { LD_LIBRARY_PATH: cudaLibs } });
     expect(p).toMatch(
