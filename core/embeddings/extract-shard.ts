@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import type { PlanItem } from '../dataset/plan';
 import { imageBytesReader, imageReadFailure } from '../dataset/read-image-bytes';
 import type { ModelBundle } from '../model/bundle';
-import { embedDecoded, type ImageLimits, type ImageSource } from '../model/image/embed-images';
+import {
+  type DecodedImageSource,
+  embedDecoded,
+  type ImageLimits,
+  type ImageSource,
+} from '../model/image/embed-images';
 import { preprocessParams } from '../model/image/pixels';
 import type { DecodePool } from '../model/image/decode-pool';
 import { ImageDecodeError } from '../model/image/image-errors';
@@ -216,7 +221,8 @@ async function encodeItems(
   const parts: Float32Array[] = [];
   const failed: ShardManifest['failed'] = [];
   const pixels: PixelCounts = { decoded: 0, fromCache: 0, blocksRejected: 0, blockWritesFailed: 0 };
-  const crops = shardPixels({
+  // The shard's images, cut by the mode's preprocessor or read back from the pixel cache.
+  const decoded: DecodedImageSource = shardPixels({
     store: deps.store,
     items,
     augment,
@@ -235,7 +241,7 @@ async function encodeItems(
     ...(deps.claims ? { claims: deps.claims } : {}),
     counts: pixels,
   });
-  for await (const batch of embedDecoded(crops, deps.encoder, params, opts)) {
+  for await (const batch of embedDecoded(decoded, deps.encoder, params, opts)) {
     opts.signal?.throwIfAborted();
     for (const [i, uri] of batch.ids.entries())
       rows.push(shardRow(byUri.get(uri)!, batch.views[i]!));

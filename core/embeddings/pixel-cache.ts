@@ -16,7 +16,7 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
-import type { DecodedImage } from '../model/image/decode-images';
+import type { DecodedImage } from '../model/image/preprocessor';
 import { matrixColumn, readByteMatrixView, requiredColumn } from '../storage/arrow-columns';
 import { type ObjectStore, ObjectTooLargeError } from '../storage/object-store';
 import { timed } from '../util/phase-profile';

@@ -1,8 +1,10 @@
 /**
- * @file A shard's crops, block by block (./pixel-blocks.ts): read from the pixel cache where a
- * valid block is there, otherwise fetched and decoded (../model/image/decode-images.ts) and, when
- * the mode writes, stored as a block for every later run and model of the same geometry. The
- * images come out in the shard's order either way, so the encoder sees the same batches.
+ * @file A shard's DecodedImageSource (../model/image/preprocessor.ts), block by block
+ * (./pixel-blocks.ts): read from the pixel cache where a valid block is there, otherwise fetched
+ * and cut by the mode's Preprocessor (../model/image/decode-images.ts) and, when the mode writes,
+ * stored as a block for every later run and model of the same geometry. The images come out in
+ * the shard's order either way, so the encoder sees the same batches. The cache is a source of
+ * whole blocks, not a per-image Preprocessor: a cached block needs no file fetched at all.
  *
  * The next block's lookup runs while the current one is consumed; consecutive blocks to decode
  * are fed to the decoder as one stream (no drain between them). A block being decoded by another
@@ -11,12 +13,8 @@
  */
 import type { PixelCacheMode } from '../config/run-spec';
 import type { PlanItem } from '../dataset/plan';
-import {
-  type DecodedImage,
-  decodeImages,
-  type DecodeImagesOptions,
-  type ImageSource,
-} from '../model/image/decode-images';
+import { decodeImages, type DecodeImagesOptions } from '../model/image/decode-images';
+import type { DecodedImage, ImageSource } from '../model/image/preprocessor';
 import type { PreprocessParams } from '../model/image/pixels';
 import type { ObjectStore } from '../storage/object-store';
 import type { Claims } from '../util/claims';

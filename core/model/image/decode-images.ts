@@ -1,7 +1,9 @@
 /**
  * @file Fetching and decoding images into their crops, with bounded concurrency and the
  * worker's limits: the first half of extraction (./embed-images.ts batches and encodes what this
- * yields; core/embeddings/shard-pixels.ts yields the same from the pixel cache instead).
+ * yields; core/embeddings/shard-pixels.ts yields the same from the pixel cache instead). What is
+ * common to every mode lives here (fetch, size and pixel limits, the memory budget, errors as
+ * reasons); the mode's own work is its Preprocessor (./preprocessor.ts).
  * Undecodable images come out as a reason, never thrown.
  */
 import {
@@ -11,30 +13,17 @@ import {
   OverBudgetError,
 } from '../../util/byte-budget';
 import { mapOrdered } from '../../util/concurrency';
-import { timed, timedSync } from '../../util/phase-profile';
-import type { PreprocessingMode } from '../../config/run-spec';
-import { type DecodePool, PreprocessFailedError } from './decode-pool';
+import { timed } from '../../util/phase-profile';
+import { PreprocessFailedError } from './decode-pool';
+import { type DecodeOptions, ImageDecodeError, type PreprocessParams } from './preprocess';
 import {
-  type DecodeOptions,
-  ImageDecodeError,
-  type PreprocessParams,
-  decodeImage,
-} from './preprocess';
-import { decodeToCropFast } from './fast-crop';
-import { augmentedViews, type PixelBuffer, viewCrops } from './pixels';
+  type DecodedImage,
+  type ImageSource,
+  type PreprocessorOptions,
+  preprocessorFor,
+} from './preprocessor';
 
-export interface ImageSource {
-  id: string;
-  /**
-   * The encoded file, or a thunk that fetches it (so fetching overlaps with encoding too). A
-   * thunk may throw an ImageDecodeError to skip the image with that reason.
-   */
-  bytes: Uint8Array | (() => Promise<Uint8Array>);
-  /** The encoded file's size when known before fetching it (from the plan): checked first. */
-  size?: number;
-  /** Augmented training views to embed besides the center crop (view 0); default none. */
-  views?: number;
-}
+export type { DecodedImage, DecodedImageSource, ImageSource } from './preprocessor';
 
 /** What one image may cost; every refusal is a failed image with reason `too-large`. */
 export interface ImageLimits {
@@ -50,34 +39,13 @@ export interface ImageLimits {
   budget?: ByteBudget;
 }
 
-/**
- * One image's crops (view 0 the center crop, then its augmented views), or why it has none.
- * `crops` are 8-bit HWC RGB; a decode pool hands back one `slab` of `count` crops in the format
- * it was asked for (params.format: normalised floats, or the bytes).
- */
-export interface DecodedImage {
-  id: string;
-  count: number;
-  crops?: Uint8Array[];
-  slab?: PixelBuffer;
-  reason?: string;
-}
-
-export interface DecodeImagesOptions {
+/** The stream's options; the mode, pool and augment seed pick and shape its Preprocessor. */
+export interface DecodeImagesOptions extends PreprocessorOptions {
   concurrency: number;
   /** Same as limits.maxPixels. */
   maxPixels?: number;
   limits?: ImageLimits;
-  augmentSeed?: string;
   signal?: AbortSignal;
-  /** Worker threads for the resize, crops and normalisation; default: this thread. */
-  pool?: DecodePool;
-  /**
-   * `exact` (default) or `fast` (./fast-crop.ts): in fast mode the center crop comes from
-   * libvips on this thread (no pool: there is no JS resample to offload, and the crop is small
-   * to normalise), and augmented views are still cut by exact's code from a full decode.
-   */
-  preprocessing?: PreprocessingMode;
 }
 
 /**
@@ -91,6 +59,8 @@ export function decodeImages(
   opts: DecodeImagesOptions,
 ): AsyncGenerator<DecodedImage> {
   const limits: ImageLimits = { maxPixels: opts.maxPixels, ...opts.limits };
+  // Chosen once for the stream: every image of it is cut the same way.
+  const preprocessor = preprocessorFor(params, opts);
   const decode = async (item: ImageSource): Promise<DecodedImage> => {
     let lease: ByteLease | undefined;
     try {
@@ -108,7 +78,7 @@ export function decodeImages(
             }
           : {}),
       };
-      return await cropsOf(item, bytes, params, decodeOpts, opts);
+      return await preprocessor.preprocess(item, bytes, decodeOpts);
     } catch (err) {
       // A pool thread's failure on this image (its error, or its thread dying): the image's.
       if (err instanceof PreprocessFailedError)
@@ -124,38 +94,6 @@ export function decodeImages(
     }
   };
   return mapOrdered(source, imageConcurrency(opts.concurrency, limits), decode);
-}
-
-/** One fetched image's crops, by the mode and the place (pool or this thread) that cuts them. */
-async function cropsOf(
-  item: ImageSource,
-  bytes: Uint8Array,
-  params: PreprocessParams,
-  decodeOpts: DecodeOptions,
-  opts: DecodeImagesOptions,
-): Promise<DecodedImage> {
-  const views = item.views ?? 0;
-  const spec = views ? { views, seed: opts.augmentSeed ?? '', imageId: item.id } : undefined;
-  const count = 1 + views;
-  if (opts.preprocessing === 'fast') {
-    const crop = await timed('decode', () => decodeToCropFast(bytes, params, decodeOpts));
-    if (!spec) return { id: item.id, count, crops: [crop.rgb] };
-    const src = await timed('decode', () =>
-      decodeImage(bytes, params.imageSize, views, decodeOpts),
-    );
-    const rest = timedSync('resample', () => augmentedViews(src, params.imageSize, spec));
-    return { id: item.id, count, crops: [crop.rgb, ...rest] };
-  }
-  const pooled = opts.pool !== undefined;
-  const src = await timed('decode', () =>
-    decodeImage(bytes, params.imageSize, views, { ...decodeOpts, pooled }),
-  );
-  if (opts.pool) {
-    const pool = opts.pool;
-    const slab = await timed('resample', () => pool.preprocess(src, params, spec));
-    return { id: item.id, count, slab };
-  }
-  return { id: item.id, count, crops: timedSync('resample', () => viewCrops(src, params, spec)) };
 }
 
 /**

@@ -1,16 +1,12 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { timed } from '../../util/phase-profile';
 import type { ImageEncoder } from '../onnx/encoders';
-import {
-  type DecodedImage,
-  decodeImages,
-  type DecodeImagesOptions,
-  type ImageSource,
-} from './decode-images';
+import { decodeImages, type DecodeImagesOptions, type ImageSource } from './decode-images';
+import type { DecodedImageSource } from './preprocessor';
 import type { PreprocessParams } from './preprocess';
 import { cropInto, formatOf, type PixelBuffer } from './pixels';
 
-export type { DecodedImage, ImageLimits, ImageSource } from './decode-images';
+export type { DecodedImage, DecodedImageSource, ImageLimits, ImageSource } from './decode-images';
 export { imageConcurrency } from './decode-images';
 
 export interface EmbeddedBatch {
@@ -46,14 +42,14 @@ export function embedImages(
 }
 
 /**
- * Decoded images (./decode-images.ts, or crops read back from the pixel cache) into batches of
- * `batchSize` rows for the encoder, in order: one batch encoding while the next fills. A crop
- * is normalised into float32 batches here when it arrives as bytes; a pool's slab must already be
+ * Decoded images (./decode-images.ts's Preprocessor stream, or crops read back from the pixel
+ * cache: core/embeddings/shard-pixels.ts) into batches of `batchSize` rows for the encoder, in
+ * order: one batch encoding while the next fills. A crop is normalised into float32 batches here when it arrives as bytes; a pool's slab must already be
  * in the batch's format. The same images in the same order make the same batches, whatever they
  * came from: that is what makes cached pixels embed byte-identically.
  */
 export async function* embedDecoded(
-  decoded: AsyncIterable<DecodedImage>,
+  decoded: DecodedImageSource,
   encoder: ImageEncoder,
   params: PreprocessParams,
   opts: { batchSize: number },
