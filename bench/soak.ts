@@ -22,7 +22,9 @@ if (arg.size !== 'small' && arg.size !== 'full') {
 
 async function main(size: 'small' | 'full'): Promise<number> {
   const stack = await stackUp();
-  const env = loadEnv({ ...process.env, ...stack.env });
+  // Into process.env, as the test setup does: the SDK's credentials and the worker processes'.
+  Object.assign(process.env, stack.env);
+  const env = loadEnv();
   const result = await runSoak({ env, size, seed: Number(arg.seed), log: console.log });
   console.log(`\n${new Date().toISOString()}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'})`);
   console.log(soakTable(result));

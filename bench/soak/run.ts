@@ -129,9 +129,12 @@ export async function runSoak(opts: {
   const t0 = Date.now();
   const tag = `${opts.seed}-${Date.now().toString(36)}`;
   const direct = opts.env;
-  const buckets = { base: `soak-${tag}-base`, chaos: `soak-${tag}-chaos` };
+  // One bucket for both phases: clipeval keys images by URI (few-shot draws, probe validation
+  // carving), so the baseline must see the very URIs the chaos phase sees.
+  const bucket = `soak-${tag}`;
   const s3Store = ObjectStore.connect(direct.s3);
-  for (const b of Object.values(buckets)) await s3Store.inBucket(b).ensureBucket();
+  const store = s3Store.inBucket(bucket);
+  await store.ensureBucket();
 
   const dir = mkdtempSync(join(tmpdir(), 'clipeval-soak-temporal-'));
   const serverOpts = {
@@ -152,25 +155,27 @@ export async function runSoak(opts: {
     sources: { ...direct.sources, outputBucket: bucket },
     queues: { cpu: `soak-${tag}-${phase}-cpu`, gpu: `soak-${tag}-${phase}-gpu` },
   });
-  const baseEnv = envFor(buckets.base, 'base');
-  const chaosEnv = envFor(buckets.chaos, 'chaos');
+  const baseEnv = envFor(bucket, 'base');
+  const chaosEnv = envFor(bucket, 'chaos');
   let pool: WorkerPool | undefined;
   try {
     log(`soak ${opts.size}, seed ${opts.seed}: generating datasets`);
     const files = await soakDatasetFiles(opts.size);
-    const baseInputs = await uploadSoakInputs(baseEnv, opts.size, files);
-    const chaosInputs = await uploadSoakInputs(chaosEnv, opts.size, files);
+    const inputs = await uploadSoakInputs(baseEnv, opts.size, files);
 
     // 1. The baseline: undisturbed.
     log('baseline: 4 runs + a 2x2 suite, undisturbed');
     const tb = Date.now();
-    const baseIds = phaseIds(`base-${tag}`, baseInputs);
+    const baseIds = phaseIds(`base-${tag}`, inputs);
     const inProcess = await startInProcessWorkers(baseEnv);
-    await startPhase(client, baseEnv, baseInputs, baseIds);
+    await startPhase(client, baseEnv, inputs, baseIds);
     const base = await awaitPhase(client, baseIds, Date.now() + CHAOS[opts.size].timeoutMs);
     await inProcess.stop();
     const baselineMs = Date.now() - tb;
     if (base.failures.length > 0) throw new Error(`baseline failed: ${base.failures.join('; ')}`);
+    // Nothing the baseline shared may be reused: the chaos phase extracts every image again.
+    for (const prefix of ['embeddings/', 'pixels/', 'prototypes/'])
+      for (const o of await store.list(prefix)) await store.delete(o.key);
 
     // 2. The same under chaos.
     log(`chaos: same specs; baseline took ${(baselineMs / 1000).toFixed(1)} s`);
@@ -186,14 +191,14 @@ export async function runSoak(opts: {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
       CLIPEVAL_S3_ENDPOINT: proxy.endpoint,
-      CLIPEVAL_BUCKET: buckets.chaos,
+      CLIPEVAL_BUCKET: bucket,
       CLIPEVAL_ORT_THREADS: '1',
       CLIPEVAL_DECODE_THREADS: '1',
     });
     pool.start(2);
     const tc = Date.now();
-    const chaosIds = phaseIds(`chaos-${tag}`, chaosInputs);
-    await startPhase(client, chaosEnv, chaosInputs, chaosIds);
+    const chaosIds = phaseIds(`chaos-${tag}`, inputs);
+    await startPhase(client, chaosEnv, inputs, chaosIds);
     let closed = false;
     const chaosRun = runChaos({
       plan: {
@@ -232,9 +237,9 @@ export async function runSoak(opts: {
       if (sb && sc) mismatches.push(...metricMismatches(sb, sc).map((m) => `${c}: ${m}`));
     }
     const orphans = await orphanProblems(
-      s3Store.inBucket(buckets.chaos),
-      [...chaos.summaries.values()].filter((s) => s !== undefined),
-      [chaosIds.suiteId],
+      store,
+      [...base.summaries.values(), ...chaos.summaries.values()].filter((s) => s !== undefined),
+      [baseIds.suiteId, chaosIds.suiteId],
     );
     const attempts = await activityAttempts(client, [
       ...chaosIds.runIds,
