@@ -10,13 +10,13 @@
  * timeout, so a worker mid-shard or mid-training is the preferred victim.
  */
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seededRandom } from '../../test/helpers/fault-proxy';
 import type { Kind, PoolWorker, WorkerPool } from './workers';
 
 /** Activities whose dead worker is noticed within seconds (heartbeat timeout from the run spec). */
 const SHORT_HEARTBEAT = new Set(['extractShardImages', 'trainCoopPrompts']);
-const STARTED = 2; // PendingActivityState.STARTED
 
 export interface ChaosPlan {
   seed: number;
@@ -62,7 +62,11 @@ async function heldActivities(client: Client, workflowIds: string[]) {
       .catch(() => undefined);
     if (!d || d.status.name !== 'RUNNING') continue;
     for (const a of d.raw.pendingActivities ?? []) {
-      if (a.state !== STARTED || !a.lastWorkerIdentity) continue;
+      if (
+        a.state !== temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED ||
+        !a.lastWorkerIdentity
+      )
+        continue;
       const pid = a.lastWorkerIdentity.split('@')[0]!;
       held.set(pid, [...(held.get(pid) ?? []), a.activityType?.name ?? '?']);
     }
@@ -80,7 +84,7 @@ export async function runChaos(opts: {
   /** True once every run and the suite have closed: remaining events are dropped. */
   done: () => boolean;
 }): Promise<ChaosCounts> {
-  const { plan, pool, client } = opts;
+  const { plan, pool } = opts;
   const r = seededRandom(plan.seed ^ 0x5eed);
   const counts: ChaosCounts = {
     kills: { cpu: 0, gpu: 0 },
