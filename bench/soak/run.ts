@@ -106,12 +106,9 @@ async function awaitPhase(client: Client, ids: Phase, deadline: number) {
       if (o === 'TIMEOUT' || o.status !== 'COMPLETED' || o.summary.failed.length > 0)
         failures.push(`suite ${ids.suiteId}: ${o === 'TIMEOUT' ? 'timed out' : JSON.stringify(o)}`);
       for (const id of ids.cellIds) {
-        const s = await settled(
-          () => client.workflow.getHandle(id).result() as Promise<EvaluationSummary>,
-          deadline,
-        );
-        if (s !== 'TIMEOUT') summaries.set(id, s);
-        else failures.push(`cell ${id}: timed out`);
+        const c = await settled(() => waitForRun(client, id), deadline);
+        if (c !== 'TIMEOUT' && c.status === 'COMPLETED') summaries.set(id, c.summary);
+        else failures.push(`cell ${id}: ${c === 'TIMEOUT' ? 'timed out' : JSON.stringify(c)}`);
       }
     })(),
   ]);
@@ -265,6 +262,10 @@ export async function runSoak(opts: {
     };
     result.failures.push(...soakFailures(result));
     for (const c of pool.crashes) log(`worker crash (${c.kind}, exit ${c.code}):\n${c.log}`);
+    // A failed soak's bucket stays for a look; a passed one's objects go.
+    if (result.failures.length === 0)
+      for (const o of await store.list('')) await store.delete(o.key);
+    else log(`the soak's objects stay in s3://${bucket}/ and Temporal's log in ${dir}`);
     return result;
   } finally {
     pool?.stop();
