@@ -21,7 +21,7 @@ const SHORT_HEARTBEAT = new Set(['extractShardImages', 'trainCoopPrompts']);
 export interface ChaosPlan {
   seed: number;
   kills: Record<Kind, number>;
-  /** Events fall in [from, to] ms after the chaos phase starts. */
+  /** Events fall in [from, to] ms after the first activity started. */
   windowMs: [number, number];
 }
 
@@ -93,6 +93,12 @@ export async function runChaos(opts: {
     killsMidActivity: 0,
     log: [],
   };
+  // The clock starts when the first activity runs (worker start-up takes seconds on a loaded
+  // machine): the seeded times are then relative to progress, not to process start-up.
+  for (let i = 0; i < 300 && !opts.done(); i++) {
+    if ((await heldActivities(opts.client, opts.workflowIds())).size > 0) break;
+    await sleep(200);
+  }
   const t0 = Date.now();
   const note = (s: string) => counts.log.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${s}`);
   const restarts: Promise<void>[] = [];

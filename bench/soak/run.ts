@@ -201,8 +201,8 @@ export async function runSoak(opts: {
       plan: {
         seed: opts.seed,
         kills: CHAOS[opts.size].kills,
-        // The workers' start-up plus 60% of the undisturbed time: work is still in flight.
-        windowMs: [3000, 3000 + Math.max(8000, 0.6 * baselineMs)],
+        // Within 60% of the undisturbed time after work began: work is still in flight.
+        windowMs: [1000, 1000 + Math.max(8000, 0.6 * baselineMs)],
       },
       pool,
       client,
