@@ -27,8 +27,8 @@ import { activityAttempts, type AttemptStats, metricMismatches, orphanProblems }
 import { WorkerPool } from './workers';
 
 /**
- * Peak resident memory allowed per worker process. A worker with the tiny test model idles near
- * 300 MiB (Node, V8, onnxruntime, sharp); 1.5 GiB leaves room for a real CLIP ViT-B/32 session
+ * Peak resident memory allowed per worker process. A worker with the tiny test model peaks at
+ * 400-650 MiB in the soak (Node, V8, onnxruntime, sharp, the workflow bundle on cpu workers); 1.5 GiB leaves room for a real CLIP ViT-B/32 session
  * (~600 MiB) and decode buffers, so a leak across kills and retries shows well before an OOM.
  */
 export const RSS_BUDGET = 1.5 * 1024 ** 3;
