@@ -61,6 +61,10 @@ const META_KEYS: Record<keyof ShardMetadata, string> = {
   clipevalVersion: 'clipeval.version',
 };
 
+/** The split column's dictionary id (the shard's only dictionary). */
+const SPLIT_DICTIONARY_ID = 0;
+
+/** The shard's bytes: a pure function of rows, embeddings and metadata (same input, same bytes). */
 export function encodeShard(
   rows: readonly ShardRow[],
   embeddings: Float32Array,
@@ -71,9 +75,12 @@ export function encodeShard(
     throw new Error(`expected ${rows.length}x${dim} embeddings, got ${embeddings.length} values`);
   const columns = {
     ...imageRowColumns(rows),
+    // A fixed dictionary id: Arrow JS numbers dictionaries from a per-process counter, and that
+    // id is in the file, so two workers writing the same shard wrote different bytes and a race
+    // between them left a shard whose sha256 was not its manifest's.
     split: vectorFromArray(
       rows.map((r) => r.split),
-      new Dictionary(new Utf8(), new Int8()),
+      new Dictionary(new Utf8(), new Int8(), SPLIT_DICTIONARY_ID),
     ),
     view: makeVector(Int16Array.from(rows, (r) => r.view)),
     embedding: matrixColumn(embeddings, dim),

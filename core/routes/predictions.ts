@@ -110,7 +110,9 @@ export function decodePredictions(bytes: Uint8Array): DecodedPredictions {
 function labelNames(labels: Int32Array, classNames: readonly string[]) {
   return makeVector(
     makeData({
-      type: new Dictionary(new Utf8(), new Int32()),
+      // A fixed id (the file's only dictionary): Arrow JS's default comes from a per-process
+      // counter, so the same predictions would be different bytes in every worker.
+      type: new Dictionary(new Utf8(), new Int32(), 0),
       length: labels.length,
       nullCount: 0,
       data: labels,

@@ -199,12 +199,13 @@ export function spawnGpuWorker(
 }
 
 /**
- * A real worker process (workers/gpu.ts, or workers/all.ts: workflows and every activity) on this
- * file's private queues, logging to a file: what a test SIGKILLs to play a dead machine.
+ * A real worker process (workers/cpu.ts, workers/gpu.ts, or workers/all.ts: workflows and every
+ * activity) on this file's private queues, logging to a file: what a test SIGKILLs to play a dead
+ * machine.
  */
 export function spawnWorkerProcess(
   env: ClipevalEnv,
-  entry: 'gpu' | 'all',
+  entry: 'cpu' | 'gpu' | 'all',
   extraEnv: Record<string, string> = {},
 ): ChildProcess & { logPath: string } {
   const logPath = join(mkdtempSync(join(tmpdir(), `clipeval-${entry}-`)), 'worker.log');

@@ -31,6 +31,16 @@ describe('per-image predictions (Arrow IPC file)', () => {
     expect(back.meta).toEqual(meta);
   });
 
+  // The label_name dictionary's id came from Arrow JS's per-process counter: same predictions,
+  // different bytes in each process (found with the chaos soak's shard race).
+  it('encodes the same predictions to the same bytes, whatever was encoded before', () => {
+    const first = encodePredictions(rows, top, 2, classNames, meta);
+    encodePredictions(rows, top, 2, classNames, meta);
+    expect(Buffer.from(encodePredictions(rows, top, 2, classNames, meta))).toEqual(
+      Buffer.from(first),
+    );
+  });
+
   it('writes an empty file that still reads back', () => {
     const empty = { indices: new Int32Array(0), scores: new Float32Array(0) };
     const back = decodePredictions(encodePredictions([], empty, 5, classNames, meta));

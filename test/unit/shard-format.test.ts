@@ -27,6 +27,16 @@ describe('embedding shard format (Arrow IPC file)', () => {
     expect(back.metadata).toEqual(meta);
   });
 
+  // Regression (found by the chaos soak): the split column's dictionary id came from Arrow JS's
+  // per-process counter, so the same shard encoded in two workers differed, and two workers
+  // racing on one shard left its bytes and its manifest's sha256 from different writers.
+  it('encodes the same shard to the same bytes, whatever was encoded before', () => {
+    const emb = Float32Array.from({ length: 3 * 4 }, (_, i) => i / 10);
+    const first = encodeShard(rows, emb, 4, meta);
+    encodeShard(rows, emb, 4, meta); // another shard in between moves any per-process counter
+    expect(Buffer.from(encodeShard(rows, emb, 4, meta)).equals(Buffer.from(first))).toBe(true);
+  });
+
   it('writes an empty shard (every image failed) that still reads back', () => {
     const back = decodeShard(encodeShard([], new Float32Array(0), 4, meta));
     expect(back.rows).toEqual([]);
