@@ -36,6 +36,7 @@ const { values: arg } = parseArgs({
     'probe-iterations': { type: 'string', default: '10' },
     'shard-size': { type: 'string', default: '1024' },
     'budget-gib': { type: 'string', default: '16' },
+    models: { type: 'string', default: '10' },
   },
 });
 const QUICK = arg.quick;
@@ -45,6 +46,7 @@ const PROBE_MAX = Number(arg['probe-max']);
 const PROBE_ITERATIONS = Number(arg['probe-iterations']);
 const SHARD_SIZE = Number(arg['shard-size']);
 const BUDGET_GIB = Number(arg['budget-gib']);
+const MODELS = Number(arg.models);
 const DIM = 512;
 /** Temporal's default limit on one workflow execution's history. */
 const HISTORY_LIMIT = 51_200;
@@ -62,6 +64,7 @@ async function repeated<T extends { wallS: number }>(n: number, fn: () => Promis
 }
 
 let baseline: Point['orch'] | undefined;
+let refusal: StageResult | undefined;
 
 interface Point {
   ds: ScaleDataset;
@@ -73,6 +76,7 @@ interface Point {
     spreadS: ReturnType<typeof summarize>;
   };
   scores: StageResult;
+  leaderboard: StageResult;
   probe: StageResult & { n: number };
 }
 
@@ -109,6 +113,12 @@ async function main(): Promise<void> {
       const orchs = await repeated(repeats, () => orchestrator.run(shards));
       console.error(`size ${size}: scoring ${ds.test} x ${CLASSES}, probe ...`);
       const scores = await stage({ stage: 'scores', n: ds.test, classes: CLASSES, dim: DIM });
+      const leaderboard = await stage({
+        stage: 'leaderboard',
+        n: ds.test,
+        classes: CLASSES,
+        models: MODELS,
+      });
       const n = Math.min(size, PROBE_MAX);
       const previous = points.at(-1)?.probe;
       const probe =
@@ -124,8 +134,24 @@ async function main(): Promise<void> {
               })),
               n,
             };
-      points.push({ ds, plan, orch: { ...orchs.median, spreadS: orchs.spread }, scores, probe });
+      points.push({
+        ds,
+        plan,
+        orch: { ...orchs.median, spreadS: orchs.spread },
+        scores,
+        leaderboard,
+        probe,
+      });
     }
+    // The ceiling on shards, shown: the largest size planned at a quarter of the shardSize.
+    const last = points.at(-1)!;
+    console.error(`size ${last.ds.train}: planning at shardSize ${SHARD_SIZE / 4} ...`);
+    refusal = await stage({
+      stage: 'plan',
+      datasetUri: store.uri(last.ds.prefix),
+      runId: `bench-scale-plan-${last.ds.train}-small-shards`,
+      shardSize: SHARD_SIZE / 4,
+    });
     console.error('prototypes: 1,000 classes x 80 templates ...');
     const protos = await stage({ stage: 'prototypes' });
     print(points, protos, baseline);
@@ -191,6 +217,10 @@ function print(points: Point[], protos: StageResult, one: Point['orch']): void {
           `${big.ds.test} x ${CLASSES} at dim ${DIM}: ${num(big.scores.wallS, 2)} s (${num(big.scores.figures.rowsPerS!, 0)} rows/s), scores ${num(big.scores.figures.scoresMiB!)} MiB, peak RSS ${num(big.scores.peakRssMiB, 0)} MiB`,
         ],
         [
+          'leaderboard column (zero-shot)',
+          `${MODELS} models x ${big.ds.test} test images read and scored (1,000 resamples, ${big.leaderboard.figures.comparisons} pairs): ${num(big.leaderboard.wallS, 2)} s, peak RSS ${num(big.leaderboard.peakRssMiB, 0)} MiB (predictions ${num(big.leaderboard.figures.predictionsMiB!)} MiB)`,
+        ],
+        [
           'probe (L-BFGS)',
           `${big.probe.n} x ${DIM}, ${CLASSES} classes: ${num(big.probe.figures.sPerIteration!, 3)} s/iteration (${big.probe.figures.iterations} iterations), peak RSS ${num(big.probe.peakRssMiB, 0)} MiB (features ${num(big.probe.figures.featuresMiB!)} MiB)`,
         ],
@@ -210,6 +240,7 @@ function print(points: Point[], protos: StageResult, one: Point['orch']): void {
         'ms/shard',
         'history events',
         'score s',
+        'leaderboard s',
         'probe rows',
         'probe s/iter',
         'probe peak RSS MiB',
@@ -224,6 +255,7 @@ function print(points: Point[], protos: StageResult, one: Point['orch']): void {
         num(1000 * perShard(p), 2),
         String(p.orch.historyEvents),
         num(p.scores.wallS, 2),
+        num(p.leaderboard.wallS, 2),
         String(p.probe.n),
         num(p.probe.figures.sPerIteration!, 3),
         num(p.probe.peakRssMiB, 0),
@@ -248,13 +280,24 @@ function print(points: Point[], protos: StageResult, one: Point['orch']): void {
     ],
     [
       'probe memory',
-      `${num(mibPerRow * 1024, 2)} KiB/row (peak RSS fit, dim ${DIM}, ${CLASSES} classes): 1,281,167 rows ~${num(probeAt(1_281_167) / 1024, 1)} GiB; a ${BUDGET_GIB} GiB budget holds ~${num(rowsAtBudget / 1e6, 2)} M rows`,
+      `${num(mibPerRow * 1024, 2)} KiB/row (peak RSS fit, dim ${DIM}, ${CLASSES} classes): 1,281,167 rows ~${num(probeAt(1_281_167) / 1024, 1)} GiB; a ${BUDGET_GIB} GiB budget holds ~${num(rowsAtBudget / 1e6, 2)} M rows (the full matrix in one process: no streaming or minibatch L-BFGS today)`,
+    ],
+    [
+      'probe time',
+      `${num((1e6 * big.probe.figures.sPerIteration!) / big.probe.n, 2)} s/iteration per M rows at ${big.probe.n} rows, on these cores: 1,281,167 rows ~${num((1.281167 * 1e6 * big.probe.figures.sPerIteration!) / big.probe.n, 0)} s per iteration, ~${num((1.281167 * 1e6 * big.probe.figures.sPerIteration! * 100) / big.probe.n / 3600, 1)} h per 100 iterations (extrapolated linearly in rows)`,
     ],
     [
       'orchestration ceiling',
       `${num(ceiling, 0)} images/s (${num(imagesPerShard(big), 0)} images/shard / ${num(1000 * perShard(big), 2)} ms/shard): a 1,331,167-image run's extraction cannot finish in under ~${num(1_331_167 / ceiling / 60, 1)} min whatever the GPU; a GPU slower than that sets the pace (extrapolated)`,
     ],
   ];
+  const r = refusal!;
+  limits.push([
+    `planning ${big.ds.train + big.ds.test} images at shardSize ${SHARD_SIZE / 4}`,
+    r.refused
+      ? `refused after ${num(r.peakRssMiB, 0)} MiB peak RSS: ${r.refused}`
+      : `accepted: ${r.figures.shards} shards, ${num(r.wallS, 2)} s`,
+  ]);
   console.log('\nWhere the current design hits its limits (from the figures above):\n');
   console.log(markdownTable(['limit', 'figure'], limits));
 }

@@ -6,6 +6,8 @@
 //              message where the current design refuses
 //   prototypes classPrototypes with the tiny bundle's text tower: 1,000 classes x 80 templates
 //   scores     scaledCosineScores of n test rows x 1,000 prototypes at dim 512
+//   leaderboard one dataset's zero-shot column of a suite's leaderboard: `models` predictions.arrow
+//              of n test images read (correctnessOf) and scored (scoreDataset: 1,000 resamples)
 //   probe      trainProbe (L-BFGS, fixed C, a capped iteration count) on n x 512 features
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +18,13 @@ import { benchmarkClassNames } from '../../core/dataset/benchmark-class-names';
 import { loadBundle } from '../../core/model/bundle';
 import { ClipTextEncoder } from '../../core/model/onnx/encoders';
 import { tokenizerForBundle } from '../../core/model/text/tokenizer';
+import { encodePredictions } from '../../core/routes/predictions';
 import { trainProbe } from '../../core/routes/probe';
+import type { RouteSummary } from '../../core/routes/route-result';
+import { fewShotTable } from '../../core/runs/summary';
+import { correctnessOf } from '../../core/suites/columns';
+import { ImageKeyTable } from '../../core/suites/image-keys';
+import { type CellResult, jobKey, scoreDataset } from '../../core/suites/leaderboard';
 import { scaledCosineScores } from '../../core/routes/scores';
 import { classPrototypes } from '../../core/routes/zero-shot/prototypes';
 import { OPENAI_IMAGENET_TEMPLATES } from '../../core/routes/zero-shot/templates';
@@ -30,7 +38,8 @@ export type StageArgs =
   | { stage: 'plan'; datasetUri: string; runId: string; shardSize: number }
   | { stage: 'prototypes' }
   | { stage: 'scores'; n: number; classes: number; dim: number }
-  | { stage: 'probe'; n: number; classes: number; dim: number; iterations: number };
+  | { stage: 'probe'; n: number; classes: number; dim: number; iterations: number }
+  | { stage: 'leaderboard'; n: number; classes: number; models: number };
 
 export interface StageResult {
   wallS: number;
@@ -133,6 +142,61 @@ async function probe(a: Extract<StageArgs, { stage: 'probe' }>): Promise<Partial
   };
 }
 
+async function leaderboard(
+  a: Extract<StageArgs, { stage: 'leaderboard' }>,
+): Promise<Partial<StageResult>> {
+  const names = Array.from({ length: a.classes }, (_, c) => `class ${c}`);
+  const rows = Array.from({ length: a.n }, (_, i) => ({
+    key: `s3://datasets/imagenet1k/test/${Math.floor(i / 1000)}.tar#test_${String(i).padStart(8, '0')}`,
+    imageId: String(i),
+    label: i % a.classes,
+  }));
+  // Model m right with probability ~0.5 + m / 4M (a fixed LCG per model).
+  const files = Array.from({ length: a.models }, (_, m) => {
+    let s = m + 1;
+    const indices = Int32Array.from(rows, (r) => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 32 < 0.5 + m / (4 * a.models) ? r.label : (r.label + 1) % a.classes;
+    });
+    return encodePredictions(rows, { indices, scores: new Float32Array(a.n) }, 1, names, {});
+  });
+  const t0 = performance.now();
+  const keys = new ImageKeyTable();
+  const cells: CellResult[] = files.map((file, m) => {
+    const correctness = correctnessOf(file, keys);
+    const acc1 = correctness.correct.reduce((x, y) => x + y, 0) / a.n;
+    const route: RouteSummary = {
+      route: 'zero-shot',
+      n: a.n,
+      acc1,
+      acc5: null,
+      meanPerClassRecall: acc1,
+      macroF1: acc1,
+      notes: [],
+      metricsUri: 's3://b/m',
+    };
+    return {
+      model: `m${m}`,
+      dataset: 'imagenet1k',
+      runId: `s--m${m}--imagenet1k`,
+      status: 'completed',
+      routes: [route],
+      fewShot: fewShotTable([route]),
+      correctness: new Map([[jobKey(route), correctness]]),
+    };
+  });
+  const models = cells.map((c) => c.model);
+  const scored = scoreDataset({ dataset: 'imagenet1k', models, cells, keys });
+  const wallS = (performance.now() - t0) / 1000;
+  return {
+    wallS,
+    figures: {
+      comparisons: scored.comparisons.length,
+      predictionsMiB: files.reduce((x, f) => x + f.byteLength, 0) / 2 ** 20,
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const a = JSON.parse(process.argv[2]!) as StageArgs;
   const rssBeforeMiB = process.memoryUsage().rss / 2 ** 20;
@@ -143,7 +207,9 @@ async function main(): Promise<void> {
         ? await prototypes()
         : a.stage === 'scores'
           ? await scores(a)
-          : await probe(a);
+          : a.stage === 'leaderboard'
+            ? await leaderboard(a)
+            : await probe(a);
   console.log(JSON.stringify({ ...r, rssBeforeMiB, peakRssMiB: peakRssMiB() }));
 }
 
