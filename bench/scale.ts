@@ -1,5 +1,5 @@
 // `npm run bench:scale -- [--sizes 10000,100000,1281167] [--quick] [--repeats 3]
-// [--probe-max 100000] [--probe-iterations 10] [--shard-size 1024]`: the ImageNet-scale bench.
+// [--probe-max 100000] [--probe-iterations 5] [--shard-size 1024]`: the ImageNet-scale bench.
 // For each size N (train images; the test split is N x 50,000 / 1,281,167), on the local stack:
 //  - an ImageNet-1k shaped WebDataset of tiny real JPEGs is generated and uploaded (reused after);
 //  - planning (planDataset: list, read every tar's headers, build and write plan.json) in a fresh
@@ -33,7 +33,7 @@ const { values: arg } = parseArgs({
     quick: { type: 'boolean', default: false },
     repeats: { type: 'string', default: '3' },
     'probe-max': { type: 'string', default: '100000' },
-    'probe-iterations': { type: 'string', default: '10' },
+    'probe-iterations': { type: 'string', default: '5' },
     'shard-size': { type: 'string', default: '1024' },
     'budget-gib': { type: 'string', default: '16' },
     models: { type: 'string', default: '10' },
