@@ -112,8 +112,8 @@ async function main(): Promise<void> {
       console.error(`size ${size}: orchestration of ${shards} shards x${repeats} ...`);
       const orchs = await repeated(repeats, () => orchestrator.run(shards));
       console.error(`size ${size}: scoring ${ds.test} x ${CLASSES}, probe ...`);
-      const scores = await stage({ stage: 'scores', n: ds.test, classes: CLASSES, dim: DIM });
-      const leaderboard = await stage({
+      const scores = stage({ stage: 'scores', n: ds.test, classes: CLASSES, dim: DIM });
+      const leaderboard = stage({
         stage: 'leaderboard',
         n: ds.test,
         classes: CLASSES,
@@ -125,13 +125,13 @@ async function main(): Promise<void> {
         previous?.n === n
           ? previous
           : {
-              ...(await stage({
+              ...stage({
                 stage: 'probe',
                 n,
                 classes: CLASSES,
                 dim: DIM,
                 iterations: QUICK ? 2 : PROBE_ITERATIONS,
-              })),
+              }),
               n,
             };
       points.push({
@@ -146,14 +146,14 @@ async function main(): Promise<void> {
     // The ceiling on shards, shown: the largest size planned at a quarter of the shardSize.
     const last = points.at(-1)!;
     console.error(`size ${last.ds.train}: planning at shardSize ${SHARD_SIZE / 4} ...`);
-    refusal = await stage({
+    refusal = stage({
       stage: 'plan',
       datasetUri: store.uri(last.ds.prefix),
       runId: `bench-scale-plan-${last.ds.train}-small-shards`,
       shardSize: SHARD_SIZE / 4,
     });
     console.error('prototypes: 1,000 classes x 80 templates ...');
-    const protos = await stage({ stage: 'prototypes' });
+    const protos = stage({ stage: 'prototypes' });
     print(points, protos, baseline);
   } finally {
     await orchestrator.close();

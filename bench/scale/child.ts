@@ -142,9 +142,7 @@ async function probe(a: Extract<StageArgs, { stage: 'probe' }>): Promise<Partial
   };
 }
 
-async function leaderboard(
-  a: Extract<StageArgs, { stage: 'leaderboard' }>,
-): Promise<Partial<StageResult>> {
+function leaderboard(a: Extract<StageArgs, { stage: 'leaderboard' }>): Partial<StageResult> {
   const names = Array.from({ length: a.classes }, (_, c) => `class ${c}`);
   const rows = Array.from({ length: a.n }, (_, i) => ({
     key: `s3://datasets/imagenet1k/test/${Math.floor(i / 1000)}.tar#test_${String(i).padStart(8, '0')}`,
@@ -208,7 +206,7 @@ async function main(): Promise<void> {
         : a.stage === 'scores'
           ? await scores(a)
           : a.stage === 'leaderboard'
-            ? await leaderboard(a)
+            ? leaderboard(a)
             : await probe(a);
   console.log(JSON.stringify({ ...r, rssBeforeMiB, peakRssMiB: peakRssMiB() }));
 }
