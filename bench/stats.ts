@@ -100,7 +100,12 @@ print(", ".join(out))`;
 }
 
 /** The lines every bench prints above its tables: what, when, on what, with which versions. */
-export function benchHeader(title: string, details: readonly string[] = []): string {
+export function benchHeader(
+  title: string,
+  details: readonly string[] = [],
+  /** The line saying how timings repeat, for a bench whose repeats are not REPEATS'. */
+  repeats = `median of ${REPEATS} timed repeats after one warm-up; spread = (min-max) of the repeats`,
+): string {
   const ort = (
     JSON.parse(
       readFileSync(join(ROOT, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8'),
@@ -113,7 +118,7 @@ export function benchHeader(title: string, details: readonly string[] = []): str
     `- date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     `- machine: ${availableParallelism()} cores available (${cpus().length} online), ${cpu}`,
     `- node ${process.version}, onnxruntime-node ${ort}; ${pythonVersions()}`,
-    `- median of ${REPEATS} timed repeats after one warm-up; spread = (min-max) of the repeats`,
+    `- ${repeats}`,
     ...details.map((d) => `- ${d}`),
     '',
   ].join('\n');
