@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { stackDown, stackUp } from '../infra/local-stack/stack';
+import { installTools } from '../infra/local-stack/tools';
 
 /**
  * Starts the test stack with the same code as `npm run stack:up`, in its own state folder so
@@ -12,6 +13,9 @@ export default async function setup(): Promise<() => Promise<void>> {
   const home = resolve(process.env.CLIPEVAL_TEST_HOME ?? '.clipeval/test');
   let stack;
   try {
+    // What `npm run stack:install` builds (cached after the first time): the servers, and the
+    // kustomize and keda-check the autoscaling test runs, so `npm test` needs no step before it.
+    await installTools();
     stack = await stackUp(home);
   } catch (err) {
     const message =

@@ -1,6 +1,6 @@
 // `npm run stack:up | stack:down | stack:status | stack:install`: the local Temporal + S3 stack.
 import { stackDown, stackStatus, stackUp } from './stack';
-import { resolveKedaCheck, resolveTool, TOOLS, toolVersion } from './tools';
+import { installTools, TOOLS, toolVersion } from './tools';
 
 async function main(command: string | undefined): Promise<number> {
   switch (command) {
@@ -33,17 +33,13 @@ async function main(command: string | undefined): Promise<number> {
       return s.healthy ? 0 : 1;
     }
     case 'install': {
-      for (const name of ['temporal', 'versitygw', 'kustomize'] as const) {
-        const t = await resolveTool(name, { install: true });
-        const tool = TOOLS[name];
-        const version = toolVersion(
-          t.path,
-          'versionArgs' in tool ? [...tool.versionArgs] : undefined,
-        );
-        console.log(`${name}: ${t.path} (${t.source}; ${version})`);
+      for (const { name, tool: t } of await installTools()) {
+        const tool = name === 'keda-check' ? undefined : TOOLS[name as keyof typeof TOOLS];
+        const version = tool
+          ? `; ${toolVersion(t.path, 'versionArgs' in tool ? [...tool.versionArgs] : undefined)}`
+          : '';
+        console.log(`${name}: ${t.path} (${t.source}${version})`);
       }
-      const k = resolveKedaCheck({ install: true });
-      console.log(`keda-check: ${k.path} (${k.source})`);
       return 0;
     }
     default:

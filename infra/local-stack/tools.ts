@@ -238,3 +238,16 @@ export function toolVersion(path: string, args = ['--version']): string {
     return existsSync(path) ? 'unknown version' : 'missing';
   }
 }
+
+/**
+ * Builds (once per machine; cached) every tool the tests use: the two servers, kustomize and
+ * keda-check. `npm run stack:install` and the test setup both call it, so `npm test` on a bare
+ * machine needs no step before it.
+ */
+export async function installTools(): Promise<{ name: string; tool: ResolvedTool }[]> {
+  const out: { name: string; tool: ResolvedTool }[] = [];
+  for (const name of ['temporal', 'versitygw', 'kustomize'] as const)
+    out.push({ name, tool: await resolveTool(name, { install: true }) });
+  out.push({ name: 'keda-check', tool: resolveKedaCheck({ install: true }) });
+  return out;
+}
